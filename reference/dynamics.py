@@ -1,0 +1,421 @@
+r"""Lattice dynamics: inertial Langevin, overdamped Brownian, NVE velocity Verlet and TDGL.
+
+The semiclassical lattice obeys (paper 003, eqs. 2-3; paper 002, eq. 6;
+paper 004, eq. 15)
+
+.. math::
+
+    m \ddot Q_i = F_i(Q) - \gamma \dot Q_i + \eta_i(t), \qquad
+    \langle \eta_i(t) \eta_j(t') \rangle = 2 \gamma k_B T \delta_{ij} \delta(t - t'),
+
+where ``F = -dE/dQ`` comes from any :class:`~reference.forcefield.ForceField`.
+
+Conventions (recorded in ``specs/equations/dynamics.md``)
+---------------------------------------------------------
+* ``gamma`` is the friction *coefficient* (force per velocity), as in paper
+  003's eq. (2), and the noise strength ``2 gamma T`` follows from the
+  fluctuation-dissipation theorem. Paper 002 writes ``2 m gamma T`` with the
+  same ``-gamma dQ/dt`` term, which is consistent only if ``gamma`` is a rate;
+  a rate ``Gamma`` corresponds to ``gamma = m * Gamma`` here.
+* Every integrator is a pair ``(init, step)`` over an immutable
+  :class:`DynamicsState`. ``step(state, noise=None)`` draws standard normal
+  noise from ``state.rng`` unless ``noise`` (shape of ``Q``) is given, so two
+  backends can be driven by identical noise.
+* The inertial schemes are split into named sub-steps: B (kick by the force),
+  A (drift), O (exact Ornstein-Uhlenbeck update of the momenta):
+  :func:`langevin_baoab` (Leimkuhler & Matthews, Appl. Math. Res. Express 2013)
+  and :func:`langevin_vv_ou`, the authors' "velocity Verlet then OU" scheme
+  (BAB + O).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+from tqdm.auto import tqdm
+
+from reference._validation import check_finite_scalar, check_non_negative, check_positive
+from reference.forcefield import ForceField
+from reference.lattice import SquareLattice, neighbour_sum
+
+__all__ = [
+    "DynamicsState",
+    "GinzburgLandauForceField",
+    "Integrator",
+    "Trajectory",
+    "a_step",
+    "b_step",
+    "brownian",
+    "kinetic_temperature",
+    "langevin_baoab",
+    "langevin_vv_ou",
+    "o_step",
+    "simulate",
+    "tdgl",
+    "velocity_verlet",
+]
+
+Array = NDArray[np.float64]
+
+
+@attrs.frozen
+class DynamicsState:
+    """The state of a lattice integrator.
+
+    Attributes
+    ----------
+    Q : (..., Lx, Ly) float64
+        Distortions.
+    P : (..., Lx, Ly) float64
+        Momenta (zeros for overdamped dynamics).
+    forces : (..., Lx, Ly) float64
+        ``F(Q)``, cached so every step evaluates the force field once.
+    t : float
+        Time.
+    rng : numpy.random.Generator
+        Source of the noise when none is passed to ``step``.
+    """
+
+    Q: Array = attrs.field(eq=False)
+    P: Array = attrs.field(eq=False)
+    forces: Array = attrs.field(eq=False)
+    t: float
+    rng: np.random.Generator = attrs.field(eq=False)
+
+
+class Integrator(NamedTuple):
+    """An integrator as the pair of functions ``init`` and ``step``."""
+
+    init: Callable[..., DynamicsState]
+    step: Callable[..., DynamicsState]
+
+
+def b_step(P: Array, forces: Array, dt: float) -> Array:
+    r"""Return the kicked momenta :math:`P + \Delta t\, F` (sub-step B)."""
+    return P + dt * forces
+
+
+def a_step(Q: Array, P: Array, mass: float, dt: float) -> Array:
+    r"""Return the drifted distortions :math:`Q + \Delta t\, P / m` (sub-step A)."""
+    return Q + dt * P / mass
+
+
+def o_step(
+    P: Array, mass: float, gamma: float, temperature: float, dt: float, noise: Array
+) -> Array:
+    r"""Return the momenta after an exact Ornstein-Uhlenbeck update over ``dt`` (sub-step O).
+
+    Solves :math:`dP = -(\gamma/m) P\, dt + \sqrt{2\gamma T}\, dW` exactly:
+
+    .. math:: P' = a P + \sqrt{(1 - a^2)\, m T}\; \xi, \qquad a = e^{-\gamma \Delta t / m},
+
+    with :math:`\xi` standard normal (``noise``). It leaves the Maxwell
+    distribution :math:`P \sim N(0, m T)` invariant for any ``dt``.
+    """
+    a = math.exp(-gamma * dt / mass)
+    return a * P + math.sqrt((1.0 - a * a) * mass * temperature) * noise
+
+
+def _check_common(mass: float | None, dt: float, temperature: float | None) -> None:
+    if mass is not None:
+        check_positive("mass", mass)
+    check_positive("dt", dt)
+    if temperature is not None:
+        check_non_negative("temperature", temperature)
+
+
+def _initial_state(
+    force_field: ForceField,
+    Q: Array,
+    P: Array | None,
+    rng: np.random.Generator | int | None,
+    t0: float,
+) -> DynamicsState:
+    lat = force_field.lattice
+    q = lat.check_field("Q", Q).copy()
+    p = np.zeros_like(q) if P is None else lat.check_field("P", P).copy()
+    if p.shape != q.shape:
+        raise ValueError(f"P must have the shape of Q {q.shape}, got {p.shape}")
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    return DynamicsState(q, p, force_field.forces(q), check_finite_scalar("t0", t0), generator)
+
+
+def _noise(state: DynamicsState, noise: Array | None) -> Array:
+    if noise is None:
+        return state.rng.standard_normal(state.Q.shape)
+    xi = np.asarray(noise, dtype=np.float64)
+    if xi.shape != state.Q.shape:
+        raise ValueError(f"noise must have the shape of Q {state.Q.shape}, got {xi.shape}")
+    if not np.all(np.isfinite(xi)):
+        raise ValueError("noise must contain only finite values")
+    return xi
+
+
+def _make_init(force_field: ForceField) -> Callable[..., DynamicsState]:
+    def init(
+        Q: Array,
+        P: Array | None = None,
+        *,
+        rng: np.random.Generator | int | None = None,
+        t0: float = 0.0,
+    ) -> DynamicsState:
+        """Return the initial state; ``P`` defaults to zero, ``rng`` to a fresh generator."""
+        return _initial_state(force_field, Q, P, rng, t0)
+
+    return init
+
+
+def langevin_baoab(
+    force_field: ForceField, *, mass: float, gamma: float, temperature: float, dt: float
+) -> Integrator:
+    r"""Return ``(init, step)`` for inertial Langevin dynamics with the BAOAB splitting.
+
+    Integrates :math:`m \ddot Q = F - \gamma \dot Q + \eta` (paper 003, eqs. 2-3;
+    paper 002, eq. 6; paper 004, eq. 15) as B(dt/2) A(dt/2) O(dt) A(dt/2) B(dt/2)
+    with one force evaluation per step. For a harmonic force the stationary
+    distribution of ``Q`` is exactly Boltzmann at any stable ``dt``.
+
+    Parameters
+    ----------
+    force_field : ForceField
+    mass : float (> 0)
+    gamma : float (>= 0)
+        Friction coefficient.
+    temperature : float (>= 0)
+        Bath temperature ``k_B T``.
+    dt : float (> 0)
+    """
+    _check_common(mass, dt, temperature)
+    check_non_negative("gamma", gamma)
+
+    def step(state: DynamicsState, noise: Array | None = None) -> DynamicsState:
+        """Advance one step; ``noise`` is the standard normal ``xi`` of the O sub-step."""
+        xi = _noise(state, noise)
+        p = b_step(state.P, state.forces, dt / 2)
+        q = a_step(state.Q, p, mass, dt / 2)
+        p = o_step(p, mass, gamma, temperature, dt, xi)
+        q = a_step(q, p, mass, dt / 2)
+        f = force_field.forces(q)
+        p = b_step(p, f, dt / 2)
+        return DynamicsState(q, p, f, state.t + dt, state.rng)
+
+    return Integrator(_make_init(force_field), step)
+
+
+def langevin_vv_ou(
+    force_field: ForceField, *, mass: float, gamma: float, temperature: float, dt: float
+) -> Integrator:
+    r"""Return ``(init, step)`` for Langevin dynamics as velocity Verlet followed by an OU update.
+
+    The splitting B(dt/2) A(dt) B(dt/2) O(dt) used in the authors' public script
+    for paper 002 (``v <- a v + sqrt((1 - a^2) T / m) xi``); same equation of
+    motion and parameters as :func:`langevin_baoab`.
+    """
+    _check_common(mass, dt, temperature)
+    check_non_negative("gamma", gamma)
+
+    def step(state: DynamicsState, noise: Array | None = None) -> DynamicsState:
+        """Advance one step; ``noise`` is the standard normal ``xi`` of the O sub-step."""
+        xi = _noise(state, noise)
+        p = b_step(state.P, state.forces, dt / 2)
+        q = a_step(state.Q, p, mass, dt)
+        f = force_field.forces(q)
+        p = b_step(p, f, dt / 2)
+        p = o_step(p, mass, gamma, temperature, dt, xi)
+        return DynamicsState(q, p, f, state.t + dt, state.rng)
+
+    return Integrator(_make_init(force_field), step)
+
+
+def velocity_verlet(force_field: ForceField, *, mass: float, dt: float) -> Integrator:
+    r"""Return ``(init, step)`` for Hamiltonian (NVE) dynamics :math:`m \ddot Q = F(Q)`.
+
+    Velocity Verlet, B(dt/2) A(dt) B(dt/2): symplectic and time reversible, so
+    the energy error stays bounded (no drift) for a stable ``dt``. ``step``
+    accepts and ignores ``noise`` so all integrators share one signature.
+    """
+    _check_common(mass, dt, None)
+
+    def step(state: DynamicsState, noise: Array | None = None) -> DynamicsState:
+        """Advance one deterministic step."""
+        p = b_step(state.P, state.forces, dt / 2)
+        q = a_step(state.Q, p, mass, dt)
+        f = force_field.forces(q)
+        p = b_step(p, f, dt / 2)
+        return DynamicsState(q, p, f, state.t + dt, state.rng)
+
+    return Integrator(_make_init(force_field), step)
+
+
+def brownian(force_field: ForceField, *, gamma: float, temperature: float, dt: float) -> Integrator:
+    r"""Return ``(init, step)`` for overdamped Brownian dynamics (Euler-Maruyama).
+
+    Integrates :math:`\gamma \dot Q_i = F_i + \eta_i` with
+    :math:`\langle \eta_i \eta_j \rangle = 2\gamma T \delta_{ij}\delta(t-t')`
+    (paper 001, eq. 3):
+
+    .. math:: Q' = Q + \frac{\Delta t}{\gamma} F(Q) + \sqrt{\frac{2 T \Delta t}{\gamma}}\, \xi .
+
+    For ``F = -k Q`` the discrete stationary variance is
+    ``T / (k (1 - k dt / (2 gamma)))``, which the tests check exactly.
+    ``P`` stays zero.
+    """
+    _check_common(None, dt, temperature)
+    check_positive("gamma", gamma)
+    amplitude = math.sqrt(2.0 * temperature * dt / gamma)
+
+    def step(state: DynamicsState, noise: Array | None = None) -> DynamicsState:
+        """Advance one step; ``noise`` is the standard normal ``xi``."""
+        xi = _noise(state, noise)
+        q = state.Q + (dt / gamma) * state.forces + amplitude * xi
+        return DynamicsState(q, state.P, force_field.forces(q), state.t + dt, state.rng)
+
+    return Integrator(_make_init(force_field), step)
+
+
+@attrs.frozen
+class GinzburgLandauForceField:
+    r"""The lattice Ginzburg-Landau free energy of model-A (TDGL) dynamics as a force field.
+
+    Paper 002, eq. (5), discretised on the lattice with unit spacing:
+
+    .. math::
+
+        \mathcal{F}[\phi] = \sum_i \Big[ K \sum_{\delta = x, y} (\phi_{i+\delta} - \phi_i)^2
+            + A (\phi_i^2 - \phi_0^2)^2 \Big],
+
+    so that :math:`-\partial \mathcal{F}/\partial \phi_i = 2K \nabla^2 \phi_i
+    - 4A \phi_i(\phi_i^2 - \phi_0^2)` with the five-point Laplacian
+    :math:`\nabla^2 \phi_i = \sum_j' (\phi_j - \phi_i)`.
+    """
+
+    lattice: SquareLattice
+    K: float = attrs.field(converter=float)
+    A: float = attrs.field(converter=float)
+    phi0: float = attrs.field(converter=float)
+
+    def __attrs_post_init__(self) -> None:
+        check_non_negative("K", self.K)
+        check_positive("A", self.A)
+        check_finite_scalar("phi0", self.phi0)
+
+    def energy(self, Q: Array) -> Array:
+        """Return the free energy, shape ``(...)``."""
+        phi = self.lattice.check_field("phi", Q)
+        gradient = 0.0
+        for axis, periodic in zip((-2, -1), self.lattice.periodic, strict=True):
+            diff = np.roll(phi, -1, axis=axis) - phi
+            if not periodic:
+                diff = np.delete(diff, -1, axis=axis)  # no bond across an open edge
+            gradient = gradient + (diff**2).sum(axis=(-2, -1))
+        local = (self.A * (phi**2 - self.phi0**2) ** 2).sum(axis=(-2, -1))
+        return np.asarray(self.K * gradient + local)
+
+    def forces(self, Q: Array) -> Array:
+        """Return ``-dF/dphi``, shape ``(..., Lx, Ly)``."""
+        phi = self.lattice.check_field("phi", Q)
+        n_nb = neighbour_sum(np.ones(self.lattice.shape), self.lattice)
+        laplacian = neighbour_sum(phi, self.lattice) - n_nb * phi
+        return 2 * self.K * laplacian - 4 * self.A * phi * (phi**2 - self.phi0**2)
+
+
+def tdgl(
+    lattice: SquareLattice,
+    *,
+    K: float,
+    A: float,
+    phi0: float,
+    Gamma: float,
+    temperature: float,
+    dt: float,
+) -> Integrator:
+    r"""Return ``(init, step)`` for model-A (TDGL) dynamics of a scalar order parameter.
+
+    Paper 002, eqs. (4)-(5): :math:`\partial_t \phi = -\Gamma\, \delta\mathcal{F}/\delta\phi + \eta`.
+    We take :math:`\langle \eta_i \eta_j \rangle = 2 \Gamma T \delta_{ij}\delta(t-t')`
+    so that the stationary distribution is :math:`e^{-\mathcal{F}/T}`; the
+    equation is then Brownian dynamics (:func:`brownian`) with
+    ``gamma = 1 / Gamma`` in the :class:`GinzburgLandauForceField`. ``Q`` of the
+    state holds ``phi``.
+    """
+    check_positive("Gamma", Gamma)
+    field = GinzburgLandauForceField(lattice, K, A, phi0)
+    return brownian(field, gamma=1.0 / Gamma, temperature=temperature, dt=dt)
+
+
+def kinetic_temperature(P: Array, mass: float) -> NDArray[np.float64]:
+    r"""Return the equipartition estimate :math:`T_{\rm kin} = \langle P_i^2 \rangle / m`.
+
+    Averaged over the last two (lattice) axes; paper 000, eq. (30).
+
+    Returns
+    -------
+    (...) float64
+    """
+    p = np.asarray(P, dtype=np.float64)
+    check_positive("mass", mass)
+    if p.ndim < 2:
+        raise ValueError(f"P must have shape (..., Lx, Ly), got {p.shape}")
+    return np.asarray((p**2).mean(axis=(-2, -1)) / mass)
+
+
+@attrs.frozen
+class Trajectory:
+    """Snapshots recorded by :func:`simulate`.
+
+    Attributes
+    ----------
+    t : (n_frames,) float64
+    Q, P, forces : (n_frames, ..., Lx, Ly) float64
+    final : DynamicsState
+        The state after the last step, to continue the run.
+    """
+
+    t: Array = attrs.field(eq=False)
+    Q: Array = attrs.field(eq=False)
+    P: Array = attrs.field(eq=False)
+    forces: Array = attrs.field(eq=False)
+    final: DynamicsState = attrs.field(eq=False)
+
+
+def simulate(
+    integrator: Integrator,
+    state: DynamicsState,
+    n_steps: int,
+    *,
+    record_every: int = 1,
+    progress: bool = False,
+    description: str = "dynamics",
+) -> Trajectory:
+    """Run ``n_steps`` steps from ``state`` and record every ``record_every``-th state.
+
+    The initial state is frame 0; a frame is kept after each step whose number
+    is a multiple of ``record_every``.
+
+    Returns
+    -------
+    Trajectory
+    """
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int | np.integer) or n_steps < 0:
+        raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
+    if isinstance(record_every, bool) or not isinstance(record_every, int | np.integer):
+        raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}")
+    if record_every < 1:
+        raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}")
+    frames = [state]
+    for n in tqdm(range(1, n_steps + 1), desc=description, disable=not progress, unit="step"):
+        state = integrator.step(state)
+        if n % record_every == 0:
+            frames.append(state)
+    return Trajectory(
+        t=np.array([s.t for s in frames]),
+        Q=np.stack([s.Q for s in frames]),
+        P=np.stack([s.P for s in frames]),
+        forces=np.stack([s.forces for s in frames]),
+        final=state,
+    )

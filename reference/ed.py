@@ -1,0 +1,462 @@
+r"""Exact diagonalisation: adiabatic electrons, their free energy, and the lattice forces.
+
+In the adiabatic (Born-Oppenheimer) limit the electrons are in thermal
+equilibrium for the instantaneous distortions ``Q`` (paper 003, eq. 8). The
+single-particle Hamiltonian :func:`reference.model.hamiltonian` is diagonalised,
+``h phi^(m) = eps_m phi^(m)``, and the densities are (paper 002, eq. 9)
+
+.. math::
+
+    n_i = \sum_m f_{\rm FD}(\varepsilon_m - \mu)\, |\phi^{(m)}_i|^2 .
+
+The Hellmann-Feynman electronic force is ``F_i = g (n_i - c)`` (paper 003,
+eq. 7). At ``T > 0`` it is minus the gradient of the electronic *free energy*
+appropriate to the ensemble (grand potential at fixed mu, Helmholtz free energy
+at fixed filling), not of ``<H_e>`` as the papers write; the two coincide at
+``T = 0``. :func:`free_energy` is therefore the energy that the force
+conserves, and the tests check it by finite differences.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import numpy as np
+import scipy.optimize
+import scipy.special
+from numpy.typing import NDArray
+
+from reference._validation import check_array, check_finite_scalar, check_non_negative
+from reference.lattice import SquareLattice, sublattice_sign
+from reference.model import (
+    HolsteinModel,
+    coupling_constant_energy,
+    elastic_energy,
+    elastic_force,
+    hamiltonian,
+    hopping_matrix,
+)
+
+__all__ = [
+    "ExactForceField",
+    "Relaxation",
+    "chemical_potential",
+    "densities",
+    "eigensystem",
+    "electronic_energy",
+    "electronic_entropy",
+    "electronic_force",
+    "fermi_dirac",
+    "free_energy",
+    "ground_state",
+    "occupations",
+    "total_energy",
+    "total_force",
+]
+
+_DEGENERACY_TOL = 1e-10
+"""Levels closer than this (relative to the bandwidth scale) are degenerate at T = 0."""
+
+
+def fermi_dirac(energy: NDArray[np.float64], mu: float, temperature: float) -> NDArray[np.float64]:
+    r"""Return the Fermi-Dirac occupation :math:`f(\varepsilon) = 1/(e^{(\varepsilon-\mu)/T} + 1)`.
+
+    At ``T = 0`` it is the step ``1, 1/2, 0`` for ``eps <, =, > mu``. Evaluated as
+    ``expit(-(eps - mu)/T)``, which never overflows.
+
+    Parameters
+    ----------
+    energy : (...) float64
+    mu : float
+    temperature : float (>= 0)
+
+    Returns
+    -------
+    (...) float64, in [0, 1]
+    """
+    e = check_array("energy", energy)
+    mu = check_finite_scalar("mu", mu)
+    t = check_non_negative("temperature", temperature)
+    if t == 0.0:
+        return np.asarray(np.where(e < mu, 1.0, np.where(e > mu, 0.0, 0.5)))
+    return np.asarray(scipy.special.expit(-(e - mu) / t))
+
+
+def eigensystem(
+    Q: NDArray[np.float64], model: HolsteinModel
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Return the eigenvalues and eigenvectors of h(Q).
+
+    Returns
+    -------
+    energies : (..., N) float64
+        Ascending.
+    vectors : (..., N, N) float64
+        Column ``m`` is ``phi^(m)``, indexed by site ``i = x * Ly + y``.
+    """
+    eps, vecs = np.linalg.eigh(hamiltonian(Q, model))
+    return eps, vecs
+
+
+def _degeneracy_tol(energies: NDArray[np.float64]) -> float:
+    return _DEGENERACY_TOL * max(1.0, float(energies[-1] - energies[0]))
+
+
+def chemical_potential(
+    energies: NDArray[np.float64], n_electrons: float, temperature: float
+) -> float:
+    r"""Return the chemical potential that puts ``n_electrons`` into the levels ``energies``.
+
+    Solves :math:`\sum_m f(\varepsilon_m - \mu) = N_e` with Brent's method on a
+    bracket that is guaranteed to contain the root. At ``T = 0`` it returns the
+    midpoint of the gap between the highest occupied and lowest empty level, or
+    the energy of a partially filled degenerate shell.
+
+    Parameters
+    ----------
+    energies : (N,) float64
+        Single-particle levels of one configuration.
+    n_electrons : float
+        In (0, N).
+    temperature : float (>= 0)
+
+    Returns
+    -------
+    float
+    """
+    eps = np.sort(check_array("energies", energies))
+    if eps.ndim != 1:
+        raise ValueError(f"energies must be one-dimensional, got shape {eps.shape}")
+    n_e = check_finite_scalar("n_electrons", n_electrons)
+    if not 0.0 < n_e < eps.size:
+        raise ValueError(f"n_electrons must lie in (0, {eps.size}), got {n_electrons!r}")
+    t = check_non_negative("temperature", temperature)
+    if t == 0.0:
+        tol = _degeneracy_tol(eps)
+        n_full = math.floor(n_e + 1e-12)
+        if abs(n_e - n_full) > 1e-12 or n_full == 0:
+            return float(eps[min(n_full, eps.size - 1)])  # partially filled level
+        lo, hi = float(eps[n_full - 1]), float(eps[n_full])
+        if hi - lo <= tol:
+            return lo  # Fermi level inside a degenerate shell
+        return 0.5 * (lo + hi)
+
+    def excess(mu: float) -> float:
+        return float(scipy.special.expit(-(eps - mu) / t).sum() - n_e)
+
+    # f < e^-40 below lo and 1 - f < e^-40 above hi: both ends have the right sign.
+    lo = float(eps[0]) - 40.0 * t - 1.0
+    hi = float(eps[-1]) + 40.0 * t + 1.0
+    root = scipy.optimize.brentq(excess, lo, hi, xtol=min(1e-13, 1e-6 * t), rtol=1e-15, maxiter=500)
+    return float(root)
+
+
+def _occupations_one(
+    eps: NDArray[np.float64], model: HolsteinModel
+) -> tuple[NDArray[np.float64], float]:
+    ens = model.electrons
+    t = ens.temperature
+    if ens.mu is not None:
+        return fermi_dirac(eps, ens.mu, t), float(ens.mu)
+    n_e = model.n_electrons
+    mu = chemical_potential(eps, n_e, t)
+    if t > 0.0:
+        return fermi_dirac(eps, mu, t), mu
+    # T = 0 at fixed filling: fill from the bottom; a degenerate Fermi shell
+    # shares the remaining electrons equally (the T -> 0+ limit).
+    tol = _degeneracy_tol(eps)
+    f = np.where(eps < mu - tol, 1.0, 0.0)
+    shell = np.abs(eps - mu) <= tol
+    remaining = n_e - f.sum()
+    if shell.any():
+        f[shell] = remaining / shell.sum()
+    return f, mu
+
+
+def occupations(
+    Q: NDArray[np.float64], model: HolsteinModel
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Return the levels, their occupations and the chemical potential for each configuration.
+
+    Fixed mu: ``f_m = f_FD(eps_m - mu)``. Fixed filling: mu from
+    :func:`chemical_potential`, and at ``T = 0`` a degenerate Fermi shell is
+    filled uniformly (the ``T -> 0+`` limit of the Fermi function).
+
+    Returns
+    -------
+    energies : (..., N) float64
+    occ : (..., N) float64
+        In [0, 1]; at fixed filling ``occ.sum(-1) == filling * N``.
+    mu : (...) float64
+    """
+    eps, _ = eigensystem(Q, model)
+    f, mu = _fill(eps, model)
+    return eps, f, mu
+
+
+def _fill(
+    eps: NDArray[np.float64], model: HolsteinModel
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    batch = eps.shape[:-1]
+    flat = eps.reshape(-1, eps.shape[-1])
+    f = np.empty_like(flat)
+    mu = np.empty(flat.shape[0])
+    for b in range(flat.shape[0]):
+        f[b], mu[b] = _occupations_one(flat[b], model)
+    return f.reshape(eps.shape), mu.reshape(batch)
+
+
+def densities(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    r"""Return the site densities :math:`n_i = \sum_m f_m |\phi^{(m)}_i|^2`.
+
+    Paper 002, eq. (9); paper 003, eq. (8).
+
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+    model : HolsteinModel
+
+    Returns
+    -------
+    (..., Lx, Ly) float64, in [0, 1]
+    """
+    eps, vecs = eigensystem(Q, model)
+    f, _ = _fill(eps, model)
+    n = np.einsum("...im,...m->...i", vecs**2, f)
+    return n.reshape(np.shape(Q))
+
+
+def electronic_energy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    r"""Return :math:`\langle \mathcal{H}_e \rangle = \sum_m f_m \varepsilon_m + g c \sum_i Q_i`.
+
+    Paper 002, eq. (7), electronic part.
+
+    Returns
+    -------
+    (...) float64
+    """
+    eps, f, _ = occupations(Q, model)
+    return np.asarray((f * eps).sum(-1) + coupling_constant_energy(Q, model))
+
+
+def electronic_entropy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    r"""Return the entropy :math:`S = -\sum_m [f_m \ln f_m + (1-f_m)\ln(1-f_m)]` (k_B = 1).
+
+    Returns
+    -------
+    (...) float64, >= 0
+    """
+    _, f, _ = occupations(Q, model)
+    return np.asarray((scipy.special.entr(f) + scipy.special.entr(1.0 - f)).sum(-1))
+
+
+def free_energy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    r"""Return the electronic free energy whose gradient gives the Hellmann-Feynman force.
+
+    Fixed mu (grand canonical):
+
+    .. math:: \Omega = -T \sum_m \ln\big(1 + e^{-(\varepsilon_m - \mu)/T}\big) + g c \sum_i Q_i,
+
+    fixed filling: :math:`F = \Omega + \mu N_e = \langle \mathcal{H}_e\rangle - T S`.
+    At ``T = 0`` both reduce to the ground-state energy
+    :math:`\sum_m f_m (\varepsilon_m - \mu) + [\mu N_e] + g c \sum_i Q_i`.
+    In either ensemble :math:`-\partial/\partial Q_i = g (n_i - c)`
+    (paper 003, eqs. 4 and 7).
+
+    Returns
+    -------
+    (...) float64
+    """
+    eps, f, mu = occupations(Q, model)
+    t = model.electrons.temperature
+    x = eps - mu[..., None]
+    if t > 0.0:
+        omega = -t * np.logaddexp(0.0, -x / t).sum(-1)
+    else:
+        omega = (f * x).sum(-1)
+    if model.electrons.fixed_filling:
+        omega = omega + mu * model.n_electrons
+    return np.asarray(omega + coupling_constant_energy(Q, model))
+
+
+def electronic_force(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    r"""Return the Hellmann-Feynman force :math:`F^{\rm elec}_i = g (n_i - c)`.
+
+    Paper 003, eq. (7) (``c = 1/2``); paper 002, eq. (8) first term (``c = 0``).
+
+    Returns
+    -------
+    (..., Lx, Ly) float64
+    """
+    p = model.params
+    return p.g * (densities(Q, model) - p.coupling.offset)
+
+
+def total_force(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    r"""Return :math:`F_i = g(n_i - c) - k Q_i - \kappa \sum_j' Q_j`.
+
+    Paper 002, eq. (8); paper 003, eq. (4); paper 004, eq. (16).
+
+    Returns
+    -------
+    (..., Lx, Ly) float64
+    """
+    return electronic_force(Q, model) + elastic_force(Q, model)
+
+
+def total_energy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    """Return the adiabatic potential energy surface: :func:`free_energy` plus the elastic energy.
+
+    ``total_force == -grad total_energy``; at ``T = 0`` this is paper 002's eq. (7).
+
+    Returns
+    -------
+    (...) float64
+    """
+    return np.asarray(free_energy(Q, model) + elastic_energy(Q, model))
+
+
+@attrs.frozen
+class ExactForceField:
+    """Exact-diagonalisation forces of a :class:`~reference.model.HolsteinModel`.
+
+    A conservative :class:`~reference.forcefield.ForceField`: ``forces`` is
+    :func:`total_force`, ``energy`` is :func:`total_energy`.
+    """
+
+    model: HolsteinModel
+
+    @property
+    def lattice(self) -> SquareLattice:
+        """The lattice the force field acts on."""
+        return self.model.lattice
+
+    def forces(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Return the total force, shape ``(..., Lx, Ly)``."""
+        return total_force(Q, self.model)
+
+    def energy(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Return the adiabatic potential energy, shape ``(...)``."""
+        return total_energy(Q, self.model)
+
+    def densities(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Return the site densities, shape ``(..., Lx, Ly)``."""
+        return densities(Q, self.model)
+
+
+@attrs.frozen
+class Relaxation:
+    """Result of :func:`ground_state`.
+
+    Attributes
+    ----------
+    Q : (Lx, Ly) float64
+        The relaxed distortions.
+    energy : float
+        :func:`total_energy` at ``Q``.
+    max_force : float
+        ``max_i |F_i|`` at ``Q``.
+    n_iterations : int
+    """
+
+    Q: NDArray[np.float64] = attrs.field(eq=False)
+    energy: float
+    max_force: float
+    n_iterations: int
+
+
+def _cdw_guess(model: HolsteinModel) -> NDArray[np.float64]:
+    """Distortions in linear response to a perfect checkerboard at the model's filling."""
+    lat, p = model.lattice, model.params
+    if model.electrons.filling is not None:
+        fill = float(model.electrons.filling)
+    else:
+        fill = 0.5
+    delta = min(fill, 1.0 - fill)
+    n = fill + delta * sublattice_sign(lat)
+    stiffness = p.k * np.eye(lat.n_sites) - p.kappa * hopping_matrix(lat, 1.0)
+    q = np.linalg.solve(stiffness, p.g * (n - p.coupling.offset).ravel())
+    return q.reshape(lat.shape)
+
+
+def ground_state(
+    model: HolsteinModel,
+    Q_init: NDArray[np.float64] | None = None,
+    *,
+    force_tol: float = 1e-8,
+    max_iterations: int = 2000,
+    seed: int | None = 0,
+) -> Relaxation:
+    """Return a force-free configuration, by default the checkerboard CDW of the model.
+
+    Minimises :func:`total_energy` with L-BFGS (its gradient is minus
+    :func:`total_force`), starting from ``Q_init`` or from the linear response of
+    the lattice to a perfect checkerboard of the model's filling. A small random
+    displacement (``1e-3``, from ``seed``) is added first: away from half
+    filling the uniform checkerboard is a saddle point (the doped holes lower
+    the energy by localising) and a symmetric start would never leave it.
+
+    Parameters
+    ----------
+    model : HolsteinModel
+    Q_init : (Lx, Ly) float64, optional
+    force_tol : float
+        Convergence when ``max_i |F_i| < force_tol``.
+    max_iterations : int
+    seed : int or None
+        Seed of the symmetry-breaking displacement.
+
+    Returns
+    -------
+    Relaxation
+
+    Raises
+    ------
+    RuntimeError
+        If the force tolerance is not reached.
+    """
+    lat = model.lattice
+    q0 = _cdw_guess(model) if Q_init is None else lat.check_field("Q_init", Q_init)
+    if q0.shape != lat.shape:
+        raise ValueError(f"Q_init must have shape {lat.shape}, got {q0.shape}")
+    tol = check_non_negative("force_tol", force_tol)
+    q0 = q0 + 1e-3 * np.random.default_rng(seed).standard_normal(q0.shape)
+
+    def fun(x: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        q = x.reshape(lat.shape)
+        return float(total_energy(q, model)), -total_force(q, model).ravel()
+
+    res = scipy.optimize.minimize(
+        fun,
+        q0.ravel(),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iterations, "gtol": 1e-7, "ftol": 0.0, "maxcor": 30},
+    )
+    q = np.asarray(res.x).reshape(lat.shape)
+    # L-BFGS stalls once energy differences reach round-off; polish with the
+    # self-consistency map Q <- K^-1 g (n(Q) - c), whose fixed points are the
+    # force-free states (K is the elastic stiffness matrix), while it improves.
+    p = model.params
+    stiffness = p.k * np.eye(lat.n_sites) - p.kappa * hopping_matrix(lat, 1.0)
+    max_force = float(np.abs(total_force(q, model)).max())
+    n_polish = 0
+    while max_force > tol and n_polish < max_iterations:
+        n_polish += 1
+        n = densities(q, model)
+        target = np.linalg.solve(stiffness, p.g * (n - p.coupling.offset).ravel())
+        for mixing in (1.0, 0.5, 0.25, 0.125):  # damp the step if the full one overshoots
+            trial = q + mixing * (target.reshape(lat.shape) - q)
+            trial_force = float(np.abs(total_force(trial, model)).max())
+            if trial_force < max_force:
+                break
+        else:
+            break
+        q, max_force = trial, trial_force
+    if max_force > tol:
+        raise RuntimeError(
+            f"ground_state did not converge: max |F| = {max_force:.3e} > force_tol = {tol:.1e} "
+            f"after {res.nit} L-BFGS and {n_polish} self-consistency iterations"
+        )
+    return Relaxation(q, float(total_energy(q, model)), max_force, int(res.nit) + n_polish)

@@ -1,0 +1,353 @@
+r"""The semiclassical Holstein model: parameters, the tight-binding matrix h(Q), elastic terms.
+
+The model (paper 003, eq. 1; paper 002, eqs. 1-2; paper 001, eqs. 1-2) is
+
+.. math::
+
+    \mathcal{H} = -t_{nn} \sum_{\langle ij \rangle} (c_i^\dagger c_j + \mathrm{h.c.})
+        - g \sum_i (n_i - c)\, Q_i
+        + \sum_i \Big(\frac{P_i^2}{2m} + \frac{k Q_i^2}{2}\Big)
+        + \kappa \sum_{\langle ij \rangle} Q_i Q_j ,
+
+with spinless electrons, classical distortions ``Q_i`` and momenta ``P_i``, and
+the coupling offset ``c`` chosen by :class:`Coupling`: ``c = 0`` (papers 000,
+001, 002, 004) or ``c = 1/2`` (paper 003 and the authors' script for paper
+002). The offset only adds the c-number ``g c sum_i Q_i``: it leaves the
+eigenvectors of h(Q) unchanged and shifts the force on every site by ``-g c``.
+
+Build / solve separation: a :class:`HolsteinModel` (lattice + parameters +
+electron ensemble) is built once and handed to the solvers (:mod:`reference.ed`).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from reference._validation import check_finite_scalar, check_non_negative, check_positive
+from reference.lattice import SquareLattice, bonds, neighbour_sum
+
+__all__ = [
+    "Coupling",
+    "ElasticForceField",
+    "ElectronEnsemble",
+    "HolsteinModel",
+    "HolsteinParams",
+    "band_energies",
+    "coupling_constant_energy",
+    "elastic_energy",
+    "elastic_force",
+    "hamiltonian",
+    "hopping_matrix",
+    "kinetic_energy",
+]
+
+
+class Coupling(enum.Enum):
+    """Which electron-lattice coupling the model uses.
+
+    ``DENSITY`` is ``-g sum_i n_i Q_i``; ``DENSITY_MINUS_HALF`` is
+    ``-g sum_i (n_i - 1/2) Q_i``. Construct from the strings ``"n"`` or ``"n-1/2"``.
+    """
+
+    DENSITY = "n"
+    DENSITY_MINUS_HALF = "n-1/2"
+
+    @property
+    def offset(self) -> float:
+        """The constant ``c`` subtracted from ``n_i`` in the coupling term."""
+        return 0.5 if self is Coupling.DENSITY_MINUS_HALF else 0.0
+
+
+def _to_coupling(value: Coupling | str) -> Coupling:
+    if isinstance(value, Coupling):
+        return value
+    try:
+        return Coupling(str(value).replace(" ", ""))
+    except ValueError:
+        raise ValueError(f"coupling must be 'n' or 'n-1/2', got {value!r}") from None
+
+
+def _finite(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    check_finite_scalar(attribute.name, value)
+
+
+def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    check_positive(attribute.name, value)
+
+
+def _non_zero(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if check_finite_scalar(attribute.name, value) == 0.0:
+        raise ValueError(f"{attribute.name} must be nonzero, got {value!r}")
+
+
+@attrs.frozen
+class HolsteinParams:
+    """Hamiltonian parameters of the semiclassical Holstein model.
+
+    Parameters
+    ----------
+    hopping : float
+        Nearest-neighbour hopping ``t_nn`` (nonzero; the energy unit is ``|t_nn| = 1``).
+    g : float
+        Electron-lattice coupling.
+    k : float
+        On-site spring constant (> 0).
+    kappa : float
+        Nearest-neighbour elastic coupling; ``|kappa| < k / 4`` so that the
+        harmonic lattice is stable (its normal-mode stiffnesses
+        ``k + 2 kappa (cos qx + cos qy)`` are all positive).
+    mass : float
+        Mass of the lattice mode (> 0).
+    coupling : Coupling or str
+        ``"n"`` or ``"n-1/2"``; see :class:`Coupling`.
+
+    The defaults are the parameters of papers 002, 003 and 004
+    (``t = 1, g = 3.5, k = 1, kappa = 0.18, m = 5``) with paper 003's coupling.
+    """
+
+    hopping: float = attrs.field(default=1.0, converter=float, validator=_non_zero)
+    g: float = attrs.field(default=3.5, converter=float, validator=_finite)
+    k: float = attrs.field(default=1.0, converter=float, validator=_positive)
+    kappa: float = attrs.field(default=0.18, converter=float, validator=_finite)
+    mass: float = attrs.field(default=5.0, converter=float, validator=_positive)
+    coupling: Coupling = attrs.field(default=Coupling.DENSITY_MINUS_HALF, converter=_to_coupling)
+
+    def __attrs_post_init__(self) -> None:
+        if abs(self.kappa) >= self.k / 4:
+            raise ValueError(
+                f"kappa must satisfy |kappa| < k/4 = {self.k / 4} for a stable lattice, "
+                f"got kappa={self.kappa}"
+            )
+
+    @property
+    def omega(self) -> float:
+        """The bare oscillator frequency ``sqrt(k / m)``; ``1/omega`` is paper 003's time unit."""
+        return math.sqrt(self.k / self.mass)
+
+
+@attrs.frozen
+class ElectronEnsemble:
+    """The electrons' thermodynamic ensemble: temperature and fixed filling or fixed mu.
+
+    Parameters
+    ----------
+    temperature : float
+        ``k_B T`` in units of the hopping (>= 0; 0 means the ground state).
+    filling : float or None
+        Mean number of electrons per site, in (0, 1). Fixed filling: the
+        chemical potential is solved for at every configuration.
+    mu : float or None
+        Fixed chemical potential (grand canonical). Give exactly one of
+        ``filling`` and ``mu``.
+    """
+
+    temperature: float = attrs.field(default=0.1, converter=float)
+    filling: float | None = attrs.field(default=0.5)
+    mu: float | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        check_non_negative("temperature", self.temperature)
+        if (self.filling is None) == (self.mu is None):
+            raise ValueError(
+                f"give exactly one of filling and mu, got filling={self.filling!r}, mu={self.mu!r}"
+            )
+        if self.filling is not None:
+            f = check_finite_scalar("filling", self.filling)
+            if not 0.0 < f < 1.0:
+                raise ValueError(f"filling must lie in (0, 1), got {self.filling!r}")
+        if self.mu is not None:
+            check_finite_scalar("mu", self.mu)
+
+    @property
+    def fixed_filling(self) -> bool:
+        """True when the filling (not the chemical potential) is held fixed."""
+        return self.filling is not None
+
+
+@attrs.frozen
+class HolsteinModel:
+    """A finalized Holstein model: lattice, Hamiltonian parameters and electron ensemble.
+
+    Examples
+    --------
+    >>> model = HolsteinModel(SquareLattice(4, 4), HolsteinParams(), ElectronEnsemble())
+    >>> model.n_electrons
+    8.0
+    """
+
+    lattice: SquareLattice = attrs.field(validator=attrs.validators.instance_of(SquareLattice))
+    params: HolsteinParams = attrs.field(
+        factory=HolsteinParams, validator=attrs.validators.instance_of(HolsteinParams)
+    )
+    electrons: ElectronEnsemble = attrs.field(
+        factory=ElectronEnsemble, validator=attrs.validators.instance_of(ElectronEnsemble)
+    )
+
+    @property
+    def n_electrons(self) -> float:
+        """The mean electron number ``filling * N`` (fixed filling only)."""
+        if self.electrons.filling is None:
+            raise ValueError("n_electrons is defined only at fixed filling; this model fixes mu")
+        return float(self.electrons.filling) * self.lattice.n_sites
+
+
+def hopping_matrix(lattice: SquareLattice, hopping: float) -> NDArray[np.float64]:
+    r"""Return the hopping part :math:`-t_{nn} \sum_{\langle ij\rangle} (c_i^\dagger c_j + h.c.)`.
+
+    Paper 003, eq. (6), first term.
+
+    Returns
+    -------
+    (N, N) float64
+        Real symmetric; ``-t`` on every bond of :func:`reference.lattice.bonds`.
+    """
+    t = check_finite_scalar("hopping", hopping)
+    h = np.zeros((lattice.n_sites, lattice.n_sites))
+    for i, j in bonds(lattice):
+        h[i, j] -= t
+        h[j, i] -= t
+    return h
+
+
+def hamiltonian(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    r"""Return the single-particle Hamiltonian :math:`h_{ij}(Q) = -t_{ij} - g Q_i \delta_{ij}`.
+
+    Paper 003, eq. (6); paper 002, eq. (1). The constant ``g c sum_i Q_i`` of the
+    ``n - 1/2`` coupling is not a matrix element; see
+    :func:`coupling_constant_energy`.
+
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+    model : HolsteinModel
+
+    Returns
+    -------
+    (..., N, N) float64
+        Real symmetric, site order ``i = x * Ly + y``.
+    """
+    q = model.lattice.check_field("Q", Q)
+    flat = q.reshape(*q.shape[:-2], model.lattice.n_sites)
+    h0 = hopping_matrix(model.lattice, model.params.hopping)
+    onsite = -model.params.g * flat
+    return h0 + onsite[..., :, None] * np.eye(model.lattice.n_sites)
+
+
+def band_energies(lattice: SquareLattice, hopping: float) -> NDArray[np.float64]:
+    r"""Return the analytic spectrum of the hopping matrix (the ``Q = 0`` band).
+
+    Along a periodic axis the modes are plane waves, ``k = 2 pi m / L``; along an
+    open axis they are standing waves, ``k = pi m / (L + 1)``, ``m = 1..L``. The
+    energies are :math:`\varepsilon(\mathbf{k}) = -2 t (\cos k_x + \cos k_y)`.
+
+    Returns
+    -------
+    (N,) float64
+        Sorted ascending.
+    """
+    t = check_finite_scalar("hopping", hopping)
+    ks = []
+    for n, periodic in zip(lattice.shape, lattice.periodic, strict=True):
+        if periodic:
+            ks.append(2 * np.pi * np.arange(n) / n)
+        else:
+            ks.append(np.pi * np.arange(1, n + 1) / (n + 1))
+    kx, ky = np.meshgrid(*ks, indexing="ij")
+    return np.sort((-2 * t * (np.cos(kx) + np.cos(ky))).ravel())
+
+
+def coupling_constant_energy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    r"""Return the c-number part :math:`g\, c \sum_i Q_i` of the coupling term.
+
+    Zero for the ``n`` coupling; ``(g/2) sum_i Q_i`` for ``n - 1/2`` (paper 003, eq. 6).
+
+    Returns
+    -------
+    (...) float64
+    """
+    q = model.lattice.check_field("Q", Q)
+    return np.asarray(model.params.g * model.params.coupling.offset * q.sum(axis=(-2, -1)))
+
+
+def elastic_energy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    r"""Return :math:`\mathcal{V} = \frac{k}{2}\sum_i Q_i^2 + \kappa \sum_{\langle ij\rangle} Q_i Q_j`.
+
+    Paper 003, text above eq. (5); paper 001, eq. (2); paper 002, eq. (2) without
+    the kinetic term.
+
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+
+    Returns
+    -------
+    (...) float64
+    """
+    q = model.lattice.check_field("Q", Q)
+    p = model.params
+    flat = q.reshape(*q.shape[:-2], model.lattice.n_sites)
+    b = bonds(model.lattice)
+    return np.asarray(
+        0.5 * p.k * (flat**2).sum(axis=-1)
+        + p.kappa * (flat[..., b[:, 0]] * flat[..., b[:, 1]]).sum(-1)
+    )
+
+
+def elastic_force(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    r"""Return :math:`F^{\rm elastic}_i = -k Q_i - \kappa \sum_j' Q_j`, minus the gradient of V.
+
+    Paper 003, eq. (5); paper 002, eq. (8), last two terms.
+
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+
+    Returns
+    -------
+    (..., Lx, Ly) float64
+    """
+    q = model.lattice.check_field("Q", Q)
+    return -model.params.k * q - model.params.kappa * neighbour_sum(q, model.lattice)
+
+
+def kinetic_energy(P: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    r"""Return the lattice kinetic energy :math:`\sum_i P_i^2 / 2m`.
+
+    Paper 003, eq. (1).
+
+    Returns
+    -------
+    (...) float64
+    """
+    p = model.lattice.check_field("P", P)
+    return np.asarray((p**2).sum(axis=(-2, -1)) / (2 * model.params.mass))
+
+
+@attrs.frozen
+class ElasticForceField:
+    """The harmonic lattice alone (no electrons) as a conservative force provider.
+
+    ``forces(Q)`` is :func:`elastic_force` and ``energy(Q)`` is
+    :func:`elastic_energy`. It is the exactly solvable case behind the
+    equipartition tests of the thermostats.
+    """
+
+    model: HolsteinModel
+
+    @property
+    def lattice(self) -> SquareLattice:
+        """The lattice the force field acts on."""
+        return self.model.lattice
+
+    def forces(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Return the elastic force, shape ``(..., Lx, Ly)``."""
+        return elastic_force(Q, self.model)
+
+    def energy(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Return the elastic energy, shape ``(...)``."""
+        return elastic_energy(Q, self.model)
