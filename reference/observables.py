@@ -192,9 +192,13 @@ def local_cdw_order(n: NDArray[np.float64], lattice: SquareLattice) -> NDArray[n
 def local_lattice_order(
     Q: NDArray[np.float64], Q0: float, lattice: SquareLattice
 ) -> NDArray[np.float64]:
-    r"""Return the local lattice CDW order :math:`\zeta_i = (Q_i - Q_0)\, e^{i\mathbf{K}\cdot\mathbf{R}_i}`.
+    r"""Return the local lattice CDW order :math:`\zeta_i` of the distortions.
 
-    Paper 000, eq. (32), where ``Q_0 = g / (2 m Omega^2)`` is the uniform
+    .. math::
+
+        \zeta_i = (Q_i - Q_0)\, e^{i \mathbf{K}\cdot\mathbf{R}_i} = (Q_i - Q_0)\, (-1)^{x_i + y_i},
+
+    paper 000, eq. (32), where ``Q_0 = g / (2 m Omega^2)`` is the uniform
     distortion of the half-filled state, so that ``zeta_i = A`` for
     ``Q_i = Q_0 + A (-1)^(x+y)``.
 
@@ -241,7 +245,8 @@ def structure_factor(n: NDArray[np.float64], lattice: SquareLattice) -> NDArray[
 
     .. math::
 
-        \tilde n(\mathbf{k}) = \frac{1}{N} \sum_i (n_i - \bar n)\, e^{+i \mathbf{k}\cdot\mathbf{r}_i},
+        \tilde n(\mathbf{k})
+            = \frac{1}{N} \sum_i (n_i - \bar n)\, e^{+i \mathbf{k}\cdot\mathbf{r}_i},
 
     evaluated on :func:`momentum_grid`. The paper's ``nbar`` is the filling
     ``f``; here it is the spatial mean of ``n`` in each configuration, which
@@ -311,7 +316,11 @@ def domain_length_from_structure_factor(
 def radial_structure_factor(
     S: NDArray[np.float64], lattice: SquareLattice
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    r"""Return :math:`S(q)`, the average of :math:`S(\mathbf{k})` over :math:`\lvert\mathbf{k}-\mathbf{K}\rvert = q`.
+    r"""Return :math:`S(q)`, the mean of :math:`S(\mathbf{k})` over shells of equal distance from K.
+
+    .. math::
+
+        S(q) = \operatorname{mean}_{\lvert \mathbf{k} - \mathbf{K} \rvert = q} S(\mathbf{k}).
 
     The radial profile of paper 003, eq. (16) and Fig. 6 (paper 004, eq. 20),
     with ``q = |k - K|`` the distance from the CDW peak, each component of
