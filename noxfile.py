@@ -1,0 +1,71 @@
+"""Developer sessions: ``nox -s tests``, ``slow``, ``lint``, ``types``, ``demo``, ``bench``.
+
+Each session builds its own virtual environment. torch is installed first with
+the pin below; on our CPU machines pip takes the local CPU wheel, and on a GPU
+box set ``HOLSTEIN_TORCH`` (for example to ``torch==2.13.0`` with your CUDA
+index configured in pip) to get the build you want. Extra arguments after
+``--`` are passed through, e.g. ``nox -s tests -- -k ed -x``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "types", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+TORCH = os.environ.get("HOLSTEIN_TORCH", "torch==2.13.0")
+
+
+def _install(session: nox.Session, extras: str = "dev") -> None:
+    session.install(TORCH)
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the default test suite (everything not marked slow)."""
+    _install(session)
+    session.run("pytest", "-m", "not slow", *session.posargs)
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """Run only the long tests marked ``slow``."""
+    _install(session)
+    session.run("pytest", "-m", "slow", *session.posargs, success_codes=[0, 5])
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style with ruff (lint rules and formatting)."""
+    session.install("ruff>=0.5")
+    args = session.posargs or ["."]
+    session.run("ruff", "check", *args)
+    session.run("ruff", "format", "--check", *args)
+
+
+@nox.session
+def types(session: nox.Session) -> None:
+    """Type-check the two packages with mypy --strict."""
+    _install(session)
+    session.run("mypy", "--strict", "reference", "fast", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the main job: an exact-force Langevin thermal quench written to runs/demo."""
+    _install(session)
+    args = session.posargs or ["--out", "runs/demo", "--config", "specs/experiments/demo.toml"]
+    session.run("python", "-m", "reference.demo", *args)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Run the asv benchmarks against the working tree (off by default)."""
+    _install(session)
+    session.chdir("benchmarks")
+    session.run("asv", "machine", "--yes")
+    session.run("asv", "run", "--python=same", "--quick", *session.posargs)
