@@ -62,7 +62,7 @@ def demo(session: nox.Session) -> None:
     session.run("python", "-m", "reference.demo", *args)
 
 
-@nox.session(default=False)
+@nox.session
 def bench(session: nox.Session) -> None:
     """Run the asv benchmarks against the working tree (off by default)."""
     _install(session)
