@@ -336,7 +336,8 @@ def tdgl(
 ) -> Integrator:
     r"""Return ``(init, step)`` for model-A (TDGL) dynamics of a scalar order parameter.
 
-    Paper 002, eqs. (4)-(5): :math:`\partial_t \phi = -\Gamma\, \delta\mathcal{F}/\delta\phi + \eta`.
+    Paper 002, eqs. (4)-(5):
+    :math:`\partial_t \phi = -\Gamma\, \delta\mathcal{F}/\delta\phi + \eta`.
     We take :math:`\langle \eta_i \eta_j \rangle = 2 \Gamma T \delta_{ij}\delta(t-t')`
     so that the stationary distribution is :math:`e^{-\mathcal{F}/T}`; the
     equation is then Brownian dynamics (:func:`brownian`) with

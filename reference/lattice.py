@@ -278,7 +278,7 @@ def neighbour_shells(r_c: float, include_origin: bool = True) -> tuple[Shell, ..
     45
     """
     r_c = check_positive("r_c", r_c)
-    n = int(math.floor(r_c))
+    n = math.floor(r_c)
     grouped: dict[int, list[tuple[int, int]]] = {}
     for dx in range(-n, n + 1):
         for dy in range(-n, n + 1):

@@ -275,7 +275,9 @@ def coupling_constant_energy(Q: NDArray[np.float64], model: HolsteinModel) -> ND
 
 
 def elastic_energy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
-    r"""Return :math:`\mathcal{V} = \frac{k}{2}\sum_i Q_i^2 + \kappa \sum_{\langle ij\rangle} Q_i Q_j`.
+    r"""Return the elastic energy of the lattice distortions.
+
+    .. math:: \mathcal{V} = \frac{k}{2}\sum_i Q_i^2 + \kappa \sum_{\langle ij\rangle} Q_i Q_j
 
     Paper 003, text above eq. (5); paper 001, eq. (2); paper 002, eq. (2) without
     the kinetic term.

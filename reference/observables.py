@@ -288,7 +288,8 @@ def domain_length_from_structure_factor(
                       {\sum_{\mathbf{k}} S(\mathbf{k})}, \qquad \mathbf{K} = (\pi, \pi),
 
     with each component of ``k - K`` wrapped into ``[-pi, pi)``. A perfect
-    checkerboard puts all weight at ``K`` and gives ``L = inf``.
+    checkerboard puts all weight at ``K``: ``L^{-1} = 0`` up to the round-off
+    of the FFT, so ``L`` is ``inf`` or astronomically large (``> 1e15``).
 
     Parameters
     ----------
@@ -347,7 +348,7 @@ def radial_structure_factor(
 
 
 def scaling_collapse(
-    q: NDArray[np.float64], S_q: NDArray[np.float64], L: NDArray[np.float64]
+    q: NDArray[np.float64], S_q: NDArray[np.float64], L: NDArray[np.float64] | float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     r"""Return the dynamical-scaling variables :math:`x = q L` and :math:`y = S(q) / L^2`.
 
@@ -366,7 +367,7 @@ def scaling_collapse(
     q : (n_q,) float64
         Distances from the peak, ``>= 0`` (from :func:`radial_structure_factor`).
     S_q : (..., n_q) float64
-    L : (...) float64
+    L : (...) float64 or float
         Domain lengths, ``> 0``, broadcastable against ``S_q.shape[:-1]``.
 
     Returns

@@ -64,6 +64,6 @@ def ensembles(draw: st.DrawFn, allow_zero_temperature: bool = False) -> Electron
 
 
 @st.composite
-def models(draw: st.DrawFn, **lattice_kwargs: object) -> HolsteinModel:
+def models(draw: st.DrawFn, /, **lattice_kwargs: object) -> HolsteinModel:
     """Complete small models."""
     return HolsteinModel(draw(lattices(**lattice_kwargs)), draw(params()), draw(ensembles()))  # type: ignore[arg-type]

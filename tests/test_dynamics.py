@@ -130,7 +130,7 @@ def test_velocity_verlet_energy_error_is_second_order_in_dt() -> None:
         state = integ.init(q0, p0)
         e0 = float(kinetic_energy(p0, model) + ff.energy(q0))
         worst = 0.0
-        for _ in range(int(round(20 / dt))):
+        for _ in range(round(20 / dt)):
             state = integ.step(state)
             worst = max(worst, abs(float(kinetic_energy(state.P, model) + ff.energy(state.Q)) - e0))
         errors.append(worst)

@@ -1,4 +1,4 @@
-"""Tests of reference.ed: Fermi-Dirac filling, densities, free energy and Hellmann-Feynman forces."""
+"""Tests of reference.ed: Fermi-Dirac filling, densities, free energy, Hellmann-Feynman forces."""
 
 from __future__ import annotations
 
@@ -86,13 +86,15 @@ def test_densities_lie_in_unit_interval_and_sum_to_electron_number(
     q = data.draw(fields(model.lattice))
     n = ed.densities(q, model)
     assert np.all(n >= -1e-12) and np.all(n <= 1 + 1e-12)
-    eps, f, mu = ed.occupations(q, model)
+    _, f, _ = ed.occupations(q, model)
     assert n.sum() == pytest.approx(f.sum(), abs=1e-9)
     if model.electrons.fixed_filling:
         assert n.sum() == pytest.approx(model.n_electrons, abs=1e-8)
 
 
-@given(lattices(periodic=True, max_size=6).filter(lambda l: l.is_bipartite), params(), st.data())
+@given(
+    lattices(periodic=True, max_size=6).filter(lambda lat: lat.is_bipartite), params(), st.data()
+)
 def test_half_filling_is_particle_hole_symmetric(
     lat: SquareLattice, p: HolsteinParams, data: st.DataObject
 ) -> None:
@@ -151,7 +153,7 @@ def test_free_energy_is_energy_minus_temperature_times_entropy(
 
 
 @given(
-    st.integers(2, 4).map(lambda l: SquareLattice(2 * l // 2 + 2, 2 * l // 2 + 2)),
+    st.integers(2, 5).map(lambda size: SquareLattice(size, size)),
     params(),
     ensembles(),
     st.data(),

@@ -1,0 +1,1 @@
+"""asv benchmarks of the Holstein toolkit, one module per area."""

@@ -1,0 +1,81 @@
+"""The demo quench writes a complete run folder and rejects bad settings before any work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from reference import demo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_toml_holds_the_default_settings() -> None:
+    assert demo.load_config(ROOT / "specs" / "experiments" / "demo.toml") == demo.DemoConfig()
+
+
+def test_paper_time_step_and_damping() -> None:
+    config = demo.DemoConfig()
+    assert config.dt == pytest.approx(0.022 * np.sqrt(5.0))
+    assert config.gamma * config.omega / config.k == pytest.approx(0.09)
+
+
+def test_tiny_demo_writes_the_run_folder(tmp_path: Path) -> None:
+    config = demo.DemoConfig(size=4, ensemble=2, steps=40, record_every=10, seed=3)
+    metrics = demo.run_demo(config, tmp_path / "run", progress=False)
+    folder = tmp_path / "run"
+    for name in ("config.json", "metrics.json", "trajectory.h5"):
+        assert (folder / name).is_file()
+    for name in ("phi_snapshots.png", "structure_factor.png", "domain_length.png"):
+        assert (folder / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(folder.rglob("*.tmp"))
+    saved = json.loads((folder / "metrics.json").read_text())
+    assert saved["t"] == metrics["t"]
+    assert len(saved["L_structure_factor"]) == 5
+    assert saved["timings"]["seconds_per_step"] > 0
+    with h5py.File(folder / "trajectory.h5") as fh:
+        assert fh["Q"].shape == (5, 2, 4, 4)
+        assert fh["n"].shape == (5, 2, 4, 4)
+        np.testing.assert_allclose(fh["n"][...].sum(axis=(-2, -1)), 8.0, atol=1e-8)
+        assert json.loads(fh.attrs["config"])["size"] == 4
+
+
+def test_cli_reports_bad_settings_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[demo]\nsize = 16\nmagnetic_field = 2.0\n")
+    assert demo.main(["--config", str(bad), "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown demo settings ['magnetic_field']")
+    assert "\n" not in err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"size": 5}, "size must be an even integer >= 4"),
+        ({"steps": 0}, "steps must be an integer >= 1"),
+        ({"record_every": 100, "steps": 10}, "record_every must be <= steps"),
+        ({"temperature": -0.1}, "temperature must be >= 0"),
+        ({"filling": 1.5}, r"filling must lie in \(0, 1\)"),
+        ({"kappa": 0.5}, r"kappa must satisfy"),
+    ],
+)
+def test_invalid_demo_settings_raise(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        demo.load_config(None, **overrides)
+
+
+def test_unwritable_out_folder_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match="is not writable"):
+        demo.run_demo(
+            demo.DemoConfig(size=4, steps=2, record_every=1), blocker / "run", progress=False
+        )
