@@ -127,7 +127,7 @@ class DemoConfig:
 
 
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> DemoConfig:
-    """Return a :class:`DemoConfig` from a TOML file (table ``[demo]`` or top level) and overrides."""
+    """Return a :class:`DemoConfig` from a TOML file (``[demo]`` or top level) and overrides."""
     values: dict[str, Any] = {}
     if path is not None:
         with open(path, "rb") as fh:
@@ -146,7 +146,7 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         raise ValueError("invalid demo configuration: " + "; ".join(errors)) from None
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
         write(tmp)
@@ -353,7 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point of ``python -m reference.demo``."""
     parser = argparse.ArgumentParser(
         prog="python -m reference.demo",
-        description="Exact-diagonalisation Langevin thermal quench of the Holstein model (paper 003).",
+        description="Exact-diagonalisation Langevin thermal quench of the Holstein model "
+        "(paper 003 parameters).",
     )
     parser.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     parser.add_argument(
