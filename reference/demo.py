@@ -217,6 +217,7 @@ def _plot(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
 
     lattice = SquareLattice(config.size, config.size)
     t_omega = t * config.omega
@@ -238,12 +239,16 @@ def _plot(
     save(fig, "phi_snapshots.png")
 
     fig, axes = plt.subplots(1, len(frames), figsize=(3.2 * len(frames), 3.2), squeeze=False)
-    extent = (-np.pi, np.pi, -np.pi, np.pi)
+    # Unshifted FFT layout, k = 2 pi m / L in [0, 2 pi): the CDW peak (pi, pi) sits mid-panel.
+    step = 2 * np.pi / config.size
+    extent = (-step / 2, 2 * np.pi - step / 2, -step / 2, 2 * np.pi - step / 2)
     for ax, f in zip(axes[0], frames, strict=True):
-        shifted = np.fft.fftshift(s_avg[f])
-        ax.imshow(shifted.T, origin="lower", cmap="magma", extent=extent)
+        top = float(s_avg[f].max())
+        norm = LogNorm(vmin=max(top * 1e-4, 1e-300), vmax=max(top, 1e-300))
+        ax.imshow(s_avg[f].T, origin="lower", cmap="magma", extent=extent, norm=norm)
         ax.set_title(f"$S(\\mathbf{{k}})$, $t\\omega$ = {t_omega[f]:.0f}")
-        ax.set_xlabel("$k_x$ (shifted by $\\pi$)")
+        ax.set_xlabel("$k_x$")
+        ax.set_ylabel("$k_y$")
     save(fig, "structure_factor.png")
 
     fig, ax = plt.subplots(figsize=(4.8, 3.8))
