@@ -159,17 +159,33 @@ def chemical_potential(
     return float(root)
 
 
+def _share_degenerate(eps: NDArray[np.float64], f: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Give every level of a degenerate cluster the cluster's mean occupation.
+
+    Exactly degenerate levels must be equally occupied; eigh splits them by
+    round-off (~1e-15), which at very low T would otherwise pick an arbitrary,
+    symmetry-breaking basis of the degenerate subspace.
+    """
+    tol = _degeneracy_tol(eps)
+    breaks = np.flatnonzero(np.diff(eps) > tol) + 1
+    shared = f.copy()
+    for cluster in np.split(np.arange(eps.size), breaks):
+        if cluster.size > 1:
+            shared[cluster] = f[cluster].mean()
+    return shared
+
+
 def _occupations_one(
     eps: NDArray[np.float64], model: HolsteinModel
 ) -> tuple[NDArray[np.float64], float]:
     ens = model.electrons
     t = ens.temperature
     if ens.mu is not None:
-        return fermi_dirac(eps, ens.mu, t), float(ens.mu)
+        return _share_degenerate(eps, fermi_dirac(eps, ens.mu, t)), float(ens.mu)
     n_e = model.n_electrons
     mu = chemical_potential(eps, n_e, t)
     if t > 0.0:
-        return fermi_dirac(eps, mu, t), mu
+        return _share_degenerate(eps, fermi_dirac(eps, mu, t)), mu
     # T = 0 at fixed filling: fill from the bottom; a degenerate Fermi shell
     # shares the remaining electrons equally (the T -> 0+ limit).
     tol = _degeneracy_tol(eps)
@@ -188,7 +204,10 @@ def occupations(
 
     Fixed mu: ``f_m = f_FD(eps_m - mu)``. Fixed filling: mu from
     :func:`chemical_potential`, and at ``T = 0`` a degenerate Fermi shell is
-    filled uniformly (the ``T -> 0+`` limit of the Fermi function).
+    filled uniformly (the ``T -> 0+`` limit of the Fermi function). At any
+    ``T``, levels degenerate to within ``1e-10`` of the bandwidth share their
+    mean occupation, so densities do not depend on the eigenbasis chosen
+    inside a degenerate subspace.
 
     Returns
     -------

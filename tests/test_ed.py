@@ -257,3 +257,12 @@ def test_ed_inputs_are_validated() -> None:
     with pytest.raises(ValueError, match="Q_init must have shape"):
         ed.ground_state(model, np.zeros((4, 5)))
     assert hopping_matrix(model.lattice, 1.0).shape == (16, 16)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1e-300, 1e-94, 1e-12])
+def test_degenerate_levels_are_shared_at_vanishing_temperature(temperature: float) -> None:
+    """2x2 periodic band -4, 0, 0, 4 at half filling: the zero modes hold one electron together."""
+    model = HolsteinModel(
+        SquareLattice(2, 2), HolsteinParams(g=0.0, kappa=0.0), ElectronEnsemble(temperature, 0.5)
+    )
+    np.testing.assert_allclose(ed.densities(np.zeros((2, 2)), model), 0.5, atol=1e-12)
