@@ -110,6 +110,16 @@ def _degeneracy_tol(energies: NDArray[np.float64]) -> float:
     return _DEGENERACY_TOL * max(1.0, float(energies[-1] - energies[0]))
 
 
+def _resolvable_temperature(energies: NDArray[np.float64], temperature: float) -> float:
+    """Return ``temperature``, or 0 when it is below what double precision resolves.
+
+    Below ``1e-3`` of the degeneracy tolerance every Fermi factor of a level
+    outside the Fermi shell is ``exp(-500)`` or less, so the ``T = 0`` filling
+    is exact to machine precision, and it avoids root solves at denormal ``T``.
+    """
+    return 0.0 if temperature < 1e-3 * _degeneracy_tol(energies) else temperature
+
+
 def chemical_potential(
     energies: NDArray[np.float64], n_electrons: float, temperature: float
 ) -> float:
@@ -138,7 +148,7 @@ def chemical_potential(
     n_e = check_finite_scalar("n_electrons", n_electrons)
     if not 0.0 < n_e < eps.size:
         raise ValueError(f"n_electrons must lie in (0, {eps.size}), got {n_electrons!r}")
-    t = check_non_negative("temperature", temperature)
+    t = _resolvable_temperature(eps, check_non_negative("temperature", temperature))
     if t == 0.0:
         tol = _degeneracy_tol(eps)
         n_full = math.floor(n_e + 1e-12)
@@ -184,7 +194,7 @@ def _occupations_one(
         return _share_degenerate(eps, fermi_dirac(eps, ens.mu, t)), float(ens.mu)
     n_e = model.n_electrons
     mu = chemical_potential(eps, n_e, t)
-    if t > 0.0:
+    if _resolvable_temperature(eps, t) > 0.0:
         return _share_degenerate(eps, fermi_dirac(eps, mu, t)), mu
     # T = 0 at fixed filling: fill from the bottom; a degenerate Fermi shell
     # shares the remaining electrons equally (the T -> 0+ limit).

@@ -259,7 +259,7 @@ def test_ed_inputs_are_validated() -> None:
     assert hopping_matrix(model.lattice, 1.0).shape == (16, 16)
 
 
-@pytest.mark.parametrize("temperature", [0.0, 1e-300, 1e-94, 1e-12])
+@pytest.mark.parametrize("temperature", [0.0, 5e-324, 1e-300, 1e-94, 1e-12, 1e-9])
 def test_degenerate_levels_are_shared_at_vanishing_temperature(temperature: float) -> None:
     """2x2 periodic band -4, 0, 0, 4 at half filling: the zero modes hold one electron together."""
     model = HolsteinModel(
