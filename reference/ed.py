@@ -402,18 +402,22 @@ class Relaxation:
     n_iterations: int
 
 
-def _cdw_guess(model: HolsteinModel) -> NDArray[np.float64]:
-    """Distortions in linear response to a perfect checkerboard at the model's filling."""
+def _force_free_distortions(n: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
+    """Return ``K^-1 g (n - c)``: the Q at which the force vanishes for fixed densities ``n``.
+
+    ``K = k 1 + kappa A`` is the elastic stiffness matrix (``A`` the adjacency).
+    """
     lat, p = model.lattice, model.params
-    if model.electrons.filling is not None:
-        fill = float(model.electrons.filling)
-    else:
-        fill = 0.5
-    delta = min(fill, 1.0 - fill)
-    n = fill + delta * sublattice_sign(lat)
     stiffness = p.k * np.eye(lat.n_sites) - p.kappa * hopping_matrix(lat, 1.0)
     q = np.linalg.solve(stiffness, p.g * (n - p.coupling.offset).ravel())
     return np.asarray(q, dtype=np.float64).reshape(lat.shape)
+
+
+def _cdw_guess(model: HolsteinModel) -> NDArray[np.float64]:
+    """Distortions in linear response to a perfect checkerboard at the model's filling."""
+    fill = 0.5 if model.electrons.filling is None else float(model.electrons.filling)
+    delta = min(fill, 1.0 - fill)
+    return _force_free_distortions(fill + delta * sublattice_sign(model.lattice), model)
 
 
 def ground_state(
@@ -473,23 +477,28 @@ def ground_state(
     q = np.asarray(res.x).reshape(lat.shape)
     # L-BFGS stalls once energy differences reach round-off; polish with the
     # self-consistency map Q <- K^-1 g (n(Q) - c), whose fixed points are the
-    # force-free states (K is the elastic stiffness matrix), while it improves.
+    # force-free states, while it improves. One diagonalisation per trial Q
+    # gives both its densities and its force.
     p = model.params
-    stiffness = p.k * np.eye(lat.n_sites) - p.kappa * hopping_matrix(lat, 1.0)
-    max_force = float(np.abs(total_force(q, model)).max())
+
+    def max_force_and_densities(q: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        n = densities(q, model)
+        force = p.g * (n - p.coupling.offset) + elastic_force(q, model)
+        return float(np.abs(force).max()), n
+
+    max_force, n = max_force_and_densities(q)
     n_polish = 0
     while max_force > tol and n_polish < max_iterations:
         n_polish += 1
-        n = densities(q, model)
-        target = np.linalg.solve(stiffness, p.g * (n - p.coupling.offset).ravel())
+        target = _force_free_distortions(n, model)
         for mixing in (1.0, 0.5, 0.25, 0.125):  # damp the step if the full one overshoots
-            trial = q + mixing * (target.reshape(lat.shape) - q)
-            trial_force = float(np.abs(total_force(trial, model)).max())
+            trial = q + mixing * (target - q)
+            trial_force, trial_n = max_force_and_densities(trial)
             if trial_force < max_force:
                 break
         else:
             break
-        q, max_force = trial, trial_force
+        q, max_force, n = trial, trial_force, trial_n
     if max_force > tol:
         raise RuntimeError(
             f"ground_state did not converge: max |F| = {max_force:.3e} > force_tol = {tol:.1e} "
