@@ -39,6 +39,7 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 from functools import cached_property
 
 import attrs
@@ -402,6 +403,7 @@ class ClebschGordan:
     coefficients: NDArray[np.float64]
 
 
+@functools.lru_cache(maxsize=256)
 def clebsch_gordan(group: PointGroup, left: str, right: str) -> tuple[ClebschGordan, ...]:
     r"""Solve the intertwiner equations for every IR in ``left x right``.
 
@@ -413,6 +415,7 @@ def clebsch_gordan(group: PointGroup, left: str, right: str) -> tuple[ClebschGor
 
     found as the null space of the stacked linear system (an SVD), normalised to
     :math:`C^\top C = 1` and sign-fixed. Paper 003 App. A (bispectrum); paper 004 eq 11.
+    Results are cached per (group, left, right); the arrays are read-only.
 
     Returns
     -------
@@ -441,7 +444,9 @@ def clebsch_gordan(group: PointGroup, left: str, right: str) -> tuple[ClebschGor
             big = np.abs(flat) > np.max(np.abs(flat)) - 1e-9
             lead = flat[np.argmax(big)]  # the first entry of largest magnitude
             c = np.where(np.abs(c) < 1e-13, 0.0, c * np.sign(lead))
-            out.append(ClebschGordan(left, right, name, c.reshape(da, db, dim)))
+            coefficients = c.reshape(da, db, dim)
+            coefficients.flags.writeable = False  # shared by the cache
+            out.append(ClebschGordan(left, right, name, coefficients))
     return tuple(out)
 
 

@@ -1,0 +1,343 @@
+"""Tests of reference.nn: every network's symmetry, locality, conservativeness and size."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from reference.descriptors import d4_descriptor, decompose_neighbourhood, split_irreps
+from reference.lattice import SquareLattice, neighbour_table
+from reference.nn import (
+    PAPER_ARCHITECTURES,
+    ENNArchitecture,
+    GNNArchitecture,
+    MLPArchitecture,
+    MPNNArchitecture,
+    NetworkForceField,
+    Weights,
+    dense,
+    descriptor_mlp_forces,
+    enn_auxiliary,
+    enn_forward,
+    gnn_forward,
+    init_weights,
+    layer_norm,
+    mlp_forward,
+    mpnn_energy,
+    mpnn_forces,
+    mpnn_site_energies,
+    neighbour_aggregate,
+    norm_activation,
+    parameter_count,
+    relu,
+)
+from reference.symmetry import D4
+from reference.testing import (
+    assert_conservative,
+    assert_d4_equivariant,
+    assert_local,
+    assert_translation_equivariant,
+)
+from tests.strategies import fields
+
+LAT = SquareLattice(8, 8)
+SMALL = {
+    "mlp_d4": MLPArchitecture((45, 12, 6, 1)),
+    "mlp_cs": MLPArchitecture((113, 8, 1), descriptor="cs", r_c=6.0),
+    "gnn": GNNArchitecture((1, 6, 5, 1)),
+    "gnn_sum": GNNArchitecture((1, 4, 1), aggregation="sum"),
+    "gnn_time": GNNArchitecture((2, 6, 1), time_channel=True),
+    "mpnn": MPNNArchitecture((1, 6, 5)),
+    "enn": ENNArchitecture(hidden=(3, 2)),
+}
+
+
+def _field(name: str, seed: int = 0) -> NetworkForceField:
+    arch = SMALL[name]
+    weights = init_weights(arch, np.random.default_rng(seed))
+    time = 3.0 if name == "gnn_time" else None
+    return NetworkForceField(weights, LAT, time)
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def test_paper_mlp_sizes_match_the_tables() -> None:
+    # paper 002: "roughly 1.07 x 10^7 trainable parameters"
+    n002 = parameter_count(PAPER_ARCHITECTURES["paper002_mlp"])
+    assert n002 == 10_753_763 and 1.07e7 <= n002 < 1.08e7
+    assert parameter_count(PAPER_ARCHITECTURES["paper003_mlp"]) == 172_385
+    assert PAPER_ARCHITECTURES["paper003_mlp"].widths == (45, 512, 256, 64, 16, 1)  # type: ignore[union-attr]
+    assert PAPER_ARCHITECTURES["paper001_mlp"].widths[0] == 113  # type: ignore[union-attr]
+
+
+def test_gnn_sizes_follow_from_table_two() -> None:
+    widths = (1, 128, 512, 1024, 2048, 1024, 512, 128, 1)
+    expected = sum(2 * a * b + b for a, b in itertools.pairwise(widths))
+    assert parameter_count(PAPER_ARCHITECTURES["paper002_gnn"]) == expected
+    # the time channel of paper 000 adds one input column to both first-layer matrices
+    assert parameter_count(PAPER_ARCHITECTURES["paper000_gnn"]) == expected + 2 * 128
+
+
+def test_enn_reproduces_every_channel_count_of_table_one() -> None:
+    arch = PAPER_ARCHITECTURES["paper004_enn"]
+    assert isinstance(arch, ENNArchitecture)
+    table = [
+        (128, 115, 130, 123, 264),
+        (2512, 2576, 2576, 2576, 4128),
+        (148, 164, 164, 164, 264),
+        (34, 42, 42, 42, 68),
+    ]
+    names = ("A1", "A2", "B1", "B2", "E")
+    assert arch.input_channels() == dict(zip(names, (9, 3, 6, 5, 11), strict=True))
+    assert [tuple(a[n] for n in names) for a in arch.auxiliary_channels()] == table
+    # the stated 496,514 is not reachable with these channel counts; see specs/equations/nn.md
+    assert parameter_count(arch) == 143_135
+
+
+def test_weights_are_checked_against_the_architecture() -> None:
+    arch = SMALL["gnn"]
+    good = init_weights(arch, np.random.default_rng(0))
+    arrays = dict(good.arrays)
+    arrays["layers.0.bias"] = np.zeros(7)
+    with pytest.raises(ValueError, match=r"layers\.0\.bias must have shape"):
+        Weights(arch, arrays)
+    del arrays["layers.0.bias"]
+    with pytest.raises(ValueError, match="missing"):
+        Weights(arch, arrays)
+    assert parameter_count(good) == parameter_count(arch)
+    with pytest.raises(ValueError, match="widths"):
+        MLPArchitecture((45, 0, 1))
+    with pytest.raises(ValueError, match="descriptor size 45"):
+        MLPArchitecture((44, 8, 1))
+    with pytest.raises(ValueError, match="aggregation"):
+        GNNArchitecture((1, 4, 1), aggregation="max")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="channels must start with 2"):
+        GNNArchitecture((1, 4, 1), time_channel=True)
+    with pytest.raises(ValueError, match="scheme"):
+        init_weights(arch, np.random.default_rng(0), scheme="xavier")  # type: ignore[arg-type]
+
+
+def test_paper_initialisation_has_the_stated_spread() -> None:
+    w = init_weights(MLPArchitecture((45, 400, 1)), np.random.default_rng(1), scheme="paper")
+    assert np.std(w["layers.0.weight"]) == pytest.approx(0.1, rel=0.02)
+    assert np.std(w["layers.0.bias"]) == pytest.approx(0.05, rel=0.15)
+
+
+# --------------------------------------------------------------------------- forward passes
+
+
+def test_mlp_forward_is_relu_layers_with_a_linear_output() -> None:
+    w = init_weights(MLPArchitecture((45, 7, 3, 1)), np.random.default_rng(2))
+    x = np.random.default_rng(3).normal(size=(5, 45))
+    h = np.maximum(x @ w["layers.0.weight"].T + w["layers.0.bias"], 0)
+    h = np.maximum(h @ w["layers.1.weight"].T + w["layers.1.bias"], 0)
+    out = h @ w["layers.2.weight"].T + w["layers.2.bias"]
+    np.testing.assert_allclose(mlp_forward(w, x), out[:, 0])
+    lat = SquareLattice(6, 6)
+    q = np.random.default_rng(4).normal(size=(6, 6))
+    np.testing.assert_allclose(
+        descriptor_mlp_forces(w, q, lat), mlp_forward(w, d4_descriptor(q, lat))
+    )
+
+
+def test_gnn_matches_a_site_by_site_loop() -> None:
+    lat = SquareLattice(5, 4, periodic_x=False)
+    arch = GNNArchitecture((1, 3, 2, 1))
+    w = init_weights(arch, np.random.default_rng(5))
+    q = np.random.default_rng(6).normal(size=(5, 4))
+    table = neighbour_table(lat)
+    v = q.reshape(-1, 1)
+    for k in range(3):
+        out = np.zeros((lat.n_sites, arch.channels[k + 1]))
+        for i in range(lat.n_sites):
+            nb = sum((v[j] for j in table[i] if j >= 0), np.zeros(v.shape[1])) / 4
+            out[i] = (
+                w[f"layers.{k}.self_weight"] @ v[i]
+                + w[f"layers.{k}.neighbour_weight"] @ nb
+                + w[f"layers.{k}.bias"]
+            )
+        v = np.maximum(out, 0) if k < 2 else out
+    np.testing.assert_allclose(gnn_forward(w, q, lat), v[:, 0].reshape(5, 4), atol=1e-13)
+
+
+def test_gnn_time_channel_is_one_over_t() -> None:
+    ff = _field("gnn_time")
+    q = np.random.default_rng(7).normal(size=LAT.shape)
+    w = ff.weights
+    # with the Q column of the first layer zeroed, only 1/t reaches the output
+    arrays = dict(w.arrays)
+    for key in ("layers.0.self_weight", "layers.0.neighbour_weight"):
+        arrays[key] = arrays[key].copy()
+        arrays[key][:, 0] = 0.0
+    w0 = Weights(w.architecture, arrays)
+    a, b = gnn_forward(w0, q, LAT, time=2.0), gnn_forward(w0, 2 * q, LAT, time=2.0)
+    np.testing.assert_allclose(a, b)
+    assert not np.allclose(gnn_forward(w, q, LAT, time=2.0), gnn_forward(w, q, LAT, time=4.0))
+    np.testing.assert_allclose(ff.at_time(2.0).forces(q), gnn_forward(w, q, LAT, time=2.0))
+    with pytest.raises(ValueError, match="time is required"):
+        gnn_forward(w, q, LAT)
+    with pytest.raises(ValueError, match="time must be > 0"):
+        gnn_forward(w, q, LAT, time=0.0)
+    with pytest.raises(ValueError, match="time must be None"):
+        gnn_forward(_field("gnn").weights, q, LAT, time=1.0)
+
+
+def test_building_blocks() -> None:
+    x = np.array([[-1.0, 2.0, 0.5]])
+    np.testing.assert_array_equal(relu(x), [[0.0, 2.0, 0.5]])
+    np.testing.assert_allclose(dense(x, np.eye(3), np.ones(3)), x + 1)
+    y = layer_norm(x, np.ones(3), np.zeros(3), eps=0.0)
+    np.testing.assert_allclose([y.mean(), y.var()], [0.0, 1.0], atol=1e-12)
+    f = np.random.default_rng(8).normal(size=(4, 4, 2))
+    lat = SquareLattice(4, 4)
+    np.testing.assert_allclose(
+        neighbour_aggregate(f, lat, "sum"), 4 * neighbour_aggregate(f, lat, "mean")
+    )
+    with pytest.raises(ValueError, match="aggregation"):
+        neighbour_aggregate(f, lat, "max")  # type: ignore[arg-type]
+
+
+@given(q=fields(LAT))
+def test_neighbour_aggregation_is_self_adjoint(q: np.ndarray) -> None:
+    other = np.random.default_rng(9).normal(size=(*LAT.shape, 1))
+    lhs = np.sum(neighbour_aggregate(q[..., None], LAT, "sum") * other)
+    rhs = np.sum(q[..., None] * neighbour_aggregate(other, LAT, "sum"))
+    assert lhs == pytest.approx(rhs, rel=1e-12, abs=1e-12)
+
+
+# --------------------------------------------------------------------------- symmetry and locality
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+@given(q=fields(LAT))
+def test_every_network_is_d4_and_translation_equivariant(name: str, q: np.ndarray) -> None:
+    ff = _field(name)
+    if name == "mlp_cs":
+        # electrodes leave only the mirror y -> -y and translations
+        from reference.lattice import D4_OPERATIONS
+
+        mirror = [op for op in D4_OPERATIONS if op.name in ("E", "sigma_x")]
+        assert_d4_equivariant(ff, q, LAT, operations=mirror, atol=1e-9, rtol=1e-9)
+    else:
+        assert_d4_equivariant(ff, q, LAT, atol=1e-9, rtol=1e-9)
+    assert_translation_equivariant(ff, q, LAT, atol=1e-9, rtol=1e-9)
+
+
+def test_networks_are_not_accidentally_invariant_under_broken_symmetries() -> None:
+    ff = _field("mlp_cs")
+    q = np.random.default_rng(10).normal(size=LAT.shape)
+    with pytest.raises(AssertionError, match="C4"):
+        assert_d4_equivariant(ff, q, LAT)
+
+
+@pytest.mark.parametrize(
+    ("name", "radius", "metric"),
+    [
+        ("mlp_d4", 3.61, "euclidean"),
+        ("enn", 3.61, "euclidean"),
+        ("gnn", 3, "manhattan"),
+        ("gnn_time", 2, "manhattan"),
+        ("mpnn", 4, "manhattan"),  # MPNNArchitecture.force_receptive_field
+    ],
+)
+def test_every_network_is_local_to_its_receptive_field(
+    name: str, radius: float, metric: str
+) -> None:
+    lat = SquareLattice(16, 16)
+    ff = NetworkForceField(_field(name).weights, lat, _field(name).time)
+    q = np.random.default_rng(11).normal(size=lat.shape)
+    for site in [(0, 0), (7, 3)]:
+        assert_local(ff, q, lat, site, radius, metric=metric)  # type: ignore[arg-type]
+    # and the field really does reach that far: a change just inside moves the output
+    x, y = 7, 3
+    q2 = q.copy()
+    if metric == "manhattan":
+        r = int(radius)
+        q2[x + r - r // 2, y + r // 2] += 1.0
+    else:
+        q2[x + 3, y + 2] += 1.0  # distance sqrt(13) <= 3.61
+    assert abs(ff.forces(q2)[x, y] - ff.forces(q)[x, y]) > 1e-8
+
+
+def test_mpnn_site_energy_reach_is_its_hop_count() -> None:
+    arch = SMALL["mpnn"]
+    assert isinstance(arch, MPNNArchitecture) and arch.receptive_field == 3
+    assert arch.force_receptive_field == 4
+    lat = SquareLattice(12, 12)
+    w = init_weights(arch, np.random.default_rng(12))
+    q = np.random.default_rng(13).normal(size=lat.shape)
+    assert_local(lambda f: mpnn_site_energies(w, f, lat), q, lat, (5, 5), 3, "manhattan")
+
+
+@given(q=fields(LAT, scale=2.0))
+def test_energy_mpnn_forces_are_minus_the_gradient(q: np.ndarray) -> None:
+    ff = _field("mpnn")
+    assert_conservative(ff, q, step=1e-4, atol=1e-6, rtol=1e-6)
+    np.testing.assert_allclose(ff.energy(q), mpnn_site_energies(ff.weights, q, LAT).sum())
+    np.testing.assert_allclose(ff.forces(q), mpnn_forces(ff.weights, q, LAT))
+    np.testing.assert_allclose(ff.energy(q), mpnn_energy(ff.weights, q, LAT))
+
+
+def test_mpnn_gradient_on_open_lattices_and_batches() -> None:
+    lat = SquareLattice(5, 6, periodic_x=False)
+    w = init_weights(MPNNArchitecture((1, 4, 3), aggregation="mean"), np.random.default_rng(14))
+    ff = NetworkForceField(w, lat)
+    q = np.random.default_rng(15).normal(size=(3, *lat.shape))
+    batch = ff.forces(q)
+    for b in range(3):
+        np.testing.assert_allclose(batch[b], ff.forces(q[b]), atol=1e-14)
+    assert_conservative(ff, q[0], step=1e-4)
+    with pytest.raises(ValueError, match="energy is defined only"):
+        _field("gnn").energy(np.zeros(LAT.shape))
+
+
+# --------------------------------------------------------------------------- equivariant network
+
+
+def test_auxiliary_features_and_norm_activation_are_equivariant() -> None:
+    rng = np.random.default_rng(16)
+    x = {name: rng.normal(size=(3, D4.dimension(name))) for name in D4.irrep_names}
+    z = enn_auxiliary(x, D4)
+    bias = rng.normal(size=3)
+    for g in range(D4.order):
+        gx = {n: x[n] @ D4.irrep(n)[g].T for n in D4.irrep_names}
+        gz = enn_auxiliary(gx, D4)
+        for n in D4.irrep_names:
+            np.testing.assert_allclose(gz[n], z[n] @ D4.irrep(n)[g].T, atol=1e-12)
+            np.testing.assert_allclose(
+                norm_activation(gx[n], bias),
+                norm_activation(x[n], bias) @ D4.irrep(n)[g].T,
+                atol=1e-12,
+            )
+    # 3 channels per IR: A1 gets 3 copies + 5 IR types x C(3, 2) same-type pairs
+    assert z["A1"].shape == (3 + 5 * 3, 1)
+    assert z["E"].shape == (3 + 4 * 9, 2)
+
+
+def test_norm_activation_scales_amplitudes_only() -> None:
+    y = np.array([[3.0, 4.0], [0.0, 0.0], [0.6, -0.8]])
+    out = norm_activation(y, np.array([1.0, 2.0, -2.0]), epsilon=0.0)
+    np.testing.assert_allclose(out, [[3.6, 4.8], [0.0, 0.0], [0.0, 0.0]])
+    # the regulated form is continuous at zero: rounding noise stays noise
+    noise = np.array([[1e-16, -1e-16]])
+    assert np.abs(norm_activation(noise, np.array([1.0]))).max() < 1e-12
+    assert np.abs(norm_activation(noise, np.array([1.0]), epsilon=0.0)).max() > 0.5
+    np.testing.assert_allclose(norm_activation(y[:1], np.array([1.0])), [[3.6, 4.8]], rtol=1e-7)
+
+
+def test_enn_input_is_the_irrep_decomposition() -> None:
+    arch = SMALL["enn"]
+    assert isinstance(arch, ENNArchitecture)
+    w = init_weights(arch, np.random.default_rng(17))
+    lat = SquareLattice(8, 8)
+    q = np.random.default_rng(18).normal(size=lat.shape)
+    hood = decompose_neighbourhood(D4, 3.61)
+    # a uniform field has only A1 content, and the output is then uniform too
+    out = enn_forward(w, np.full(lat.shape, 0.7), lat)
+    np.testing.assert_allclose(out, out[0, 0])
+    assert split_irreps(hood.basis @ np.ones(45), hood)["E"].max() < 1e-12
+    assert enn_forward(w, q, lat).shape == lat.shape
