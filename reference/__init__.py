@@ -6,7 +6,8 @@ the oracle for :mod:`fast` and for users' own models.
 
 Modules: :mod:`~reference.lattice`, :mod:`~reference.model`,
 :mod:`~reference.forcefield`, :mod:`~reference.ed`, :mod:`~reference.dynamics`,
-:mod:`~reference.observables`.
+:mod:`~reference.observables`, :mod:`~reference.symmetry`, :mod:`~reference.descriptors`,
+:mod:`~reference.nn`, :mod:`~reference.testing`.
 """
 
 __version__ = "0.1.0"

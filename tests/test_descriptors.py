@@ -318,3 +318,12 @@ def test_bad_input_is_rejected() -> None:
         mirror_pair_features(np.zeros(45), HOOD)
     with pytest.raises(ValueError, match="shape"):
         d4_descriptor(np.zeros((4, 5)), SquareLattice(5, 5))
+
+
+@given(seed=st.integers(0, 2**32 - 1), g=st.integers(0, 1), eps=st.sampled_from([0.0, 1e-3, 1.0]))
+def test_cs_features_separate_unrelated_neighbourhoods(seed: int, g: int, eps: float) -> None:
+    rng = np.random.default_rng(seed)
+    v, u = rng.normal(size=(2, CS_HOOD.size))
+    w = _act(CS, CS_HOOD.offsets, g, v) + eps * u
+    diff = np.abs(mirror_pair_features(v, CS_HOOD) - mirror_pair_features(w, CS_HOOD)).max()
+    assert diff < 1e-12 if eps == 0.0 else diff > 0.01 * eps

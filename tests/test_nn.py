@@ -341,3 +341,12 @@ def test_enn_input_is_the_irrep_decomposition() -> None:
     np.testing.assert_allclose(out, out[0, 0])
     assert split_irreps(hood.basis @ np.ones(45), hood)["E"].max() < 1e-12
     assert enn_forward(w, q, lat).shape == lat.shape
+
+
+@pytest.mark.parametrize("name", ["paper004_enn", "paper003_mlp"])
+def test_paper_size_networks_are_equivariant_and_local(name: str) -> None:
+    lat = SquareLattice(10, 10)
+    ff = NetworkForceField(init_weights(PAPER_ARCHITECTURES[name], np.random.default_rng(19)), lat)
+    q = np.random.default_rng(20).normal(size=lat.shape)
+    assert_d4_equivariant(ff, q, lat, atol=1e-8, rtol=1e-8)
+    assert_local(ff, q, lat, (4, 5), 3.61, atol=1e-10)
