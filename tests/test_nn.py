@@ -350,3 +350,18 @@ def test_paper_size_networks_are_equivariant_and_local(name: str) -> None:
     q = np.random.default_rng(20).normal(size=lat.shape)
     assert_d4_equivariant(ff, q, lat, atol=1e-8, rtol=1e-8)
     assert_local(ff, q, lat, (4, 5), 3.61, atol=1e-10)
+
+
+def test_cs_equivariant_network_respects_the_mirror_only() -> None:
+    arch = ENNArchitecture(hidden=(3, 2), group="Cs", r_c=2.5)
+    assert arch.input_channels() == {"A'": 13, "A''": 8}
+    lat = SquareLattice(8, 8)
+    ff = NetworkForceField(init_weights(arch, np.random.default_rng(21)), lat)
+    q = np.random.default_rng(22).normal(size=lat.shape)
+    from reference.lattice import D4_OPERATIONS
+
+    mirror = [op for op in D4_OPERATIONS if op.name == "sigma_x"]
+    assert_d4_equivariant(ff, q, lat, operations=mirror, atol=1e-9, rtol=1e-9)
+    with pytest.raises(AssertionError):
+        assert_d4_equivariant(ff, q, lat, atol=1e-9, rtol=1e-9)
+    assert_local(ff, q, lat, (3, 3), 2.5)
