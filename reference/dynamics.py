@@ -44,6 +44,7 @@ from reference.forcefield import ForceField
 from reference.lattice import SquareLattice, neighbour_sum
 
 __all__ = [
+    "BathSchedule",
     "DynamicsState",
     "GinzburgLandauForceField",
     "Integrator",
@@ -51,10 +52,13 @@ __all__ = [
     "a_step",
     "b_step",
     "brownian",
+    "damping",
     "kinetic_temperature",
     "langevin_baoab",
+    "langevin_time_dependent_bath",
     "langevin_vv_ou",
     "o_step",
+    "pin_sites",
     "simulate",
     "tdgl",
     "velocity_verlet",
@@ -232,6 +236,103 @@ def langevin_vv_ou(
     return Integrator(_make_init(force_field), step)
 
 
+@attrs.frozen
+class BathSchedule:
+    r"""A damping that relaxes after photoexcitation (paper 000, eq. 31).
+
+    .. math:: \gamma(t) = \gamma_0 + \Delta\gamma\, e^{-(t - t_1)/\tau_\gamma}, \qquad t \ge t_1,
+
+    held at :math:`\gamma_0 + \Delta\gamma` before :math:`t_1` (the recovery stage starts
+    at :math:`t_1`). Paper 000: :math:`\gamma_0 = 0.003`, :math:`\Delta\gamma = 0.017`,
+    :math:`\tau_\gamma = 25\tau_0`, :math:`t_1 = 80\tau_0`.
+
+    Parameters
+    ----------
+    gamma0 : float
+        Background friction coefficient (>= 0).
+    delta_gamma : float
+        Pump-induced excess (>= 0).
+    t1 : float
+        Start of the decay.
+    tau : float
+        Decay time (> 0).
+    """
+
+    gamma0: float = attrs.field(converter=float)
+    delta_gamma: float = attrs.field(default=0.0, converter=float)
+    t1: float = attrs.field(default=0.0, converter=float)
+    tau: float = attrs.field(default=1.0, converter=float)
+
+    def __attrs_post_init__(self) -> None:
+        check_non_negative("gamma0", self.gamma0)
+        check_non_negative("delta_gamma", self.delta_gamma)
+        check_finite_scalar("t1", self.t1)
+        check_positive("tau", self.tau)
+
+    def __call__(self, t: float) -> float:
+        """The friction coefficient at time ``t``."""
+        return damping(t, self)
+
+
+def damping(t: float, schedule: BathSchedule) -> float:
+    r"""Return the friction coefficient at time ``t`` (paper 000, eq. 31).
+
+    .. math:: \gamma(t) = \gamma_0 + \Delta\gamma\,e^{-\max(t - t_1, 0)/\tau_\gamma}
+    """
+    elapsed = max(check_finite_scalar("t", t) - schedule.t1, 0.0)
+    return schedule.gamma0 + schedule.delta_gamma * math.exp(-elapsed / schedule.tau)
+
+
+def langevin_time_dependent_bath(
+    force_field: ForceField,
+    *,
+    mass: float,
+    schedule: BathSchedule,
+    temperature: float,
+    dt: float,
+) -> Integrator:
+    r"""Return ``(init, step)`` for Langevin dynamics in a time-dependent bath.
+
+    Paper 000, eqs. 27-29:
+
+    .. math:: m\ddot Q_i = F_i(Q) - \gamma(t)\dot Q_i + \eta_i(t), \qquad
+              \langle \eta_i(t)\eta_j(t')\rangle = 2\gamma(t)\, T\,\delta_{ij}\delta(t - t')
+
+    (paper 000 writes the bath term as :math:`g\chi_i`; eq. 27's force is the adiabatic
+    one, here any :class:`~reference.forcefield.ForceField`). BAOAB with the O sub-step
+    taken at :math:`\gamma(t + \Delta t/2)`: every O sub-step leaves the Maxwell
+    distribution at ``T`` invariant, so the kinetic temperature relaxes to ``T``
+    (eq. 30) whatever the schedule, and the configurational distribution is exact for
+    a harmonic force once :math:`\gamma` is constant.
+
+    Parameters
+    ----------
+    force_field : ForceField
+    mass : float (> 0)
+    schedule : BathSchedule
+    temperature : float (>= 0)
+        Bath temperature, fixed (eq. 30 defines it from the late-time velocities).
+    dt : float (> 0)
+    """
+    _check_common(mass, dt, temperature)
+    if not isinstance(schedule, BathSchedule):
+        raise ValueError(f"schedule must be a BathSchedule, got {schedule!r}")
+
+    def step(state: DynamicsState, noise: Array | None = None) -> DynamicsState:
+        """Advance one step; ``noise`` is the standard normal ``xi`` of the O sub-step."""
+        xi = _noise(state, noise)
+        gamma = damping(state.t + dt / 2, schedule)
+        p = b_step(state.P, state.forces, dt / 2)
+        q = a_step(state.Q, p, mass, dt / 2)
+        p = o_step(p, mass, gamma, temperature, dt, xi)
+        q = a_step(q, p, mass, dt / 2)
+        f = force_field.forces(q)
+        p = b_step(p, f, dt / 2)
+        return DynamicsState(q, p, f, state.t + dt, state.rng)
+
+    return Integrator(_make_init(force_field), step)
+
+
 def velocity_verlet(force_field: ForceField, *, mass: float, dt: float) -> Integrator:
     r"""Return ``(init, step)`` for Hamiltonian (NVE) dynamics :math:`m \ddot Q = F(Q)`.
 
@@ -252,30 +353,89 @@ def velocity_verlet(force_field: ForceField, *, mass: float, dt: float) -> Integ
     return Integrator(_make_init(force_field), step)
 
 
-def brownian(force_field: ForceField, *, gamma: float, temperature: float, dt: float) -> Integrator:
+def brownian(
+    force_field: ForceField,
+    *,
+    gamma: float,
+    temperature: float,
+    dt: float,
+    frozen: NDArray[np.bool_] | None = None,
+) -> Integrator:
     r"""Return ``(init, step)`` for overdamped Brownian dynamics (Euler-Maruyama).
 
     Integrates :math:`\gamma \dot Q_i = F_i + \eta_i` with
     :math:`\langle \eta_i \eta_j \rangle = 2\gamma T \delta_{ij}\delta(t-t')`
-    (paper 001, eq. 3):
+    (paper 001, eq. 3, whose :math:`-F_i/\gamma` is a sign slip: the force must push
+    downhill):
 
     .. math:: Q' = Q + \frac{\Delta t}{\gamma} F(Q) + \sqrt{\frac{2 T \Delta t}{\gamma}}\, \xi .
 
     For ``F = -k Q`` the discrete stationary variance is
     ``T / (k (1 - k dt / (2 gamma)))``, which the tests check exactly.
     ``P`` stays zero.
+
+    Parameters
+    ----------
+    force_field : ForceField
+    gamma : float
+        Damping coefficient (> 0); paper 001 measures time in units of ``1/gamma``.
+    temperature : float
+    dt : float
+    frozen : (Lx, Ly) bool, optional
+        Sites that do not move (paper 001 holds the columns next to the electrodes;
+        to make them follow a reference run, overwrite them between steps with
+        :func:`pin_sites`).
     """
     _check_common(None, dt, temperature)
     check_positive("gamma", gamma)
     amplitude = math.sqrt(2.0 * temperature * dt / gamma)
+    mask = None
+    if frozen is not None:
+        mask = np.asarray(frozen)
+        if mask.dtype != np.bool_ or mask.shape != force_field.lattice.shape:
+            raise ValueError(
+                f"frozen must be a boolean array of shape {force_field.lattice.shape}, "
+                f"got dtype {mask.dtype} and shape {mask.shape}"
+            )
 
     def step(state: DynamicsState, noise: Array | None = None) -> DynamicsState:
         """Advance one step; ``noise`` is the standard normal ``xi``."""
         xi = _noise(state, noise)
         q = state.Q + (dt / gamma) * state.forces + amplitude * xi
+        if mask is not None:
+            q = np.where(mask, state.Q, q)
         return DynamicsState(q, state.P, force_field.forces(q), state.t + dt, state.rng)
 
     return Integrator(_make_init(force_field), step)
+
+
+def pin_sites(
+    state: DynamicsState,
+    mask: NDArray[np.bool_],
+    values: Array,
+    force_field: ForceField,
+) -> DynamicsState:
+    """Return ``state`` with the masked sites set to ``values`` and the forces recomputed.
+
+    Paper 001 drives the sites next to the electrodes with the trajectory of a
+    reference (exact) run; call this between steps with that run's frame.
+
+    Parameters
+    ----------
+    state : DynamicsState
+    mask : (Lx, Ly) bool
+    values : (..., Lx, Ly) float64
+        Values for the masked sites (the other entries are ignored).
+    force_field : ForceField
+    """
+    m = np.asarray(mask)
+    if m.dtype != np.bool_ or m.shape != force_field.lattice.shape:
+        raise ValueError(
+            f"mask must be a boolean array of shape {force_field.lattice.shape}, got {m.shape}"
+        )
+    v = force_field.lattice.check_field("values", values)
+    q = np.where(m, v, state.Q)
+    return DynamicsState(q, state.P, force_field.forces(q), state.t, state.rng)
 
 
 @attrs.frozen

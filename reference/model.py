@@ -34,16 +34,22 @@ from reference.lattice import SquareLattice, bonds, neighbour_sum
 __all__ = [
     "Coupling",
     "ElasticForceField",
+    "Electrodes",
     "ElectronEnsemble",
     "HolsteinModel",
     "HolsteinParams",
+    "LaserPulse",
     "band_energies",
     "coupling_constant_energy",
     "elastic_energy",
     "elastic_force",
+    "electric_field",
     "hamiltonian",
     "hopping_matrix",
     "kinetic_energy",
+    "peierls_hamiltonian",
+    "peierls_hopping_matrix",
+    "vector_potential",
 ]
 
 
@@ -353,3 +359,232 @@ class ElasticForceField:
     def energy(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
         """Return the elastic energy, shape ``(...)``."""
         return elastic_energy(Q, self.model)
+
+
+# --------------------------------------------------------------------------- driven systems
+
+
+def _unit_polarisation(value: object) -> tuple[float, float]:
+    try:
+        ex, ey = (float(c) for c in value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise ValueError(f"polarisation must be a pair of numbers, got {value!r}") from None
+    norm = math.hypot(ex, ey)
+    if not (math.isfinite(norm) and norm > 0):
+        raise ValueError(f"polarisation must be a finite nonzero vector, got {value!r}")
+    return (ex / norm, ey / norm)
+
+
+@attrs.frozen
+class LaserPulse:
+    r"""A classical laser pulse (paper 000, eq. 10).
+
+    .. math:: \mathbf{E}(t) = \hat{\mathbf{e}}\, \mathcal{A}\,
+              e^{-(t - t_0)^2 / 2\sigma_p^2} \sin(\Omega_p t)
+
+    Parameters
+    ----------
+    amplitude : float
+        Peak field :math:`\mathcal{A}` (paper 000: 0.6).
+    frequency : float
+        Carrier frequency :math:`\Omega_p` (> 0; paper 000: 1.5 |t_nn|).
+    width : float
+        Gaussian width :math:`\sigma_p` (> 0; paper 000: tau_0 / 10).
+    centre : float
+        Time :math:`t_0` of the envelope maximum.
+    polarisation : (float, float)
+        Direction :math:`\hat{\mathbf{e}}`, normalised on construction (paper 000: (1, 1)).
+    """
+
+    amplitude: float = attrs.field(default=0.6, converter=float, validator=_finite)
+    frequency: float = attrs.field(default=1.5, converter=float, validator=_positive)
+    width: float = attrs.field(default=0.5, converter=float, validator=_positive)
+    centre: float = attrs.field(default=2.0, converter=float, validator=_finite)
+    polarisation: tuple[float, float] = attrs.field(
+        default=(1.0, 1.0), converter=_unit_polarisation
+    )
+
+
+def electric_field(t: float | NDArray[np.float64], pulse: LaserPulse) -> NDArray[np.float64]:
+    r"""Return :math:`\mathbf{E}(t)` of paper 000, eq. (10).
+
+    Parameters
+    ----------
+    t : float or (...) float64
+    pulse : LaserPulse
+
+    Returns
+    -------
+    (..., 2) float64
+    """
+    tt = np.asarray(t, dtype=np.float64)
+    envelope = np.exp(-((tt - pulse.centre) ** 2) / (2 * pulse.width**2))
+    scalar = pulse.amplitude * envelope * np.sin(pulse.frequency * tt)
+    return np.asarray(scalar[..., None] * np.asarray(pulse.polarisation), dtype=np.float64)
+
+
+def vector_potential(t: float | NDArray[np.float64], pulse: LaserPulse) -> NDArray[np.float64]:
+    r"""Return the vector potential, :math:`\mathbf{A}(t) = -\int_{-\infty}^t \mathbf{E}(t')\,dt'`.
+
+    So :math:`\mathbf{E} = -\dot{\mathbf{A}}`.
+
+    Paper 000, text below eq. (11), with :math:`\mathbf{A}(-\infty) = 0`. In closed form,
+    with :math:`a = \sigma_p\sqrt2`, :math:`x = (t - t_0)/a`, :math:`y = \Omega_p a / 2`,
+
+    .. math:: \int_{-\infty}^{t} e^{-(t'-t_0)^2/2\sigma_p^2 + i\Omega_p t'} dt'
+              = e^{i\Omega_p t_0}\,\frac{a\sqrt\pi}{2}\, e^{-x^2 + 2ixy}\, w(-y - ix)
+
+    (Faddeeva function ``w``; for ``x > 0`` the equivalent
+    :math:`a\sqrt\pi e^{-y^2} - \frac{a\sqrt\pi}{2} e^{-x^2+2ixy} w(y + ix)` keeps the
+    argument in the upper half plane), and :math:`\mathbf{A} = -\hat{\mathbf{e}}\mathcal{A}`
+    times its imaginary part. Eq. (10) carries :math:`\sin(\Omega_p t)`, not
+    :math:`\sin(\Omega_p (t - t_0))`, so the pulse has a net area and
+    :math:`\mathbf{A}(+\infty)` is a nonzero constant in general.
+
+    Parameters
+    ----------
+    t : float or (...) float64
+    pulse : LaserPulse
+
+    Returns
+    -------
+    (..., 2) float64
+    """
+    from scipy.special import wofz
+
+    tt = np.asarray(t, dtype=np.float64)
+    a = pulse.width * math.sqrt(2.0)
+    x = (tt - pulse.centre) / a
+    y = pulse.frequency * a / 2
+    phase = np.exp(-(x**2) + 2j * x * y)
+    before = phase * wofz(-y - 1j * np.minimum(x, 0.0))
+    after = 2 * math.exp(-(y**2)) - phase * wofz(y + 1j * np.maximum(x, 0.0))
+    integral = np.exp(1j * pulse.frequency * pulse.centre) * (a * math.sqrt(math.pi) / 2)
+    integral = integral * np.where(x <= 0, before, after)
+    scalar = -pulse.amplitude * integral.imag
+    return np.asarray(scalar[..., None] * np.asarray(pulse.polarisation), dtype=np.float64)
+
+
+def peierls_hopping_matrix(
+    lattice: SquareLattice, hopping: float, A: NDArray[np.float64]
+) -> NDArray[np.complex128]:
+    r"""Return the hopping matrix with Peierls phases for a uniform vector potential.
+
+    Paper 000, eq. (11): :math:`t_{ij} \to t_{ij}\exp[-i\int_{\mathbf{r}_i}^{\mathbf{r}_j}
+    \mathbf{A}\cdot d\mathbf{r}]`, so the coefficient of :math:`c_i^\dagger c_j` is
+
+    .. math:: h_{ij} = -t_{nn}\, e^{-i \mathbf{A}\cdot(\mathbf{r}_j - \mathbf{r}_i)}
+
+    with :math:`\mathbf{r}_j - \mathbf{r}_i` the bond vector (:math:`\pm\hat x, \pm\hat y`,
+    also across a periodic edge). ``A = 0`` gives :func:`hopping_matrix`.
+
+    Parameters
+    ----------
+    lattice : SquareLattice
+    hopping : float
+    A : (2,) float64
+        The vector potential ``(A_x, A_y)`` (charge and lattice constant set to one).
+
+    Returns
+    -------
+    (N, N) complex128
+        Hermitian.
+    """
+    t = check_finite_scalar("hopping", hopping)
+    a = np.asarray(A, dtype=np.float64)
+    if a.shape != (2,) or not np.all(np.isfinite(a)):
+        raise ValueError(f"A must be a finite vector of shape (2,), got {A!r}")
+    h = np.zeros((lattice.n_sites, lattice.n_sites), dtype=np.complex128)
+    coords = lattice.coordinates
+    for axis, (n, periodic) in enumerate(zip(lattice.shape, lattice.periodic, strict=True)):
+        step = np.zeros(2, dtype=np.int64)
+        step[axis] = 1
+        phase = np.exp(-1j * a[axis])  # bond vector +e_axis from i to j
+        for i, r in enumerate(coords):
+            s = r + step
+            if s[axis] >= n:
+                if not periodic:
+                    continue
+                s[axis] -= n
+            j = int(s[0]) * lattice.Ly + int(s[1])
+            h[i, j] += -t * phase
+            h[j, i] += -t * np.conj(phase)
+    return h
+
+
+def peierls_hamiltonian(
+    Q: NDArray[np.float64], model: HolsteinModel, A: NDArray[np.float64]
+) -> NDArray[np.complex128]:
+    r"""Return the single-particle Hamiltonian with Peierls phases.
+
+    .. math:: h_{ij}(Q, \mathbf{A}) = -t_{nn} e^{-i\mathbf{A}\cdot(\mathbf{r}_j-\mathbf{r}_i)}
+              - g Q_i \delta_{ij}
+
+
+    Paper 000, eqs. (9) and (11), with the on-site sign of eqs. (4) and (6) (see
+    ``specs/equations/model.md``).
+
+    Parameters
+    ----------
+    Q : (Lx, Ly) float64
+    model : HolsteinModel
+    A : (2,) float64
+
+    Returns
+    -------
+    (N, N) complex128
+    """
+    q = model.lattice.check_field("Q", Q)
+    if q.ndim != 2:
+        raise ValueError(
+            f"Q must be one configuration of shape {model.lattice.shape}, got {q.shape}"
+        )
+    h = peierls_hopping_matrix(model.lattice, model.params.hopping, A)
+    return h - model.params.g * np.diag(q.ravel()).astype(np.complex128)
+
+
+@attrs.frozen
+class Electrodes:
+    r"""Wide-band reservoirs of the voltage-driven setup (paper 001, eqs. 4-8, App. A).
+
+    The two boundary columns ``x = 0`` and ``x = Lx - 1`` couple to leads with
+    broadening :math:`\Gamma_{\rm lead}` and chemical potentials
+    :math:`\mu_L = -eV` (left, ``e = 1``) and :math:`\mu_R = 0` (right); every bulk site
+    couples to a weak bath with :math:`\Gamma_{\rm bath}` at :math:`\mu = \epsilon_F = 0`.
+
+    Parameters
+    ----------
+    gamma_lead : float
+        Lead broadening (>= 0; paper 001: 1.0). :math:`\Sigma^r_{ii} = -i\Gamma_i`.
+    gamma_bath : float
+        Bulk-bath broadening (>= 0; paper 001: 0.001).
+    voltage : float
+        Applied voltage ``V``; the left lead sits at ``mu_L = -V``.
+    temperature : float
+        Temperature of every reservoir (>= 0; paper 001: 0.1).
+    """
+
+    gamma_lead: float = attrs.field(default=1.0, converter=float)
+    gamma_bath: float = attrs.field(default=0.001, converter=float)
+    voltage: float = attrs.field(default=0.0, converter=float, validator=_finite)
+    temperature: float = attrs.field(default=0.1, converter=float)
+
+    def __attrs_post_init__(self) -> None:
+        check_non_negative("gamma_lead", self.gamma_lead)
+        check_non_negative("gamma_bath", self.gamma_bath)
+        check_non_negative("temperature", self.temperature)
+
+    @property
+    def mu_left(self) -> float:
+        """Chemical potential of the left lead, ``-V``."""
+        return -self.voltage
+
+    @property
+    def mu_right(self) -> float:
+        """Chemical potential of the right lead (the substrate), 0."""
+        return 0.0
+
+    @property
+    def mu_bath(self) -> float:
+        """Chemical potential of the bulk baths, ``epsilon_F = 0``."""
+        return 0.0

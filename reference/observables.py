@@ -57,6 +57,8 @@ __all__ = [
     "correlation_map",
     "domain_length_from_correlation",
     "domain_length_from_structure_factor",
+    "domain_wall_position",
+    "ensemble_order_parameter",
     "equal_time_correlation",
     "fit_growth_exponent",
     "local_cdw_order",
@@ -65,6 +67,7 @@ __all__ = [
     "radial_average",
     "radial_structure_factor",
     "scaling_collapse",
+    "spatial_fluctuation",
     "staggered_order",
     "structure_factor",
 ]
@@ -652,3 +655,98 @@ def fit_growth_exponent(
     return GrowthFit(
         alpha=alpha, prefactor=math.exp(intercept), alpha_stderr=alpha_stderr, n_points=n_points
     )
+
+
+def _check_ensemble(
+    name: str, field: NDArray[np.float64], lattice: SquareLattice
+) -> NDArray[np.float64]:
+    f = lattice.check_field(name, field)
+    if f.ndim < 3:
+        raise ValueError(
+            f"{name} must have shape (..., n_ensemble, {lattice.Lx}, {lattice.Ly}) with an "
+            f"ensemble axis, got shape {f.shape}"
+        )
+    return f
+
+
+def ensemble_order_parameter(Q: NDArray[np.float64], lattice: SquareLattice) -> NDArray[np.float64]:
+    r"""Return the ensemble order parameter (paper 000, eq. 13).
+
+    .. math:: O(t) = \frac{1}{N_\alpha}\sum_\alpha |Q^\alpha_{\pi,\pi}(t)|
+
+
+    Parameters
+    ----------
+    Q : (..., n_ensemble, Lx, Ly) float64
+        Distortions; the axis before the lattice axes holds the ensemble members.
+    lattice : SquareLattice
+
+    Returns
+    -------
+    (...) float64
+    """
+    q = _check_ensemble("Q", Q, lattice)
+    return np.asarray(np.abs(staggered_order(q, lattice)).mean(axis=-1), dtype=np.float64)
+
+
+def spatial_fluctuation(
+    Q: NDArray[np.float64], Q0: float, lattice: SquareLattice
+) -> NDArray[np.float64]:
+    r"""Return :math:`\sigma(t)`, the ensemble mean of the spatial spread of :math:`\zeta_i`.
+
+    .. math:: \sigma = \Big\langle \big[\overline{\zeta^2}
+              - \overline{\zeta}^{\,2}\big]^{1/2} \Big\rangle_\alpha,
+              \qquad \zeta_i = (Q_i - Q_0)(-1)^{x_i+y_i},
+
+    with bars over sites. Paper 000 plots the "ensemble-averaged spatial fluctuation"
+    :math:`\sigma(t)` (Fig. 1) without a formula; this is our reading: since
+    :math:`\overline{\zeta} = Q_{\pi,\pi}`, :math:`\sigma` is the local CDW order not carried by
+    the global order, finite for short-range order without long-range order.
+
+    Parameters
+    ----------
+    Q : (..., n_ensemble, Lx, Ly) float64
+    Q0 : float
+        Uniform offset (paper 000: ``g / (2 m Omega^2)``).
+    lattice : SquareLattice
+
+    Returns
+    -------
+    (...) float64
+    """
+    q = _check_ensemble("Q", Q, lattice)
+    zeta = local_lattice_order(q, Q0, lattice)
+    spread = zeta.reshape(*zeta.shape[:-2], -1).std(axis=-1)
+    return np.asarray(spread.mean(axis=-1), dtype=np.float64)
+
+
+def domain_wall_position(
+    n: NDArray[np.float64], lattice: SquareLattice, threshold: float = 0.25
+) -> NDArray[np.float64]:
+    r"""Return the CDW-metal interface position :math:`\xi`, the metallic fraction of the lattice.
+
+    A site is metallic when its local CDW order is weak, :math:`|\phi_i| < \phi_c`
+    (``threshold``; :func:`local_cdw_order`). Along each row ``y`` the metal grows in
+    from the left electrode, so the number of metallic sites in the row is the
+    interface position :math:`x_w(y)`; :math:`\xi = \langle x_w(y)\rangle_y / L_x` is the
+    fraction of metallic sites (paper 001, Fig. 4: "the fractional extent of the
+    metallic phase across the lattice", averaged over y).
+
+    Parameters
+    ----------
+    n : (..., Lx, Ly) float64
+        Densities.
+    lattice : SquareLattice
+    threshold : float
+        :math:`\phi_c` in (0, 1); the CDW of paper 001 has :math:`|\phi| \approx \delta`.
+
+    Returns
+    -------
+    (...) float64
+        In [0, 1].
+    """
+    phi_c = check_finite_scalar("threshold", threshold)
+    if not 0.0 < phi_c < 1.0:
+        raise ValueError(f"threshold must lie in (0, 1), got {threshold!r}")
+    phi = local_cdw_order(n, lattice)
+    return np.asarray((np.abs(phi) < phi_c).mean(axis=(-2, -1)), dtype=np.float64)

@@ -249,3 +249,64 @@ def test_dynamics_inputs_are_validated() -> None:
         dynamics.simulate(integ, state, 5, record_every=0)
     with pytest.raises(ValueError, match="A must be > 0"):
         dynamics.GinzburgLandauForceField(SquareLattice(2, 2), K=1.0, A=0.0, phi0=1.0)
+
+
+def test_brownian_keeps_frozen_sites_fixed_and_pin_sites_sets_them() -> None:
+    ff = _harmonic(0.1, 1.0, 1.0, L=4)
+    frozen = np.zeros((4, 4), dtype=bool)
+    frozen[0] = True
+    integ = dynamics.brownian(ff, gamma=1.0, temperature=0.5, dt=0.1, frozen=frozen)
+    q0 = np.random.default_rng(11).normal(size=(4, 4))
+    state = integ.init(q0, rng=12)
+    for _ in range(20):
+        state = integ.step(state)
+    np.testing.assert_array_equal(state.Q[0], q0[0])
+    assert np.all(state.Q[1:] != q0[1:])
+    pinned = dynamics.pin_sites(state, frozen, np.full((4, 4), 7.0), ff)
+    assert np.all(pinned.Q[0] == 7.0) and np.array_equal(pinned.Q[1:], state.Q[1:])
+    np.testing.assert_allclose(pinned.forces, ff.forces(pinned.Q))
+    with pytest.raises(ValueError, match="frozen"):
+        dynamics.brownian(ff, gamma=1.0, temperature=0.5, dt=0.1, frozen=np.zeros((3, 3), bool))
+    with pytest.raises(ValueError, match="mask"):
+        dynamics.pin_sites(state, np.zeros((4, 4)), q0, ff)  # type: ignore[arg-type]
+
+
+def test_bath_schedule_decays_from_the_pumped_value() -> None:
+    s = dynamics.BathSchedule(gamma0=0.003, delta_gamma=0.017, t1=80.0, tau=25.0)
+    assert s(0.0) == pytest.approx(0.02) == dynamics.damping(80.0, s)
+    assert s(105.0) == pytest.approx(0.003 + 0.017 / math.e)
+    assert s(1e6) == pytest.approx(0.003)
+    with pytest.raises(ValueError, match="tau"):
+        dynamics.BathSchedule(gamma0=0.1, tau=0.0)
+    with pytest.raises(ValueError, match="delta_gamma"):
+        dynamics.BathSchedule(gamma0=0.1, delta_gamma=-1.0)
+
+
+def test_time_dependent_bath_reaches_equipartition_once_gamma_settles() -> None:
+    """Paper 000 eqs. 27-31: after the excess damping decays, <m Qdot^2> = T (eq. 30)."""
+    T, m = 0.4, 2.0
+    ff = _harmonic(0.1, m, 1.0)
+    schedule = dynamics.BathSchedule(gamma0=1.0, delta_gamma=5.0, t1=0.0, tau=2.0)
+    integ = dynamics.langevin_time_dependent_bath(
+        ff, mass=m, schedule=schedule, temperature=T, dt=0.05
+    )
+    state = integ.init(np.zeros((256, 4, 4)), rng=np.random.default_rng(13))
+    q, p, f = _sample(integ, state, burn=600, n=1500, every=15)
+    assert np.mean(dynamics.kinetic_temperature(p, m)) == pytest.approx(T, rel=0.02)
+    assert np.mean(-q * f) == pytest.approx(T, rel=0.03)
+
+
+def test_time_dependent_bath_with_constant_gamma_is_baoab() -> None:
+    ff = _harmonic(0.1, 1.0, 1.0)
+    schedule = dynamics.BathSchedule(gamma0=0.7)
+    a = dynamics.langevin_time_dependent_bath(
+        ff, mass=1.0, schedule=schedule, temperature=0.3, dt=0.1
+    )
+    b = dynamics.langevin_baoab(ff, mass=1.0, gamma=0.7, temperature=0.3, dt=0.1)
+    q0 = np.random.default_rng(14).normal(size=(4, 4))
+    sa, sb = a.init(q0, rng=1), b.init(q0, rng=1)
+    for _ in range(10):
+        sa, sb = a.step(sa), b.step(sb)
+    np.testing.assert_allclose(sa.Q, sb.Q, atol=1e-14)
+    with pytest.raises(ValueError, match="schedule"):
+        dynamics.langevin_time_dependent_bath(ff, mass=1.0, schedule=0.5, temperature=0.3, dt=0.1)  # type: ignore[arg-type]

@@ -27,6 +27,8 @@ from reference.observables import (
     correlation_map,
     domain_length_from_correlation,
     domain_length_from_structure_factor,
+    domain_wall_position,
+    ensemble_order_parameter,
     equal_time_correlation,
     fit_growth_exponent,
     local_cdw_order,
@@ -35,6 +37,7 @@ from reference.observables import (
     radial_average,
     radial_structure_factor,
     scaling_collapse,
+    spatial_fluctuation,
     staggered_order,
     structure_factor,
 )
@@ -600,3 +603,31 @@ def test_invalid_input_raises_value_error_naming_the_parameter(
 ) -> None:
     with pytest.raises(ValueError, match=rf"^{name} "):
         call()
+
+
+def test_ensemble_order_parameter_and_spatial_fluctuation() -> None:
+    lat = SquareLattice(4, 4)
+    sign = sublattice_sign(lat)
+    q0 = 0.9
+    # member 0: perfect CDW of amplitude 0.5; member 1: opposite domains of amplitude 0.5
+    half = np.where(np.arange(4)[:, None] < 2, 1.0, -1.0) * np.ones((4, 4))
+    ensemble = np.stack([q0 + 0.5 * sign, q0 + 0.5 * sign * half])
+    assert ensemble_order_parameter(ensemble, lat) == pytest.approx((0.5 + 0.0) / 2)
+    # zeta is +-0.5 everywhere: no spread for the single domain, 0.5 for the two halves
+    assert spatial_fluctuation(ensemble, q0, lat) == pytest.approx((0.0 + 0.5) / 2)
+    frames = np.stack([ensemble, ensemble[::-1]])
+    np.testing.assert_allclose(ensemble_order_parameter(frames, lat), [0.25, 0.25])
+    with pytest.raises(ValueError, match="ensemble axis"):
+        ensemble_order_parameter(ensemble[0], lat)
+
+
+def test_domain_wall_position_is_the_metallic_fraction() -> None:
+    lat = SquareLattice(10, 4, periodic_x=False)
+    sign = sublattice_sign(lat)
+    n = 0.5 + 0.4 * sign  # CDW with |phi| = 0.8
+    n[:3] = 0.5  # three metallic columns at the left electrode
+    assert domain_wall_position(n, lat) == pytest.approx(0.3)
+    assert domain_wall_position(np.full(lat.shape, 0.5), lat) == 1.0
+    assert domain_wall_position(0.5 + 0.4 * sign, lat) == 0.0
+    with pytest.raises(ValueError, match="threshold"):
+        domain_wall_position(n, lat, threshold=1.5)

@@ -24,6 +24,8 @@ DOCUMENTED_MODULES = [
     "ed",
     "dynamics",
     "observables",
+    "negf",
+    "ehrenfest",
     "symmetry",
     "descriptors",
     "nn",
