@@ -1,0 +1,352 @@
+"""The equivalence registry: (function pair, input recipe, tolerance) for fast-vs-reference checks.
+
+Each :class:`Case` builds NumPy inputs from a seed, runs the :mod:`reference`
+function on them and the :mod:`fast` function on the same inputs as tensors on a
+chosen device, and compares every array of the outputs. The test suite drives the
+registry with hypothesis-drawn seeds on the CPU; ``python -m fast check`` runs it on
+the user's device and prints the errors against the tolerances.
+
+Tolerances: float64 physics agrees to ~1e-12 (the order of operations differs), so
+physics cases use ``atol = rtol = 1e-10``. Networks run in float32 by default in
+``fast``; their cases compare a float64 module exactly (1e-10) and a float32 module
+at ``rtol = 1e-4`` of the output scale: a forward pass of depth D accumulates about
+``D * sqrt(width) * 6e-8`` relative error in float32, ~1e-5 for the papers' widths.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+
+import fast
+import reference.descriptors
+import reference.dynamics
+import reference.ed
+import reference.ehrenfest
+import reference.lattice
+import reference.model
+import reference.negf
+import reference.nn
+import reference.observables
+from fast._tensor import to_numpy
+from reference.lattice import D4_OPERATIONS, SquareLattice
+from reference.model import (
+    Electrodes,
+    ElectronEnsemble,
+    HolsteinModel,
+    HolsteinParams,
+    LaserPulse,
+)
+
+Inputs = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+@attrs.frozen
+class Case:
+    """One registered equivalence check."""
+
+    name: str
+    make: Callable[[np.random.Generator], Inputs]
+    reference: Callable[..., Any]
+    fast: Callable[..., Any]
+    atol: float = 1e-10
+    rtol: float = 1e-10
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    if isinstance(value, np.ndarray):
+        return torch.as_tensor(value, device=device)
+    if isinstance(value, tuple):
+        return tuple(_to_device(v, device) for v in value)
+    if isinstance(value, list):
+        return [_to_device(v, device) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    return value
+
+
+def _arrays(value: Any) -> list[np.ndarray]:
+    value = to_numpy(value)
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, int | float | np.number):
+        return [np.asarray(value, dtype=np.float64)]
+    if isinstance(value, tuple | list):
+        return [a for v in value for a in _arrays(v)]
+    if isinstance(value, dict):
+        return [a for k in sorted(value) for a in _arrays(value[k])]
+    if attrs.has(type(value)):
+        return [a for f in attrs.fields(type(value)) for a in _arrays(getattr(value, f.name))]
+    return []
+
+
+def compare(case: Case, seed: int, device: torch.device | str = "cpu") -> tuple[float, float]:
+    """Run one case; return ``(max |fast - reference|, tolerance at that scale)``."""
+    dev = torch.device(device)
+    args, kwargs = case.make(np.random.default_rng(seed))
+    expected = _arrays(case.reference(*args, **kwargs))
+    got = _arrays(case.fast(*_to_device(args, dev), **_to_device(kwargs, dev)))
+    if len(expected) != len(got):
+        raise AssertionError(f"{case.name}: {len(got)} output arrays, expected {len(expected)}")
+    worst, bound, ratio = 0.0, case.atol, -1.0
+    for e, g in zip(expected, got, strict=True):
+        e64 = np.asarray(e, dtype=np.complex128 if np.iscomplexobj(e) else np.float64)
+        g64 = np.asarray(g, dtype=e64.dtype)
+        if e64.shape != g64.shape:
+            raise AssertionError(f"{case.name}: shape {g64.shape}, expected {e64.shape}")
+        if e64.size == 0:
+            continue
+        err = float(np.max(np.abs(e64 - g64)))
+        tol = case.atol + case.rtol * float(np.max(np.abs(e64)))
+        if err / max(tol, 1e-300) > ratio:
+            worst, bound, ratio = err, tol, err / max(tol, 1e-300)
+    return worst, bound
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _lattice(rng: np.random.Generator, periodic: bool = True) -> SquareLattice:
+    lx, ly = (int(v) for v in rng.integers(3, 7, size=2))
+    return SquareLattice(lx, ly, periodic, periodic)
+
+
+def _model(rng: np.random.Generator, lattice: SquareLattice | None = None) -> HolsteinModel:
+    lat = _lattice(rng) if lattice is None else lattice
+    params = HolsteinParams(
+        hopping=float(rng.choice([1.0, -1.0])),
+        g=float(rng.uniform(0.5, 3.5)),
+        k=1.0,
+        kappa=float(rng.uniform(-0.2, 0.2)),
+        mass=float(rng.uniform(1.0, 5.0)),
+        coupling=str(rng.choice(["n", "n-1/2"])),
+    )
+    if rng.random() < 0.5:
+        ens = ElectronEnsemble(
+            float(rng.choice([0.0, 0.05, 0.3])), filling=float(rng.choice([0.5, 0.4]))
+        )
+    else:
+        ens = ElectronEnsemble(
+            float(rng.uniform(0.02, 0.5)), filling=None, mu=float(rng.uniform(-1, 1))
+        )
+    return HolsteinModel(lat, params, ens)
+
+
+def _field(rng: np.random.Generator, lattice: SquareLattice, batch: int = 2) -> np.ndarray:
+    return rng.normal(scale=1.5, size=(batch, *lattice.shape))
+
+
+def _q_model(rng: np.random.Generator) -> Inputs:
+    model = _model(rng)
+    return (_field(rng, model.lattice), model), {}
+
+
+def _q_lattice(rng: np.random.Generator) -> Inputs:
+    lat = _lattice(rng, periodic=bool(rng.random() < 0.7))
+    return (_field(rng, lat), lat), {}
+
+
+def _q_periodic(rng: np.random.Generator) -> Inputs:
+    lat = _lattice(rng)
+    return (_field(rng, lat), lat), {}
+
+
+def _point_op(rng: np.random.Generator) -> Inputs:
+    n = int(rng.integers(3, 7))
+    lat = SquareLattice(n, n)
+    op = D4_OPERATIONS[int(rng.integers(8))]
+    return (_field(rng, lat), op, lat), {}
+
+
+def _translate(rng: np.random.Generator) -> Inputs:
+    lat = _lattice(rng)
+    return (_field(rng, lat), (int(rng.integers(-3, 4)), int(rng.integers(-3, 4))), lat), {}
+
+
+def _integrator_run(kind: str) -> Callable[[np.random.Generator], Inputs]:
+    def make(rng: np.random.Generator) -> Inputs:
+        model = _model(rng, SquareLattice(4, 4))
+        q0 = rng.normal(size=(2, 4, 4))
+        noise = rng.normal(size=(5, 2, 4, 4))
+        return (kind, model, q0, noise), {}
+
+    return make
+
+
+def _run_integrator(package: Any, kind: str, model: HolsteinModel, q0: Any, noise: Any) -> Any:
+    ff = package.ed.ExactForceField(model)
+    dyn = package.dynamics
+    if kind == "baoab":
+        integ = dyn.langevin_baoab(ff, mass=model.params.mass, gamma=0.7, temperature=0.2, dt=0.1)
+    elif kind == "vv_ou":
+        integ = dyn.langevin_vv_ou(ff, mass=model.params.mass, gamma=0.7, temperature=0.2, dt=0.1)
+    elif kind == "bath":
+        schedule = dyn.BathSchedule(gamma0=0.3, delta_gamma=1.0, t1=0.0, tau=0.2)
+        integ = dyn.langevin_time_dependent_bath(
+            ff, mass=model.params.mass, schedule=schedule, temperature=0.2, dt=0.1
+        )
+    else:
+        integ = dyn.brownian(ff, gamma=1.5, temperature=0.2, dt=0.05)
+    state = integ.init(q0, rng=0)
+    for k in range(noise.shape[0]):
+        state = integ.step(state, noise[k])
+    return state.Q, state.P, state.forces
+
+
+def _descriptor(kind: str) -> Callable[[np.random.Generator], Inputs]:
+    def make(rng: np.random.Generator) -> Inputs:
+        lat = SquareLattice(8, 8) if kind == "d4" else SquareLattice(13, 13)
+        q = _field(rng, lat)
+        if rng.random() < 0.3:
+            q = np.round(q)  # many ties
+        return (q, lat), {}
+
+    return make
+
+
+def _network(
+    arch: Any, dtype: torch.dtype
+) -> tuple[Callable[[np.random.Generator], Inputs], Callable[..., Any], Callable[..., Any]]:
+    def make(rng: np.random.Generator) -> Inputs:
+        lat = SquareLattice(8, 8)
+        weights = reference.nn.init_weights(arch, rng)
+        time = 2.5 if getattr(arch, "time_channel", False) else None
+        return (weights, _field(rng, lat, 1), lat, time), {}
+
+    def ref(weights: Any, q: Any, lat: SquareLattice, time: Any) -> Any:
+        return reference.nn.NetworkForceField(weights, lat, time).forces(q)
+
+    def fst(weights: Any, q: Any, lat: SquareLattice, time: Any) -> Any:
+        net = fast.nn.Network.from_weights(weights, dtype=dtype, device=q.device)
+        return fast.nn.NetworkForceField(net, lat, time).forces(q)
+
+    return make, ref, fst
+
+
+def _negf(rng: np.random.Generator) -> Inputs:
+    lat = SquareLattice(int(rng.integers(3, 6)), int(rng.integers(2, 5)), periodic_x=False)
+    model = HolsteinModel(lat, HolsteinParams(g=1.5, kappa=0.18))
+    el = Electrodes(
+        gamma_lead=float(rng.uniform(0.3, 1.5)),
+        gamma_bath=float(rng.uniform(0.05, 0.3)),
+        voltage=float(rng.uniform(-1, 1)),
+        temperature=0.1,
+    )
+    return (rng.normal(scale=0.6, size=lat.shape), model, el), {}
+
+
+def _negf_fine(q: Any, model: HolsteinModel, el: Electrodes) -> Any:
+    return reference.negf.negf_densities(q, model, el, step=0.0005)
+
+
+def _ehrenfest(rng: np.random.Generator) -> Inputs:
+    lat = SquareLattice(4, 4)
+    params = HolsteinParams(hopping=-1.0, g=math.sqrt(3), k=1.0, kappa=0.0, mass=25.0, coupling="n")
+    model = HolsteinModel(lat, params, ElectronEnsemble(0.0, filling=0.5))
+    state = reference.ehrenfest.initial_state(
+        model, noise_temperature=1e-3, rng=int(rng.integers(1 << 30))
+    )
+    return (state, model, 0.05, LaserPulse()), {}
+
+
+def _registry() -> list[Case]:
+    r, f = reference, fast
+    cases = [
+        Case("lattice.neighbour_sum", _q_lattice, r.lattice.neighbour_sum, f.lattice.neighbour_sum),
+        Case(
+            "lattice.apply_point_operation",
+            _point_op,
+            r.lattice.apply_point_operation,
+            f.lattice.apply_point_operation,
+        ),
+        Case("lattice.translate", _translate, r.lattice.translate, f.lattice.translate),
+        Case("model.hamiltonian", _q_model, r.model.hamiltonian, f.model.hamiltonian),
+        Case("model.elastic_energy", _q_model, r.model.elastic_energy, f.model.elastic_energy),
+        Case("model.elastic_force", _q_model, r.model.elastic_force, f.model.elastic_force),
+        Case("ed.densities", _q_model, r.ed.densities, f.ed.densities),
+        Case(
+            "ed.occupations",
+            _q_model,
+            lambda q, m: r.ed.occupations(q, m)[1:],
+            lambda q, m: f.ed.occupations(q, m)[1:],
+        ),
+        Case("ed.free_energy", _q_model, r.ed.free_energy, f.ed.free_energy),
+        Case("ed.electronic_entropy", _q_model, r.ed.electronic_entropy, f.ed.electronic_entropy),
+        Case("ed.total_force", _q_model, r.ed.total_force, f.ed.total_force),
+        Case(
+            "observables.staggered_order",
+            _q_lattice,
+            r.observables.staggered_order,
+            f.observables.staggered_order,
+        ),
+        Case(
+            "observables.local_cdw_order",
+            _q_lattice,
+            r.observables.local_cdw_order,
+            f.observables.local_cdw_order,
+        ),
+        Case(
+            "observables.structure_factor",
+            _q_periodic,
+            r.observables.structure_factor,
+            f.observables.structure_factor,
+        ),
+        Case(
+            "descriptors.d4_descriptor",
+            _descriptor("d4"),
+            r.descriptors.d4_descriptor,
+            f.descriptors.d4_descriptor,
+        ),
+        Case(
+            "descriptors.cs_descriptor",
+            _descriptor("cs"),
+            r.descriptors.cs_descriptor,
+            f.descriptors.cs_descriptor,
+        ),
+        Case(
+            "negf.negf_densities (exact vs fine Riemann sum)",
+            _negf,
+            _negf_fine,
+            f.negf.negf_densities,
+            atol=1e-7,
+            rtol=0.0,
+        ),
+        Case(
+            "ehrenfest.ehrenfest_step",
+            _ehrenfest,
+            r.ehrenfest.ehrenfest_step,
+            f.ehrenfest.ehrenfest_step,
+        ),
+    ]
+    for kind in ("baoab", "vv_ou", "bath", "brownian"):
+        cases.append(
+            Case(
+                f"dynamics.{kind} (5 steps, explicit noise)",
+                _integrator_run(kind),
+                lambda kind, m, q, xi: _run_integrator(r, kind, m, q, xi),
+                lambda kind, m, q, xi: _run_integrator(f, kind, m, q, xi),
+            )
+        )
+    small = {
+        "mlp": r.nn.MLPArchitecture((45, 16, 8, 1)),
+        "mlp_cs": r.nn.MLPArchitecture((113, 8, 1), descriptor="cs", r_c=6.0),
+        "gnn": r.nn.GNNArchitecture((1, 8, 8, 1)),
+        "gnn_time": r.nn.GNNArchitecture((2, 8, 1), time_channel=True),
+        "mpnn": r.nn.MPNNArchitecture((1, 8, 6)),
+        "enn": r.nn.ENNArchitecture(hidden=(3, 2)),
+    }
+    for name, arch in small.items():
+        make, ref, fst = _network(arch, torch.float64)
+        cases.append(Case(f"nn.{name} float64", make, ref, fst))
+        make, ref, fst = _network(arch, torch.float32)
+        cases.append(Case(f"nn.{name} float32", make, ref, fst, atol=0.0, rtol=1e-4))
+    return cases
+
+
+CASES: list[Case] = _registry()
+"""Every registered equivalence case."""

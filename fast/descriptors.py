@@ -1,0 +1,295 @@
+r"""Symmetry-adapted descriptors on tensors: one gather and one matmul per field.
+
+Twin of :mod:`reference.descriptors`. The decomposition (basis, labels, sector
+weights, reference-IR map) is computed once by the reference and reused as
+constant matrices; every site of a batch of fields is then described by a gather
+of its neighbourhood, a matrix product, and the vectorised standard-frame search.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from fast._tensor import Tensor, as_tensor
+from fast.lattice import _field
+from reference import descriptors as _ref
+from reference.descriptors import (
+    IrrepLabel,
+    Neighbourhood,
+    decompose_neighbourhood,
+    descriptor_size,
+    sector_weights,
+)
+from reference.lattice import SquareLattice
+from reference.symmetry import (
+    CS,
+    D4,
+    PointGroup,
+    permutation_representation,
+    symmetry_adapted_basis,
+)
+
+__all__ = [
+    "IrrepLabel",
+    "Neighbourhood",
+    "canonical_element",
+    "cs_descriptor",
+    "d4_descriptor",
+    "decompose_neighbourhood",
+    "descriptor_size",
+    "frame_features",
+    "irrep_coefficients",
+    "mirror_pair_features",
+    "neighbourhood_values",
+    "phases",
+    "power_spectrum",
+    "reference_irreps",
+    "reference_phases",
+    "sector_weights",
+    "split_irreps",
+    "standard_frame",
+    "transform_irreps",
+]
+
+_TIE_TOL = 5e-13
+
+
+@functools.lru_cache(maxsize=64)
+def _gather_index(
+    lattice: SquareLattice, offsets: tuple[tuple[int, int], ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flat neighbour index (N, m) and inside mask (N, m); outside sites point at 0, masked."""
+    coords = lattice.coordinates
+    n = lattice.n_sites
+    idx = np.zeros((n, len(offsets)), dtype=np.int64)
+    inside = np.ones((n, len(offsets)), dtype=bool)
+    for j, (dx, dy) in enumerate(offsets):
+        x = coords[:, 0] + dx
+        y = coords[:, 1] + dy
+        ok = np.ones(n, dtype=bool)
+        for c, size, periodic in (
+            (x, lattice.Lx, lattice.periodic_x),
+            (y, lattice.Ly, lattice.periodic_y),
+        ):
+            if periodic:
+                c %= size
+            else:
+                ok &= (c >= 0) & (c < size)
+        idx[:, j] = np.where(
+            ok, np.clip(x, 0, lattice.Lx - 1) * lattice.Ly + np.clip(y, 0, lattice.Ly - 1), 0
+        )
+        inside[:, j] = ok
+    return idx, inside
+
+
+def neighbourhood_values(field: Tensor, offsets: Tensor, lattice: SquareLattice) -> Tensor:
+    r"""Gather :math:`Q(\mathbf{r}_i + \boldsymbol\delta_j)` for every site and offset, ``(..., Lx,
+    Ly, m)``.
+    """
+    f = _field("field", field, lattice)
+    offs = tuple(
+        (int(a), int(b)) for a, b in np.asarray(torch.as_tensor(offsets).cpu()).reshape(-1, 2)
+    )
+    idx, inside = _gather_index(lattice, offs)
+    flat = f.reshape(*f.shape[:-2], lattice.n_sites)
+    gathered = flat[..., torch.as_tensor(idx, device=f.device)]
+    gathered = gathered * torch.as_tensor(inside, dtype=f.dtype, device=f.device)
+    return gathered.reshape(*f.shape, len(offs))
+
+
+def irrep_coefficients(
+    field: Tensor, neighbourhood: Neighbourhood, lattice: SquareLattice
+) -> Tensor:
+    r"""Return the IR coefficients of every site (one gather, one matmul), ``(..., Lx, Ly, m)``."""
+    values = neighbourhood_values(field, torch.tensor(neighbourhood.offsets), lattice)
+    basis = torch.tensor(neighbourhood.basis, dtype=values.dtype, device=values.device)
+    return values @ basis.T
+
+
+def split_irreps(coefficients: Tensor, neighbourhood: Neighbourhood) -> dict[str, Tensor]:
+    """Group coefficients by IR: ``{name: (..., n_Gamma, d_Gamma)}``."""
+    c = as_tensor("coefficients", coefficients, dtype=None)
+    if c.shape[-1] != neighbourhood.size:
+        raise ValueError(
+            f"coefficients must have last axis {neighbourhood.size}, got shape {tuple(c.shape)}"
+        )
+    out = {}
+    for name in neighbourhood.group.irrep_names:
+        d = neighbourhood.group.dimension(name)
+        s = neighbourhood.irrep_slice(name)
+        out[name] = c[..., s].reshape(*c.shape[:-1], -1, d)
+    return out
+
+
+def transform_irreps(
+    blocks: dict[str, Tensor], group: PointGroup, element: Tensor
+) -> dict[str, Tensor]:
+    r"""Apply group elements per position: :math:`\mathbf{f} \to D_\Gamma(g)\mathbf{f}`."""
+    out = {}
+    for name, f in blocks.items():
+        g = torch.as_tensor(element, device=f.device, dtype=torch.int64)
+        d = torch.as_tensor(group.irrep(name), dtype=f.dtype, device=f.device)[g]
+        out[name] = torch.einsum("...kl,...rl->...rk", d, f)
+    return out
+
+
+def power_spectrum(blocks: dict[str, Tensor]) -> dict[str, Tensor]:
+    r"""Return :math:`p^\Gamma_r = |\mathbf{f}^\Gamma_r|` (paper 003, eq. A1)."""
+    return {name: torch.linalg.vector_norm(f, dim=-1) for name, f in blocks.items()}
+
+
+@functools.lru_cache(maxsize=32)
+def _reference_map(neighbourhood: Neighbourhood) -> tuple[np.ndarray, tuple[str, ...]]:
+    group = neighbourhood.group
+    images = group.matrices @ np.array(_ref._GENERIC_POINT)
+    basis, labels = symmetry_adapted_basis(group, permutation_representation(group, images))
+    return basis @ sector_weights(neighbourhood), tuple(lab[0] for lab in labels)
+
+
+def reference_irreps(values: Tensor, neighbourhood: Neighbourhood) -> dict[str, Tensor]:
+    """Return the reference IRs from the sector means (one constant matrix), ``{name: (..., n_ref,
+    d)}``.
+    """
+    v = as_tensor("values", values, dtype=None)
+    matrix, names = _reference_map(neighbourhood)
+    coeff = v @ torch.as_tensor(matrix, dtype=v.dtype, device=v.device).T
+    group = neighbourhood.group
+    out = {}
+    for name in group.irrep_names:
+        rows = [a for a, lab in enumerate(names) if lab == name]
+        out[name] = coeff[..., rows].reshape(*v.shape[:-1], -1, group.dimension(name))
+    return out
+
+
+def canonical_element(
+    keys: list[tuple[str, Tensor]], group: PointGroup, tol: float = _TIE_TOL
+) -> Tensor:
+    """Return the element maximising the transformed keys lexicographically, with relative ties
+    ``tol``.
+    """
+    if not keys:
+        raise ValueError("keys must hold at least one block")
+    lead = keys[0][1].shape[:-2]
+    cands = []
+    for name, f in keys:
+        d = torch.as_tensor(group.irrep(name), dtype=f.dtype, device=f.device)
+        t = torch.einsum("gkl,...rl->...grk", d, f)
+        cands.append(t.reshape(*lead, group.order, -1))
+    table = torch.cat(cands, dim=-1)
+    scale = table.abs().amax(dim=(-2, -1), keepdim=True)[..., 0]
+    keyed = table.movedim(-1, 0).contiguous()  # (n_keys, ..., G): each key a contiguous slab
+    alive = torch.ones((*lead, group.order), dtype=torch.bool, device=table.device)
+    neg_inf = torch.tensor(-float("inf"), dtype=table.dtype, device=table.device)
+    for k in range(keyed.shape[0]):
+        vals = torch.where(alive, keyed[k], neg_inf)
+        best = vals.amax(dim=-1, keepdim=True)
+        alive = alive & (vals >= best - tol * scale)
+        if k % 8 == 7 and bool((alive.sum(-1) == 1).all()):
+            break  # every position has a unique maximiser: later keys cannot change it
+    return torch.argmax(alive.to(torch.int8), dim=-1)
+
+
+def _reference_keys(reference: dict[str, Tensor], group: PointGroup) -> list[tuple[str, Tensor]]:
+    order = sorted(
+        group.irrep_names, key=lambda n: (-group.dimension(n), group.irrep_names.index(n))
+    )
+    return [(name, reference[name]) for name in order if reference[name].shape[-2] > 0]
+
+
+def standard_frame(reference: dict[str, Tensor], group: PointGroup) -> Tensor:
+    """Return the standard-frame element of the reference IRs (paper 003, eq. A3)."""
+    return canonical_element(_reference_keys(reference, group), group)
+
+
+def phases(blocks: dict[str, Tensor], reference: dict[str, Tensor]) -> dict[str, Tensor]:
+    r"""Return :math:`\eta^\Gamma_r` (paper 003, eq. A2); zero for components below tie scale."""
+    every = [*blocks.values(), *reference.values()]
+    scale = _TIE_TOL * torch.stack([f.abs().amax(dim=(-2, -1)) for f in every if f.numel()]).amax(
+        dim=0
+    )
+    out = {}
+    for name, f in blocks.items():
+        ref = reference[name][..., :1, :]
+        dot = (f * ref).sum(-1)
+        nf, nr = torch.linalg.vector_norm(f, dim=-1), torch.linalg.vector_norm(ref, dim=-1)
+        ok = (nf > scale[..., None]) & (nr > scale[..., None])
+        out[name] = torch.where(ok, dot / torch.where(ok, nf * nr, 1.0), torch.zeros_like(dot))
+    return out
+
+
+def reference_phases(reference: dict[str, Tensor], group: PointGroup) -> dict[str, Tensor]:
+    """Return the standard-form phases of the reference (paper 003, eqs. A3-A4)."""
+    t = standard_frame(reference, group)
+    moved = transform_irreps(reference, group, t)
+    scale = torch.stack([f.abs().amax(dim=(-2, -1)) for f in reference.values() if f.numel()]).amax(
+        dim=0
+    )
+    out = {}
+    for name, f in moved.items():
+        first = f[..., 0, :]
+        if group.dimension(name) == 1:
+            value = first[..., 0]
+            out[name] = torch.where(
+                value.abs() > _TIE_TOL * scale, torch.sign(value), torch.zeros_like(value)
+            )
+        else:
+            norm = torch.linalg.vector_norm(first, dim=-1)
+            out[name] = torch.where(
+                norm > 0, first[..., 0] / torch.where(norm > 0, norm, 1.0), torch.zeros_like(norm)
+            )
+    return out
+
+
+def frame_features(values: Tensor, neighbourhood: Neighbourhood) -> Tensor:
+    """Return the IR coefficients in the standard frame (45 features at r_c = 3.61)."""
+    v = as_tensor("values", values, dtype=None)
+    if v.shape[-1] != neighbourhood.size:
+        raise ValueError(
+            f"values must have last axis {neighbourhood.size}, got shape {tuple(v.shape)}"
+        )
+    group = neighbourhood.group
+    coeff = v @ torch.tensor(neighbourhood.basis, dtype=v.dtype, device=v.device).T
+    blocks = split_irreps(coeff, neighbourhood)
+    keys = _reference_keys(reference_irreps(v, neighbourhood), group) + [
+        (name, blocks[name]) for name in group.irrep_names if blocks[name].shape[-2] > 0
+    ]
+    moved = transform_irreps(blocks, group, canonical_element(keys, group))
+    return torch.cat(
+        [moved[name].reshape(*coeff.shape[:-1], -1) for name in group.irrep_names], dim=-1
+    )
+
+
+def d4_descriptor(field: Tensor, lattice: SquareLattice, r_c: float = 3.61) -> Tensor:
+    """Return the D4 descriptor of every site, ``(..., Lx, Ly, m)`` (paper 003, App. A)."""
+    hood = decompose_neighbourhood(D4, r_c)
+    return frame_features(neighbourhood_values(field, torch.tensor(hood.offsets), lattice), hood)
+
+
+def mirror_pair_features(values: Tensor, neighbourhood: Neighbourhood) -> Tensor:
+    r"""Return paper 001's :math:`G_{A'} = f_{A'}`, :math:`G_{A''} = f_{A''}f^{\rm ref}_{A''}` (eqs.
+    11-12).
+    """
+    if neighbourhood.group is not CS:
+        raise ValueError(
+            f"neighbourhood must be decomposed under Cs, got {neighbourhood.group.name}"
+        )
+    v = as_tensor("values", values, dtype=None)
+    if v.shape[-1] != neighbourhood.size:
+        raise ValueError(
+            f"values must have last axis {neighbourhood.size}, got shape {tuple(v.shape)}"
+        )
+    coeff = v @ torch.tensor(neighbourhood.basis, dtype=v.dtype, device=v.device).T
+    blocks = split_irreps(coeff, neighbourhood)
+    ref = reference_irreps(v, neighbourhood)["A''"][..., 0, 0]
+    return torch.cat([blocks["A'"][..., 0], blocks["A''"][..., 0] * ref[..., None]], dim=-1)
+
+
+def cs_descriptor(field: Tensor, lattice: SquareLattice, r_c: float = 6.0) -> Tensor:
+    """Return the Cs descriptor of paper 001 at every site, ``(..., Lx, Ly, m)``."""
+    hood = decompose_neighbourhood(CS, r_c)
+    return mirror_pair_features(
+        neighbourhood_values(field, torch.tensor(hood.offsets), lattice), hood
+    )

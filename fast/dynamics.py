@@ -1,0 +1,370 @@
+r"""Lattice integrators on tensors: Langevin (BAOAB, VV+OU, time-dependent bath), Brownian, NVE,
+TDGL.
+
+Twin of :mod:`reference.dynamics` with the same ``(init, step)`` pairs, parameter
+names and sub-steps. Ensembles are leading batch axes of ``Q``; the noise comes
+from a ``torch.Generator`` on the tensors' device, or is passed explicitly so that
+both packages can be driven by identical noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import attrs
+import torch
+from tqdm.auto import tqdm
+
+from fast._tensor import Tensor, as_tensor
+from fast.forcefield import ForceField
+from fast.lattice import _field, neighbour_sum
+from reference._validation import check_finite_scalar, check_non_negative, check_positive
+from reference.dynamics import BathSchedule, damping
+from reference.lattice import SquareLattice
+
+__all__ = [
+    "BathSchedule",
+    "DynamicsState",
+    "GinzburgLandauForceField",
+    "Integrator",
+    "Trajectory",
+    "a_step",
+    "b_step",
+    "brownian",
+    "damping",
+    "kinetic_temperature",
+    "langevin_baoab",
+    "langevin_time_dependent_bath",
+    "langevin_vv_ou",
+    "o_step",
+    "pin_sites",
+    "simulate",
+    "tdgl",
+    "velocity_verlet",
+]
+
+
+@attrs.frozen
+class DynamicsState:
+    """The state of an integrator: tensors ``Q``, ``P``, ``forces`` ``(..., Lx, Ly)``, time,
+    generator.
+    """
+
+    Q: Tensor = attrs.field(eq=False)
+    P: Tensor = attrs.field(eq=False)
+    forces: Tensor = attrs.field(eq=False)
+    t: float
+    rng: torch.Generator = attrs.field(eq=False)
+
+
+class Integrator(NamedTuple):
+    """An integrator as the pair of functions ``init`` and ``step``."""
+
+    init: Callable[..., DynamicsState]
+    step: Callable[..., DynamicsState]
+
+
+def b_step(P: Tensor, forces: Tensor, dt: float) -> Tensor:
+    r"""Return :math:`P + \Delta t\,F` (sub-step B)."""
+    return P + dt * forces
+
+
+def a_step(Q: Tensor, P: Tensor, mass: float, dt: float) -> Tensor:
+    r"""Return :math:`Q + \Delta t\,P/m` (sub-step A)."""
+    return Q + dt * P / mass
+
+
+def o_step(
+    P: Tensor, mass: float, gamma: float, temperature: float, dt: float, noise: Tensor
+) -> Tensor:
+    r"""Return :math:`aP + \sqrt{(1 - a^2)mT}\,\xi` with :math:`a = e^{-\gamma\Delta t/m}` (O)."""
+    a = math.exp(-gamma * dt / mass)
+    return a * P + math.sqrt((1.0 - a * a) * mass * temperature) * noise
+
+
+def _check_common(mass: float | None, dt: float, temperature: float | None) -> None:
+    if mass is not None:
+        check_positive("mass", mass)
+    check_positive("dt", dt)
+    if temperature is not None:
+        check_non_negative("temperature", temperature)
+
+
+def _generator(rng: torch.Generator | int | None, device: torch.device) -> torch.Generator:
+    if isinstance(rng, torch.Generator):
+        return rng
+    gen = torch.Generator(device=device)
+    if rng is None:
+        gen.seed()
+    else:
+        gen.manual_seed(int(rng))
+    return gen
+
+
+def _make_init(force_field: ForceField) -> Callable[..., DynamicsState]:
+    def init(
+        Q: Tensor,
+        P: Tensor | None = None,
+        *,
+        rng: torch.Generator | int | None = None,
+        t0: float = 0.0,
+    ) -> DynamicsState:
+        """Return the initial state; ``P`` defaults to zero, ``rng`` to a fresh generator."""
+        lat = force_field.lattice
+        q = _field("Q", Q, lat).clone()
+        p = torch.zeros_like(q) if P is None else _field("P", P, lat).to(q.device).clone()
+        if p.shape != q.shape:
+            raise ValueError(f"P must have the shape of Q {tuple(q.shape)}, got {tuple(p.shape)}")
+        forces = torch.as_tensor(force_field.forces(q), device=q.device)
+        return DynamicsState(q, p, forces, check_finite_scalar("t0", t0), _generator(rng, q.device))
+
+    return init
+
+
+def _noise(state: DynamicsState, noise: Tensor | None) -> Tensor:
+    if noise is None:
+        return torch.randn(
+            state.Q.shape, generator=state.rng, dtype=state.Q.dtype, device=state.Q.device
+        )
+    xi = as_tensor("noise", noise, device=state.Q.device)
+    if xi.shape != state.Q.shape:
+        raise ValueError(
+            f"noise must have the shape of Q {tuple(state.Q.shape)}, got {tuple(xi.shape)}"
+        )
+    return xi
+
+
+def langevin_baoab(
+    force_field: ForceField, *, mass: float, gamma: float, temperature: float, dt: float
+) -> Integrator:
+    r"""Return ``(init, step)`` for inertial Langevin dynamics, BAOAB splitting (twin of the
+    reference).
+    """
+    _check_common(mass, dt, temperature)
+    check_non_negative("gamma", gamma)
+
+    def step(state: DynamicsState, noise: Tensor | None = None) -> DynamicsState:
+        """Advance one step; ``noise`` is the standard normal of the O sub-step."""
+        xi = _noise(state, noise)
+        p = b_step(state.P, state.forces, dt / 2)
+        q = a_step(state.Q, p, mass, dt / 2)
+        p = o_step(p, mass, gamma, temperature, dt, xi)
+        q = a_step(q, p, mass, dt / 2)
+        f = force_field.forces(q)
+        p = b_step(p, f, dt / 2)
+        return DynamicsState(q, p, f, state.t + dt, state.rng)
+
+    return Integrator(_make_init(force_field), step)
+
+
+def langevin_vv_ou(
+    force_field: ForceField, *, mass: float, gamma: float, temperature: float, dt: float
+) -> Integrator:
+    r"""Return ``(init, step)`` for velocity Verlet followed by an exact OU update (authors'
+    scheme).
+    """
+    _check_common(mass, dt, temperature)
+    check_non_negative("gamma", gamma)
+
+    def step(state: DynamicsState, noise: Tensor | None = None) -> DynamicsState:
+        """Advance one step; ``noise`` is the standard normal of the O sub-step."""
+        xi = _noise(state, noise)
+        p = b_step(state.P, state.forces, dt / 2)
+        q = a_step(state.Q, p, mass, dt)
+        f = force_field.forces(q)
+        p = b_step(p, f, dt / 2)
+        p = o_step(p, mass, gamma, temperature, dt, xi)
+        return DynamicsState(q, p, f, state.t + dt, state.rng)
+
+    return Integrator(_make_init(force_field), step)
+
+
+def langevin_time_dependent_bath(
+    force_field: ForceField,
+    *,
+    mass: float,
+    schedule: BathSchedule,
+    temperature: float,
+    dt: float,
+) -> Integrator:
+    r"""Return ``(init, step)`` for Langevin dynamics in a bath with :math:`\gamma(t)` (paper 000,
+    eqs. 27-31).
+    """
+    _check_common(mass, dt, temperature)
+    if not isinstance(schedule, BathSchedule):
+        raise ValueError(f"schedule must be a BathSchedule, got {schedule!r}")
+
+    def step(state: DynamicsState, noise: Tensor | None = None) -> DynamicsState:
+        """Advance one step; the O sub-step uses the damping at mid-step."""
+        xi = _noise(state, noise)
+        gamma = damping(state.t + dt / 2, schedule)
+        p = b_step(state.P, state.forces, dt / 2)
+        q = a_step(state.Q, p, mass, dt / 2)
+        p = o_step(p, mass, gamma, temperature, dt, xi)
+        q = a_step(q, p, mass, dt / 2)
+        f = force_field.forces(q)
+        p = b_step(p, f, dt / 2)
+        return DynamicsState(q, p, f, state.t + dt, state.rng)
+
+    return Integrator(_make_init(force_field), step)
+
+
+def velocity_verlet(force_field: ForceField, *, mass: float, dt: float) -> Integrator:
+    r"""Return ``(init, step)`` for NVE dynamics :math:`m\ddot Q = F(Q)` (velocity Verlet)."""
+    _check_common(mass, dt, None)
+
+    def step(state: DynamicsState, noise: Tensor | None = None) -> DynamicsState:
+        """Advance one deterministic step (``noise`` is ignored)."""
+        p = b_step(state.P, state.forces, dt / 2)
+        q = a_step(state.Q, p, mass, dt)
+        f = force_field.forces(q)
+        p = b_step(p, f, dt / 2)
+        return DynamicsState(q, p, f, state.t + dt, state.rng)
+
+    return Integrator(_make_init(force_field), step)
+
+
+def _mask(force_field: ForceField, frozen: object, name: str) -> Tensor:
+    m = torch.as_tensor(frozen)
+    if m.dtype != torch.bool or tuple(m.shape) != force_field.lattice.shape:
+        raise ValueError(
+            f"{name} must be a boolean array of shape {force_field.lattice.shape}, "
+            f"got dtype {m.dtype} and shape {tuple(m.shape)}"
+        )
+    return m
+
+
+def brownian(
+    force_field: ForceField,
+    *,
+    gamma: float,
+    temperature: float,
+    dt: float,
+    frozen: Tensor | None = None,
+) -> Integrator:
+    r"""Return ``(init, step)`` for overdamped Brownian dynamics, :math:`\gamma\dot Q = F + \eta`
+    (paper 001 eq. 3).
+    """
+    _check_common(None, dt, temperature)
+    check_positive("gamma", gamma)
+    amplitude = math.sqrt(2.0 * temperature * dt / gamma)
+    mask = None if frozen is None else _mask(force_field, frozen, "frozen")
+
+    def step(state: DynamicsState, noise: Tensor | None = None) -> DynamicsState:
+        """Advance one step; ``noise`` is the standard normal ``xi``."""
+        xi = _noise(state, noise)
+        q = state.Q + (dt / gamma) * state.forces + amplitude * xi
+        if mask is not None:
+            q = torch.where(mask.to(q.device), state.Q, q)
+        return DynamicsState(q, state.P, force_field.forces(q), state.t + dt, state.rng)
+
+    return Integrator(_make_init(force_field), step)
+
+
+def pin_sites(
+    state: DynamicsState, mask: Tensor, values: Tensor, force_field: ForceField
+) -> DynamicsState:
+    """Return ``state`` with the masked sites set to ``values`` and the forces recomputed."""
+    m = _mask(force_field, mask, "mask").to(state.Q.device)
+    v = _field("values", values, force_field.lattice).to(state.Q.device)
+    q = torch.where(m, v, state.Q)
+    return DynamicsState(q, state.P, force_field.forces(q), state.t, state.rng)
+
+
+class GinzburgLandauForceField:
+    r"""The lattice Ginzburg-Landau free energy of model A (paper 002, eq. 5) on tensors."""
+
+    def __init__(self, lattice: SquareLattice, K: float, A: float, phi0: float) -> None:
+        self.lattice = lattice
+        self.K = check_non_negative("K", K)
+        self.A = check_positive("A", A)
+        self.phi0 = check_finite_scalar("phi0", phi0)
+
+    def energy(self, Q: Tensor) -> Tensor:
+        """The free energy, shape ``(...)``."""
+        phi = _field("phi", Q, self.lattice)
+        gradient = torch.zeros(phi.shape[:-2], dtype=phi.dtype, device=phi.device)
+        for axis, periodic in zip((-2, -1), self.lattice.periodic, strict=True):
+            diff = torch.roll(phi, -1, dims=axis) - phi
+            if not periodic:
+                diff = diff.narrow(axis, 0, phi.shape[axis] - 1)
+            gradient = gradient + (diff * diff).sum(dim=(-2, -1))
+        local = (self.A * (phi * phi - self.phi0**2) ** 2).sum(dim=(-2, -1))
+        return self.K * gradient + local
+
+    def forces(self, Q: Tensor) -> Tensor:
+        """The force :math:`-\\partial\\mathcal{F}/\\partial\\phi`, shape ``(..., Lx, Ly)``."""
+        phi = _field("phi", Q, self.lattice)
+        ones = torch.ones(self.lattice.shape, dtype=phi.dtype, device=phi.device)
+        laplacian = neighbour_sum(phi, self.lattice) - neighbour_sum(ones, self.lattice) * phi
+        return 2 * self.K * laplacian - 4 * self.A * phi * (phi * phi - self.phi0**2)
+
+
+def tdgl(
+    lattice: SquareLattice,
+    *,
+    K: float,
+    A: float,
+    phi0: float,
+    Gamma: float,
+    temperature: float,
+    dt: float,
+) -> Integrator:
+    r"""Return ``(init, step)`` for model-A (TDGL) dynamics: Brownian with ``gamma = 1/Gamma``."""
+    check_positive("Gamma", Gamma)
+    field = GinzburgLandauForceField(lattice, K, A, phi0)
+    return brownian(field, gamma=1.0 / Gamma, temperature=temperature, dt=dt)
+
+
+def kinetic_temperature(P: Tensor, mass: float) -> Tensor:
+    r"""Return :math:`\langle P_i^2\rangle/m` over the lattice axes (paper 000, eq. 30)."""
+    p = as_tensor("P", P)
+    check_positive("mass", mass)
+    if p.ndim < 2:
+        raise ValueError(f"P must have shape (..., Lx, Ly), got {tuple(p.shape)}")
+    return (p * p).mean(dim=(-2, -1)) / mass
+
+
+@attrs.frozen
+class Trajectory:
+    """Snapshots recorded by :func:`simulate`: ``t`` (n_frames,), ``Q``, ``P``, ``forces``,
+    ``final``.
+    """
+
+    t: Tensor = attrs.field(eq=False)
+    Q: Tensor = attrs.field(eq=False)
+    P: Tensor = attrs.field(eq=False)
+    forces: Tensor = attrs.field(eq=False)
+    final: DynamicsState = attrs.field(eq=False)
+
+
+def simulate(
+    integrator: Integrator,
+    state: DynamicsState,
+    n_steps: int,
+    *,
+    record_every: int = 1,
+    progress: bool = False,
+    description: str = "dynamics",
+) -> Trajectory:
+    """Run ``n_steps`` steps from ``state`` and record every ``record_every``-th state (frame 0 =
+    ``state``).
+    """
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+        raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
+    if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
+        raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}")
+    frames = [state]
+    for n in tqdm(range(1, n_steps + 1), desc=description, disable=not progress, unit="step"):
+        state = integrator.step(state)
+        if n % record_every == 0:
+            frames.append(state)
+    return Trajectory(
+        t=torch.tensor([s.t for s in frames], dtype=torch.float64),
+        Q=torch.stack([s.Q for s in frames]),
+        P=torch.stack([s.P for s in frames]),
+        forces=torch.stack([s.forces for s in frames]),
+        final=state,
+    )

@@ -1,0 +1,249 @@
+"""Exact diagonalisation on tensors: batched eigh, vectorised filling, forces and energies.
+
+Twin of :mod:`reference.ed`. A batch of configurations ``(..., Lx, Ly)`` is
+diagonalised with one ``torch.linalg.eigh`` call; the chemical potential at fixed
+filling is found for the whole batch at once by bisection on a bracket that
+always holds the root (to ``1e-14`` absolute), and degenerate levels share their
+mean occupation exactly as in the reference, so the two agree to ~1e-12.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from fast._tensor import Tensor, as_tensor, delegate
+from fast.lattice import _field
+from fast.model import coupling_constant_energy, elastic_energy, elastic_force, hamiltonian
+from reference import ed as _ref
+from reference.ed import Relaxation
+from reference.lattice import SquareLattice
+from reference.model import HolsteinModel
+
+__all__ = [
+    "ExactForceField",
+    "Relaxation",
+    "chemical_potential",
+    "densities",
+    "eigensystem",
+    "electronic_energy",
+    "electronic_entropy",
+    "electronic_force",
+    "fermi_dirac",
+    "free_energy",
+    "ground_state",
+    "occupations",
+    "total_energy",
+    "total_force",
+]
+
+_DEGENERACY_TOL = 1e-10
+
+ground_state = delegate(_ref.ground_state)
+
+
+def fermi_dirac(energy: Tensor, mu: Tensor | float, temperature: float) -> Tensor:
+    r"""Return :math:`1/(e^{(\varepsilon - \mu)/T} + 1)` (a step at ``T = 0``)."""
+    e = as_tensor("energy", energy)
+    m = as_tensor("mu", mu, device=e.device)
+    if temperature < 0 or not math.isfinite(temperature):
+        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    if temperature == 0.0:
+        return torch.where(e < m, 1.0, torch.where(e > m, 0.0, 0.5)).to(e.dtype)
+    return torch.sigmoid(-(e - m) / temperature)
+
+
+def eigh(h: Tensor) -> tuple[Tensor, Tensor]:
+    """Batched Hermitian eigendecomposition: one ``torch.linalg.eigh`` call on accelerators.
+
+    On CPU, torch 2.13's batched ``eigh`` was measured ~50x slower than LAPACK through
+    NumPy one matrix at a time (8 x 400 x 400: 5.3 s versus 0.09 s on 2 cores), so CPU
+    tensors go through NumPy. This is a choice of linear-algebra backend, not of physics.
+    """
+    if h.device.type != "cpu" or h.requires_grad:
+        eps, vecs = torch.linalg.eigh(h)
+        return eps, vecs
+    a = h.detach().numpy()
+    flat = a.reshape(-1, *a.shape[-2:])
+    eps = np.empty(flat.shape[:-1], dtype=np.float64)
+    vecs = np.empty_like(flat)
+    for b, matrix in enumerate(flat):
+        eps[b], vecs[b] = np.linalg.eigh(matrix)
+    return (
+        torch.from_numpy(eps.reshape(a.shape[:-1])),
+        torch.from_numpy(vecs.reshape(a.shape)),
+    )
+
+
+def eigensystem(Q: Tensor, model: HolsteinModel) -> tuple[Tensor, Tensor]:
+    """Return the levels ``(..., N)`` and eigenvectors ``(..., N, N)`` of h(Q)."""
+    return eigh(hamiltonian(Q, model))
+
+
+def _tolerance(eps: Tensor) -> Tensor:
+    return _DEGENERACY_TOL * torch.clamp(eps[..., -1] - eps[..., 0], min=1.0)
+
+
+def chemical_potential(energies: Tensor, n_electrons: float, temperature: float) -> Tensor:
+    r"""Return the chemical potential putting ``n_electrons`` into each row of ``energies``.
+
+    Batched over leading axes. ``T > 0``: bisection of :math:`\sum_m f(\varepsilon_m - \mu) = N_e`
+    on :math:`[\varepsilon_0 - 40T - 1, \varepsilon_{N-1} + 40T + 1]`. ``T = 0`` (or below
+    what double precision resolves): mid-gap, or the energy of a partially filled level.
+    """
+    eps, _ = torch.sort(as_tensor("energies", energies), dim=-1)
+    n_levels = eps.shape[-1]
+    if not 0.0 < n_electrons < n_levels:
+        raise ValueError(f"n_electrons must lie in (0, {n_levels}), got {n_electrons!r}")
+    if temperature < 0 or not math.isfinite(temperature):
+        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    tol = _tolerance(eps)
+    zero_t = temperature < 1e-3 * tol
+    mu0 = _zero_temperature_mu(eps, n_electrons, tol)
+    if bool(zero_t.all()) or temperature == 0.0:
+        return mu0
+    lo = eps[..., 0] - 40.0 * temperature - 1.0
+    hi = eps[..., -1] + 40.0 * temperature + 1.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        excess = torch.sigmoid(-(eps - mid[..., None]) / temperature).sum(-1) - n_electrons
+        lo = torch.where(excess < 0, mid, lo)
+        hi = torch.where(excess < 0, hi, mid)
+        if bool(((hi - lo) <= 1e-14 * torch.clamp(hi.abs(), min=1.0)).all()):
+            break
+    return torch.where(zero_t, mu0, 0.5 * (lo + hi))
+
+
+def _zero_temperature_mu(eps: Tensor, n_electrons: float, tol: Tensor) -> Tensor:
+    n_full = math.floor(n_electrons + 1e-12)
+    n_levels = eps.shape[-1]
+    if abs(n_electrons - n_full) > 1e-12 or n_full == 0:
+        return eps[..., min(n_full, n_levels - 1)]
+    lo, hi = eps[..., n_full - 1], eps[..., n_full]
+    return torch.where(hi - lo <= tol, lo, 0.5 * (lo + hi))
+
+
+def _share_degenerate(eps: Tensor, f: Tensor) -> Tensor:
+    """Give every level of a degenerate cluster (gaps <= tol) its cluster's mean occupation."""
+    tol = _tolerance(eps)
+    starts = torch.ones_like(eps, dtype=torch.bool)
+    starts[..., 1:] = (eps[..., 1:] - eps[..., :-1]) > tol[..., None]
+    cluster = torch.cumsum(starts.to(torch.int64), dim=-1) - 1  # (..., N)
+    flat_c = cluster.reshape(-1, eps.shape[-1])
+    flat_f = f.reshape(-1, eps.shape[-1])
+    sums = torch.zeros_like(flat_f).scatter_add_(1, flat_c, flat_f)
+    counts = torch.zeros_like(flat_f).scatter_add_(1, flat_c, torch.ones_like(flat_f))
+    mean = sums / torch.clamp(counts, min=1.0)
+    return torch.gather(mean, 1, flat_c).reshape(f.shape)
+
+
+def _fill(eps: Tensor, model: HolsteinModel) -> tuple[Tensor, Tensor]:
+    ens = model.electrons
+    t = ens.temperature
+    tol = _tolerance(eps)
+    if ens.mu is not None:
+        mu = torch.full(eps.shape[:-1], float(ens.mu), dtype=eps.dtype, device=eps.device)
+        return _share_degenerate(eps, fermi_dirac(eps, mu[..., None], t)), mu
+    n_e = model.n_electrons
+    mu = chemical_potential(eps, n_e, t)
+    resolvable = t >= 1e-3 * tol  # (...)
+    f_t = (
+        _share_degenerate(eps, fermi_dirac(eps, mu[..., None], t))
+        if t > 0
+        else torch.zeros_like(eps)
+    )
+    # T = 0 filling: full below the Fermi shell, the shell shares the rest equally
+    below = (eps < (mu - tol)[..., None]).to(eps.dtype)
+    shell = (eps - mu[..., None]).abs() <= tol[..., None]
+    remaining = n_e - below.sum(-1)
+    n_shell = shell.sum(-1).clamp(min=1).to(eps.dtype)
+    f0 = torch.where(shell, (remaining / n_shell)[..., None], below)
+    return torch.where(resolvable[..., None], f_t, f0), mu
+
+
+def occupations(Q: Tensor, model: HolsteinModel) -> tuple[Tensor, Tensor, Tensor]:
+    """Return the levels ``(..., N)``, their occupations ``(..., N)`` and mu ``(...)``."""
+    eps, _ = eigensystem(Q, model)
+    f, mu = _fill(eps, model)
+    return eps, f, mu
+
+
+def densities(Q: Tensor, model: HolsteinModel) -> Tensor:
+    r"""Return :math:`n_i = \sum_m f_m |\phi^{(m)}_i|^2`, shape ``(..., Lx, Ly)``."""
+    q = _field("Q", Q, model.lattice)
+    eps, vecs = eigensystem(q, model)
+    f, _ = _fill(eps, model)
+    n = torch.einsum("...im,...m->...i", vecs * vecs, f)
+    return n.reshape(q.shape)
+
+
+def electronic_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
+    r"""Return :math:`\sum_m f_m\varepsilon_m + gc\sum_i Q_i`, shape ``(...)``."""
+    eps, f, _ = occupations(Q, model)
+    return (f * eps).sum(-1) + coupling_constant_energy(Q, model)
+
+
+def _entr(x: Tensor) -> Tensor:
+    return torch.where(x > 0, -x * torch.log(torch.where(x > 0, x, 1.0)), torch.zeros_like(x))
+
+
+def electronic_entropy(Q: Tensor, model: HolsteinModel) -> Tensor:
+    r"""Return :math:`-\sum_m[f_m\ln f_m + (1-f_m)\ln(1-f_m)]`, shape ``(...)``."""
+    _, f, _ = occupations(Q, model)
+    return (_entr(f) + _entr(1.0 - f)).sum(-1)
+
+
+def free_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
+    """Return the electronic free energy whose negative gradient is the force, shape ``(...)``."""
+    eps, f, mu = occupations(Q, model)
+    t = model.electrons.temperature
+    x = eps - mu[..., None]
+    if t > 0.0:
+        omega = -t * torch.logaddexp(torch.zeros_like(x), -x / t).sum(-1)
+    else:
+        omega = (f * x).sum(-1)
+    if model.electrons.fixed_filling:
+        omega = omega + mu * model.n_electrons
+    return omega + coupling_constant_energy(Q, model)
+
+
+def electronic_force(Q: Tensor, model: HolsteinModel) -> Tensor:
+    r"""Return :math:`g(n_i - c)`, shape ``(..., Lx, Ly)``."""
+    p = model.params
+    return p.g * (densities(Q, model) - p.coupling.offset)
+
+
+def total_force(Q: Tensor, model: HolsteinModel) -> Tensor:
+    r"""Return :math:`g(n_i - c) - kQ_i - \kappa\sum_j' Q_j`, shape ``(..., Lx, Ly)``."""
+    return electronic_force(Q, model) + elastic_force(Q, model)
+
+
+def total_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
+    """Return :func:`free_energy` plus the elastic energy, shape ``(...)``."""
+    return free_energy(Q, model) + elastic_energy(Q, model)
+
+
+class ExactForceField:
+    """Batched exact-diagonalisation forces as a conservative force provider on tensors."""
+
+    def __init__(self, model: HolsteinModel) -> None:
+        self.model = model
+
+    @property
+    def lattice(self) -> SquareLattice:
+        """The lattice the force field acts on."""
+        return self.model.lattice
+
+    def forces(self, Q: Tensor) -> Tensor:
+        """The total force, shape ``(..., Lx, Ly)``."""
+        return total_force(Q, self.model)
+
+    def energy(self, Q: Tensor) -> Tensor:
+        """The adiabatic potential energy, shape ``(...)``."""
+        return total_energy(Q, self.model)
+
+    def densities(self, Q: Tensor) -> Tensor:
+        """The site densities, shape ``(..., Lx, Ly)``."""
+        return densities(Q, self.model)

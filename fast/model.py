@@ -1,0 +1,142 @@
+"""The Holstein model on tensors: h(Q) in batches, elastic energy and force, the laser field.
+
+Twin of :mod:`reference.model`. Parameter classes are the reference's frozen
+descriptions; functions of fields run on tensors ``(..., Lx, Ly)`` on any device.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from fast._tensor import Tensor, as_tensor, delegate, device_of
+from fast.lattice import _field, neighbour_sum
+from reference import model as _ref
+from reference.lattice import SquareLattice
+from reference.model import (
+    Coupling,
+    Electrodes,
+    ElectronEnsemble,
+    HolsteinModel,
+    HolsteinParams,
+    LaserPulse,
+)
+
+__all__ = [
+    "Coupling",
+    "ElasticForceField",
+    "Electrodes",
+    "ElectronEnsemble",
+    "HolsteinModel",
+    "HolsteinParams",
+    "LaserPulse",
+    "band_energies",
+    "coupling_constant_energy",
+    "elastic_energy",
+    "elastic_force",
+    "electric_field",
+    "hamiltonian",
+    "hopping_matrix",
+    "kinetic_energy",
+    "peierls_hamiltonian",
+    "peierls_hopping_matrix",
+    "vector_potential",
+]
+
+band_energies = delegate(_ref.band_energies)
+vector_potential = delegate(_ref.vector_potential)
+peierls_hopping_matrix = delegate(_ref.peierls_hopping_matrix)
+
+
+@functools.lru_cache(maxsize=64)
+def _hopping_cpu(lattice: SquareLattice, hopping: float) -> Tensor:
+    return torch.as_tensor(_ref.hopping_matrix(lattice, hopping))
+
+
+def hopping_matrix(lattice: SquareLattice, hopping: float) -> Tensor:
+    r"""Return the hopping matrix :math:`-t_{nn}\sum_{\langle ij\rangle}(c_i^\dagger c_j + h.c.)`,
+    (N, N) float64.
+    """
+    return _hopping_cpu(lattice, float(hopping)).clone()
+
+
+def hamiltonian(Q: Tensor, model: HolsteinModel) -> Tensor:
+    r"""Return :math:`h_{ij}(Q) = -t_{ij} - gQ_i\delta_{ij}` for a batch, shape ``(..., N, N)``."""
+    q = _field("Q", Q, model.lattice)
+    n = model.lattice.n_sites
+    h0 = _hopping_cpu(model.lattice, model.params.hopping).to(q.device)
+    flat = q.reshape(*q.shape[:-2], n)
+    return h0 + torch.diag_embed(-model.params.g * flat)
+
+
+def coupling_constant_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
+    r"""Return :math:`g c \sum_i Q_i`, shape ``(...)``."""
+    q = _field("Q", Q, model.lattice)
+    return model.params.g * model.params.coupling.offset * q.sum(dim=(-2, -1))
+
+
+def elastic_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
+    r"""Return :math:`\frac{k}{2}\sum_i Q_i^2 + \kappa\sum_{\langle ij\rangle} Q_iQ_j`, shape
+    ``(...)``.
+
+    The bond sum is half of :math:`\sum_i Q_i \sum_j' Q_j` (every bond counted from both ends).
+    """
+    q = _field("Q", Q, model.lattice)
+    p = model.params
+    bond = 0.5 * (q * neighbour_sum(q, model.lattice)).sum(dim=(-2, -1))
+    return 0.5 * p.k * (q * q).sum(dim=(-2, -1)) + p.kappa * bond
+
+
+def elastic_force(Q: Tensor, model: HolsteinModel) -> Tensor:
+    r"""Return :math:`-kQ_i - \kappa\sum_j' Q_j`, shape ``(..., Lx, Ly)``."""
+    q = _field("Q", Q, model.lattice)
+    return -model.params.k * q - model.params.kappa * neighbour_sum(q, model.lattice)
+
+
+def kinetic_energy(P: Tensor, model: HolsteinModel) -> Tensor:
+    r"""Return :math:`\sum_i P_i^2/2m`, shape ``(...)``."""
+    p = _field("P", P, model.lattice)
+    return (p * p).sum(dim=(-2, -1)) / (2 * model.params.mass)
+
+
+def electric_field(t: Tensor | float, pulse: LaserPulse) -> Tensor:
+    r"""Return :math:`\mathbf{E}(t)` of paper 000 eq. 10, shape ``(..., 2)``."""
+    tt = as_tensor("t", t, device=device_of(t))
+    envelope = torch.exp(-((tt - pulse.centre) ** 2) / (2 * pulse.width**2))
+    scalar = pulse.amplitude * envelope * torch.sin(pulse.frequency * tt)
+    return scalar[..., None] * torch.as_tensor(pulse.polarisation, dtype=tt.dtype, device=tt.device)
+
+
+def peierls_hamiltonian(Q: Tensor, model: HolsteinModel, A: Tensor) -> Tensor:
+    r"""Return :math:`h(Q, \mathbf{A})` with Peierls phases, (N, N) complex128."""
+    q = _field("Q", Q, model.lattice)
+    if q.ndim != 2:
+        raise ValueError(
+            f"Q must be one configuration of shape {model.lattice.shape}, got {tuple(q.shape)}"
+        )
+    a = as_tensor("A", A).cpu().numpy()
+    h = torch.as_tensor(
+        _ref.peierls_hopping_matrix(model.lattice, model.params.hopping, a), device=q.device
+    )
+    return h - model.params.g * torch.diag(q.reshape(-1)).to(h.dtype)
+
+
+class ElasticForceField:
+    """The harmonic lattice alone as a conservative force provider on tensors."""
+
+    def __init__(self, model: HolsteinModel) -> None:
+        self.model = model
+
+    @property
+    def lattice(self) -> SquareLattice:
+        """The lattice the force field acts on."""
+        return self.model.lattice
+
+    def forces(self, Q: Tensor) -> Tensor:
+        """The elastic force, shape ``(..., Lx, Ly)``."""
+        return elastic_force(Q, self.model)
+
+    def energy(self, Q: Tensor) -> Tensor:
+        """The elastic energy, shape ``(...)``."""
+        return elastic_energy(Q, self.model)

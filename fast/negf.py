@@ -1,0 +1,224 @@
+r"""Nonequilibrium Green's functions with the energy integral done exactly, per eigenpair.
+
+Twin of :mod:`reference.negf`. In the wide-band limit the self-energy does not
+depend on energy, so one eigendecomposition of the non-Hermitian
+:math:`H_{\rm eff} = H - i\Gamma = R\Lambda R^{-1}`, :math:`\lambda_k = \epsilon_k - i\gamma_k`,
+turns :math:`G^r(\epsilon) = \sum_k r_k l_k^{\top}/(\epsilon - \lambda_k)` into a sum over poles and
+the density into
+
+.. math::
+
+    n_i = \frac{1}{2\pi}\sum_\mu \big[R\,(B^\mu \circ I^\mu)\,R^\dagger\big]_{ii}, \qquad
+    B^\mu = L\,\mathrm{diag}(2\Gamma_j[\mu_j = \mu])\,L^\dagger, \qquad L = R^{-1},
+
+with the exact Fermi integral of two poles, from the Matsubara expansion of ``f``:
+
+.. math::
+
+    I^\mu_{kk'} = \int d\epsilon\,
+    \frac{f(\epsilon - \mu)}{(\epsilon - \lambda_k)(\epsilon - \bar\lambda_{k'})}
+    = \frac{-i\pi + \psi\!\big(\tfrac12 + \tfrac{\mu - \lambda_k}{2\pi i T}\big)
+            - \psi\!\big(\tfrac12 + \tfrac{\bar\lambda_{k'} - \mu}{2\pi i T}\big)}
+           {\lambda_k - \bar\lambda_{k'}}
+
+(:math:`\psi` the digamma function; the ``T -> 0`` limit replaces the digammas by logarithms).
+No energy grid, no window, no Lorentzian tails: the result is the converged integral
+the reference's Riemann sum approaches as its step shrinks and its window widens.
+It needs every :math:`\gamma_k > 0`, i.e. every eigenmode coupled to some reservoir
+(true whenever :math:`\Gamma_{\rm bath} > 0`); otherwise the reference sum is used.
+
+``negf_densities`` and ``negf_force`` take the reference's parameters; with the
+default ``step=None`` they use the exact evaluation, with a ``step`` they run the
+reference's Riemann sum (so the two can be compared at equal discretisation).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from fast._tensor import Tensor, delegate
+from fast.lattice import _field
+from fast.model import elastic_force, hamiltonian
+from reference import negf as _ref
+from reference.lattice import SquareLattice
+from reference.model import Electrodes, HolsteinModel
+
+__all__ = [
+    "NEGFForceField",
+    "chemical_potentials",
+    "energy_grid",
+    "lesser_green",
+    "lesser_self_energy",
+    "level_broadening",
+    "negf_densities",
+    "negf_force",
+    "particle_currents",
+    "retarded_green",
+    "retarded_self_energy",
+    "spectral_function",
+]
+
+chemical_potentials = delegate(_ref.chemical_potentials)
+energy_grid = delegate(_ref.energy_grid)
+lesser_green = delegate(_ref.lesser_green)
+lesser_self_energy = delegate(_ref.lesser_self_energy)
+level_broadening = delegate(_ref.level_broadening)
+particle_currents = delegate(_ref.particle_currents)
+retarded_green = delegate(_ref.retarded_green)
+retarded_self_energy = delegate(_ref.retarded_self_energy)
+spectral_function = delegate(_ref.spectral_function)
+
+
+def complex_digamma(z: Tensor) -> Tensor:
+    r"""Digamma :math:`\psi(z)` for complex tensors with :math:`\mathrm{Re}\,z > 0`.
+
+    Recurrence :math:`\psi(z) = \psi(z + n) - \sum_{k<n} 1/(z + k)` up to
+    :math:`\mathrm{Re}\,z \ge 16`, then the asymptotic series to :math:`w^{-12}` (error
+    below 1e-16 there). Written with tensor ops so it runs on any device.
+    """
+    shift = torch.zeros_like(z)
+    w = z
+    for _ in range(16):
+        small = w.real < 16
+        if not bool(small.any()):
+            break
+        shift = shift + torch.where(small, 1.0 / w, torch.zeros_like(w))
+        w = torch.where(small, w + 1, w)
+    inv = 1.0 / w
+    inv2 = inv * inv
+    series = inv2 * (
+        1.0 / 12
+        - inv2
+        * (
+            1.0 / 120
+            - inv2 * (1.0 / 252 - inv2 * (1.0 / 240 - inv2 * (1.0 / 132 - inv2 * 691.0 / 32760)))
+        )
+    )
+    return torch.log(w) - 0.5 * inv - series - shift
+
+
+def _pole_integral(a: Tensor, b: Tensor, mu: float, temperature: float) -> Tensor:
+    r""":math:`\int d\epsilon\, f(\epsilon - \mu)\,[1/(\epsilon - a) - 1/(\epsilon - b)]` for Im a <
+    0 < Im b.
+    """
+    if temperature > 0:
+        scale = 2j * math.pi * temperature
+        return (
+            -1j * math.pi
+            + complex_digamma(0.5 + (mu - a) / scale)
+            - complex_digamma(0.5 + (b - mu) / scale)
+        )
+    # T -> 0: psi(1/2 + z) -> log z, and the 2 pi i T of both arguments cancels
+    return -1j * math.pi + torch.log(mu - a) - torch.log(b - mu)
+
+
+def _exact_densities(q: Tensor, model: HolsteinModel, electrodes: Electrodes) -> Tensor:
+    lat = model.lattice
+    gamma = torch.as_tensor(_ref.level_broadening(lat, electrodes).ravel(), device=q.device)
+    mu = _ref.chemical_potentials(lat, electrodes).ravel()
+    h_eff = hamiltonian(q, model).to(torch.complex128) - 1j * torch.diag(gamma).to(torch.complex128)
+    lam, right = torch.linalg.eig(h_eff)
+    if bool((lam.imag >= 0).any()):
+        raise ValueError("a mode is decoupled from every reservoir (gamma_k = 0)")
+    left = torch.linalg.inv(right)  # rows l_k^T
+    a = lam[:, None]
+    b = lam.conj()[None, :]
+    n = torch.zeros(lat.n_sites, dtype=torch.float64, device=q.device)
+    for value in np.unique(mu):
+        weight = torch.as_tensor(2.0 * (mu == value), device=q.device) * gamma
+        b_mat = (left * weight.to(left.dtype)) @ left.conj().T
+        integral = _pole_integral(a, b, float(value), electrodes.temperature) / (a - b)
+        n = n + torch.real(((right @ (b_mat * integral)) * right.conj()).sum(-1))
+    return n / (2 * math.pi)
+
+
+def negf_densities(
+    Q: Tensor,
+    model: HolsteinModel,
+    electrodes: Electrodes,
+    step: float | None = None,
+    window: tuple[float, float] | None = None,
+    tail_correction: bool = True,
+) -> Tensor:
+    r"""Return the steady-state densities :math:`-i\int G^<_{ii}\,d\epsilon/2\pi`, shape ``(..., Lx,
+    Ly)``.
+
+    ``step=None`` (default): exact, per eigenpair (module docstring). With a ``step``:
+    the reference's Riemann sum with that step, window and tail correction.
+    """
+    q = _field("Q", Q, model.lattice)
+    if step is not None or electrodes.gamma_bath == 0.0:
+        out = [
+            torch.as_tensor(
+                _ref.negf_densities(
+                    c.cpu().numpy(),
+                    model,
+                    electrodes,
+                    0.003 if step is None else step,
+                    window,
+                    tail_correction,
+                ),
+                device=q.device,
+            )
+            for c in q.reshape(-1, *model.lattice.shape)
+        ]
+        return torch.stack(out).reshape(q.shape)
+    _ref.level_broadening(model.lattice, electrodes)  # validates the open-x geometry
+    flat = q.reshape(-1, *model.lattice.shape)
+    out = [_exact_densities(c, model, electrodes).reshape(model.lattice.shape) for c in flat]
+    return torch.stack(out).reshape(q.shape)
+
+
+def negf_force(
+    Q: Tensor,
+    model: HolsteinModel,
+    electrodes: Electrodes,
+    step: float | None = None,
+    window: tuple[float, float] | None = None,
+    tail_correction: bool = True,
+) -> Tensor:
+    r"""Return :math:`g(\langle n_i\rangle - c) - kQ_i - \kappa\sum_j' Q_j` (paper 001, eq. 4)."""
+    q = _field("Q", Q, model.lattice)
+    n = negf_densities(q, model, electrodes, step, window, tail_correction)
+    p = model.params
+    return p.g * (n - p.coupling.offset) + elastic_force(q, model)
+
+
+class NEGFForceField:
+    """NEGF forces on tensors (exact energy integral unless a ``step`` is given)."""
+
+    def __init__(
+        self,
+        model: HolsteinModel,
+        electrodes: Electrodes,
+        step: float | None = None,
+        window: tuple[float, float] | None = None,
+        tail_correction: bool = True,
+    ) -> None:
+        if model.lattice.periodic_x:
+            raise ValueError("the electrodes need a lattice open along x (periodic_x=False)")
+        self.model = model
+        self.electrodes = electrodes
+        self.step = step
+        self.window = window
+        self.tail_correction = tail_correction
+
+    @property
+    def lattice(self) -> SquareLattice:
+        """The lattice the force field acts on."""
+        return self.model.lattice
+
+    def densities(self, Q: Tensor) -> Tensor:
+        """NEGF densities, shape ``(..., Lx, Ly)``."""
+        return negf_densities(
+            Q, self.model, self.electrodes, self.step, self.window, self.tail_correction
+        )
+
+    def forces(self, Q: Tensor) -> Tensor:
+        """NEGF forces, shape ``(..., Lx, Ly)``."""
+        return negf_force(
+            Q, self.model, self.electrodes, self.step, self.window, self.tail_correction
+        )

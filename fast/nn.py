@@ -1,0 +1,426 @@
+r"""The papers' networks as torch modules, and tensor versions of the reference forward passes.
+
+Twin of :mod:`reference.nn`. One :class:`Network` module holds any architecture
+of the papers (descriptor MLP, direct-force GNN with optional time channel, energy
+MPNN, IR equivariant network) as an architecture plus a parameter dictionary whose
+names are exactly those of :class:`reference.nn.Weights`, so a trained model
+converts both ways (:meth:`Network.to_weights`, :meth:`Network.from_weights`) and
+can be checked against the NumPy forward pass.
+
+The functional forms (``mlp_forward``, ``gnn_forward``, ...) take either a
+reference :class:`~reference.nn.Weights` or a :class:`Network` as ``weights``; they
+compute in the parameters' dtype on the input's device. Message passing is done
+with rolls on the ``(..., Lx, Ly, C)`` grid, descriptors with one gather and one
+matmul; no Python loop runs over sites. Energy models give forces by autograd.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from fast._tensor import Tensor
+from fast.descriptors import cs_descriptor, d4_descriptor, irrep_coefficients, split_irreps
+from fast.lattice import _field, neighbour_sum
+from reference.descriptors import decompose_neighbourhood
+from reference.lattice import SquareLattice
+from reference.nn import (
+    PAPER_ARCHITECTURES,
+    ENNArchitecture,
+    GNNArchitecture,
+    MLPArchitecture,
+    MPNNArchitecture,
+    Weights,
+    init_weights,
+    parameter_count,
+)
+from reference.symmetry import PointGroup, clebsch_gordan
+
+__all__ = [
+    "PAPER_ARCHITECTURES",
+    "ENNArchitecture",
+    "GNNArchitecture",
+    "MLPArchitecture",
+    "MPNNArchitecture",
+    "Network",
+    "NetworkForceField",
+    "Weights",
+    "dense",
+    "descriptor_mlp_forces",
+    "enn_auxiliary",
+    "enn_forward",
+    "gnn_forward",
+    "init_weights",
+    "layer_norm",
+    "mlp_forward",
+    "mpnn_energy",
+    "mpnn_forces",
+    "mpnn_site_energies",
+    "neighbour_aggregate",
+    "norm_activation",
+    "parameter_count",
+    "relu",
+]
+
+Architecture = MLPArchitecture | GNNArchitecture | MPNNArchitecture | ENNArchitecture
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "__")
+
+
+class Network(nn.Module):
+    """Any architecture of the papers as a ``torch.nn.Module``.
+
+    Parameters
+    ----------
+    architecture : MLPArchitecture | GNNArchitecture | MPNNArchitecture | ENNArchitecture
+    weights : reference.nn.Weights, optional
+        Initial values (float64 arrays); otherwise ``init_weights(architecture, rng)``.
+    seed : int
+        Seed of the default initialisation.
+    dtype : torch.dtype
+        float32 by default (production); float64 to compare with the reference.
+    device : torch.device or str, optional
+    """
+
+    def __init__(
+        self,
+        architecture: Architecture,
+        weights: Weights | None = None,
+        *,
+        seed: int = 0,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.architecture = architecture
+        if weights is None:
+            weights = init_weights(architecture, np.random.default_rng(seed))
+        if weights.architecture != architecture:
+            raise ValueError("weights belong to a different architecture")
+        self.params = nn.ParameterDict(
+            {
+                _key(name): nn.Parameter(torch.as_tensor(array, dtype=dtype, device=device))
+                for name, array in weights.arrays.items()
+            }
+        )
+
+    def parameter(self, name: str) -> Tensor:
+        """The parameter called ``name`` in :class:`reference.nn.Weights` naming."""
+        param: Tensor = self.params[_key(name)]
+        return param
+
+    def to_weights(self) -> Weights:
+        """Return the parameters as a float64 :class:`reference.nn.Weights`."""
+        shapes = self.architecture.parameter_shapes()
+        arrays = {n: self.parameter(n).detach().cpu().to(torch.float64).numpy() for n in shapes}
+        return Weights(self.architecture, arrays)
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: Weights,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> Network:
+        """Build a module holding ``weights``."""
+        return cls(weights.architecture, weights, dtype=dtype, device=device)
+
+    def forward(self, Q: Tensor, lattice: SquareLattice, time: float | None = None) -> Tensor:
+        """Return the predicted forces, shape ``(..., Lx, Ly)`` (autograd for the energy MPNN)."""
+        return _forces(self, Q, lattice, time)
+
+    def site_energies(self, Q: Tensor, lattice: SquareLattice) -> Tensor:
+        """Site energies of an energy MPNN, shape ``(..., Lx, Ly)``."""
+        return mpnn_site_energies(self, Q, lattice)
+
+
+def _arch(weights: Weights | Network) -> Architecture:
+    if isinstance(weights, Weights | Network):
+        return weights.architecture
+    raise ValueError(
+        f"weights must be reference.nn.Weights or fast.nn.Network, got {type(weights).__name__}"
+    )
+
+
+def _param(weights: Weights | Network, name: str, like: Tensor) -> Tensor:
+    if isinstance(weights, Network):
+        return weights.parameter(name)
+    return torch.as_tensor(weights.arrays[name], dtype=like.dtype, device=like.device)
+
+
+def _input(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
+    q = _field("Q", Q, lattice) if not (isinstance(Q, Tensor) and Q.requires_grad) else Q
+    if isinstance(weights, Network):
+        first = next(iter(weights.params.values()))
+        return q.to(dtype=first.dtype, device=first.device)
+    return q
+
+
+def _check_kind(weights: Weights | Network, kind: type) -> None:
+    if not isinstance(_arch(weights), kind):
+        raise ValueError(
+            f"weights must be of a {kind.__name__}, got {type(_arch(weights)).__name__}"
+        )
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def relu(x: Tensor) -> Tensor:
+    """The rectified linear unit."""
+    return torch.relu(x)
+
+
+def dense(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    r"""A fully connected layer :math:`W x + b` (paper 002 eq 11, no activation)."""
+    y = x @ weight.T
+    return y if bias is None else y + bias
+
+
+def neighbour_aggregate(features: Tensor, lattice: SquareLattice, aggregation: str) -> Tensor:
+    r"""Return :math:`s\sum_{j\in\mathcal{N}(i)} V_j` of ``(..., Lx, Ly, C)`` features (``s`` = 1/4
+    or 1).
+    """
+    if aggregation not in ("mean", "sum"):
+        raise ValueError(f"aggregation must be 'mean' or 'sum', got {aggregation!r}")
+    scale = 0.25 if aggregation == "mean" else 1.0
+    return scale * neighbour_sum(features.movedim(-1, 0), lattice).movedim(0, -1)
+
+
+def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
+    """Layer normalisation over the channel axis (paper 002 eq 21)."""
+    return torch.nn.functional.layer_norm(x, (x.shape[-1],), weight, bias, eps)
+
+
+# --------------------------------------------------------------------------- descriptor MLP
+
+
+def mlp_forward(weights: Weights | Network, x: Tensor) -> Tensor:
+    """Evaluate a fully connected network on descriptor features ``(..., widths[0])``; returns
+    ``(...)``.
+    """
+    _check_kind(weights, MLPArchitecture)
+    widths = _arch(weights).widths  # type: ignore[union-attr]
+    h = x if isinstance(x, Tensor) else torch.as_tensor(x, dtype=torch.float64)
+    if isinstance(weights, Network):
+        h = h.to(next(iter(weights.params.values())).dtype)
+    if h.shape[-1] != widths[0]:
+        raise ValueError(f"x must have last axis {widths[0]}, got shape {tuple(h.shape)}")
+    n_layers = len(widths) - 1
+    for k in range(n_layers):
+        h = dense(
+            h, _param(weights, f"layers.{k}.weight", h), _param(weights, f"layers.{k}.bias", h)
+        )
+        if k < n_layers - 1:
+            h = relu(h)
+    return h[..., 0]
+
+
+def descriptor_mlp_forces(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
+    """Forces of a descriptor MLP: the descriptor of every site, then the MLP."""
+    _check_kind(weights, MLPArchitecture)
+    arch: MLPArchitecture = _arch(weights)  # type: ignore[assignment]
+    q = _field("Q", Q, lattice)
+    describe = d4_descriptor if arch.descriptor == "d4" else cs_descriptor
+    return mlp_forward(weights, describe(q, lattice, arch.r_c))
+
+
+# --------------------------------------------------------------------------- direct-force GNN
+
+
+def gnn_forward(
+    weights: Weights | Network, Q: Tensor, lattice: SquareLattice, time: float | None = None
+) -> Tensor:
+    """Evaluate the direct-force GNN (paper 002 eqs 15-17; paper 000 eqs 23-24)."""
+    _check_kind(weights, GNNArchitecture)
+    arch: GNNArchitecture = _arch(weights)  # type: ignore[assignment]
+    q = _input(weights, Q, lattice)
+    v = q[..., None]
+    if arch.time_channel:
+        if time is None:
+            raise ValueError("time is required for a GNN with a time channel")
+        if not (math.isfinite(time) and time > 0):
+            raise ValueError(f"time must be > 0, got {time!r}")
+        v = torch.cat([v, torch.full_like(v, 1.0 / time)], dim=-1)
+    elif time is not None:
+        raise ValueError("time must be None for a GNN without a time channel")
+    n_layers = len(arch.channels) - 1
+    for k in range(n_layers):
+        u = (
+            dense(v, _param(weights, f"layers.{k}.self_weight", v))
+            + dense(
+                neighbour_aggregate(v, lattice, arch.aggregation),
+                _param(weights, f"layers.{k}.neighbour_weight", v),
+            )
+            + _param(weights, f"layers.{k}.bias", v)
+        )
+        v = relu(u) if k < n_layers - 1 else u
+    return v[..., 0]
+
+
+# --------------------------------------------------------------------------- energy MPNN
+
+
+def _mpnn_block(
+    weights: Weights | Network,
+    prefix: str,
+    v: Tensor,
+    lattice: SquareLattice,
+    arch: MPNNArchitecture,
+) -> Tensor:
+    def p(name: str) -> Tensor:
+        return _param(weights, f"{prefix}.{name}", v)
+
+    s = relu(dense(v, p("self_mlp.weight"), p("self_mlp.bias")))
+    n = relu(dense(v, p("neighbour_mlp.weight"), p("neighbour_mlp.bias")))
+    m = dense(s, p("self_mix")) + dense(
+        neighbour_aggregate(n, lattice, arch.aggregation), p("neighbour_mix")
+    )
+    u = dense(torch.cat([v, m], dim=-1), p("update.weight"), p("update.bias"))
+    if prefix == "readout":
+        return u[..., 0]
+    return dense(v, p("residual")) + layer_norm(
+        relu(u), p("norm.weight"), p("norm.bias"), arch.layer_norm_eps
+    )
+
+
+def mpnn_site_energies(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
+    """Site energies of the energy MPNN (paper 002 eqs 19-22), ``(..., Lx, Ly)``."""
+    _check_kind(weights, MPNNArchitecture)
+    arch: MPNNArchitecture = _arch(weights)  # type: ignore[assignment]
+    v = _input(weights, Q, lattice)[..., None]
+    for k in range(len(arch.channels) - 1):
+        v = _mpnn_block(weights, f"blocks.{k}", v, lattice, arch)
+    return _mpnn_block(weights, "readout", v, lattice, arch)
+
+
+def mpnn_energy(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
+    r"""The total energy :math:`\sum_i\epsilon_i`, shape ``(...)``."""
+    return mpnn_site_energies(weights, Q, lattice).sum(dim=(-2, -1))
+
+
+def mpnn_forces(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
+    r"""Forces :math:`-\partial E/\partial Q_i` by autograd (keeps the graph when training)."""
+    q = _input(weights, Q, lattice).detach().requires_grad_(True)
+    with torch.enable_grad():
+        energy = mpnn_energy(weights, q, lattice).sum()
+        train = isinstance(weights, Network) and torch.is_grad_enabled() and weights.training
+        (grad,) = torch.autograd.grad(energy, q, create_graph=train)
+    return -grad
+
+
+# --------------------------------------------------------------------------- equivariant network
+
+
+def enn_auxiliary(features: Mapping[str, Tensor], group: PointGroup) -> dict[str, Tensor]:
+    r"""The auxiliary layer :math:`z = x \oplus \tilde x` of CG products (paper 004 eq 11)."""
+    names = group.irrep_names
+    lead = next(iter(features.values())).shape[:-2]
+    out: dict[str, list[Tensor]] = {n: [features[n]] for n in names}
+    for a_idx, a in enumerate(names):
+        for b in names[a_idx:]:
+            xa, xb = features[a], features[b]
+            if xa.shape[-2] == 0 or xb.shape[-2] == 0:
+                continue
+            for cg in clebsch_gordan(group, a, b):
+                c = torch.as_tensor(np.array(cg.coefficients), dtype=xa.dtype, device=xa.device)
+                prod = torch.einsum("...im,...jn,mnk->...ijk", xa, xb, c)
+                if a == b:
+                    iu, ju = np.triu_indices(xa.shape[-2], k=1)
+                    prod = prod[..., torch.as_tensor(iu), torch.as_tensor(ju), :]
+                out[cg.irrep].append(prod.reshape(*lead, -1, group.dimension(cg.irrep)))
+    return {n: torch.cat(parts, dim=-2) for n, parts in out.items()}
+
+
+def norm_activation(y: Tensor, bias: Tensor, epsilon: float = 1e-3) -> Tensor:
+    r"""Return :math:`\mathrm{ReLU}(|Y| + b)\, Y/\sqrt{|Y|^2 + \epsilon^2}` (paper 004 eq 13)."""
+    norm2 = (y * y).sum(-1, keepdim=True)
+    soft = torch.sqrt(norm2 + epsilon * epsilon)
+    scale = relu(torch.sqrt(norm2) + bias[:, None]) / torch.where(
+        soft > 0, soft, torch.ones_like(soft)
+    )
+    return y * scale
+
+
+def enn_forward(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
+    """Evaluate the IR equivariant network at every site (paper 004 eqs 9-13), ``(..., Lx, Ly)``."""
+    _check_kind(weights, ENNArchitecture)
+    arch: ENNArchitecture = _arch(weights)  # type: ignore[assignment]
+    group = arch.point_group
+    hood = decompose_neighbourhood(group, arch.r_c)
+    q = _input(weights, Q, lattice)
+    x = split_irreps(irrep_coefficients(q, hood, lattice).to(q.dtype), hood)
+    for k in range(len(arch.hidden)):
+        z = enn_auxiliary(x, group)
+        x = {
+            name: norm_activation(
+                torch.einsum(
+                    "oa,...ak->...ok", _param(weights, f"layers.{k}.{name}.weight", q), z[name]
+                ),
+                _param(weights, f"layers.{k}.{name}.bias", q),
+                arch.norm_epsilon,
+            )
+            for name in group.irrep_names
+        }
+    z = enn_auxiliary(x, group)
+    scalar = z[group.irrep_names[0]][..., 0]
+    return dense(scalar, _param(weights, "readout.weight", q), _param(weights, "readout.bias", q))[
+        ..., 0
+    ]
+
+
+# --------------------------------------------------------------------------- force field
+
+
+def _forces(
+    weights: Weights | Network, Q: Tensor, lattice: SquareLattice, time: float | None
+) -> Tensor:
+    arch = _arch(weights)
+    if isinstance(arch, MLPArchitecture):
+        return descriptor_mlp_forces(weights, Q, lattice)
+    if isinstance(arch, GNNArchitecture):
+        return gnn_forward(weights, Q, lattice, time)
+    if isinstance(arch, MPNNArchitecture):
+        return mpnn_forces(weights, Q, lattice)
+    return enn_forward(weights, Q, lattice)
+
+
+class NetworkForceField:
+    """A network (reference weights or a :class:`Network`) as a force provider on tensors."""
+
+    def __init__(
+        self, weights: Weights | Network, lattice: SquareLattice, time: float | None = None
+    ) -> None:
+        self.weights = weights
+        self.lattice = lattice
+        self.time = time
+
+    def forces(self, Q: Tensor) -> Tensor:
+        """The predicted forces, shape ``(..., Lx, Ly)``."""
+        with (
+            torch.no_grad()
+            if not isinstance(_arch(self.weights), MPNNArchitecture)
+            else contextlib.nullcontext()
+        ):
+            return _forces(self.weights, Q, self.lattice, self.time)
+
+    def energy(self, Q: Tensor) -> Tensor:
+        """The predicted total energy (energy MPNN only), shape ``(...)``."""
+        if not isinstance(_arch(self.weights), MPNNArchitecture):
+            raise ValueError(
+                "energy is defined only for an MPNNArchitecture, got "
+                f"{type(_arch(self.weights)).__name__}"
+            )
+        return mpnn_energy(self.weights, Q, self.lattice)
+
+    def at_time(self, time: float) -> NetworkForceField:
+        """A copy that feeds ``time`` to a time-conditioned GNN."""
+        return NetworkForceField(self.weights, self.lattice, time)

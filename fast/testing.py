@@ -1,0 +1,105 @@
+"""Symmetry, locality and conservativeness assertions for force fields that work on tensors.
+
+Twin of :mod:`reference.testing`: the same checks and signatures. The force field is
+called with tensors on the device of ``Q`` (CPU if ``Q`` is an array) and its output
+is compared on the CPU in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from fast._tensor import device_of, to_numpy
+from reference import testing as _ref
+from reference.forcefield import ForceField
+from reference.lattice import D4_OPERATIONS, PointOperation, SquareLattice
+
+__all__ = [
+    "assert_conservative",
+    "assert_d4_equivariant",
+    "assert_local",
+    "assert_translation_equivariant",
+]
+
+
+def _numpy_map(forces: Any, device: torch.device, method: str = "forces") -> Callable[[Any], Any]:
+    fn = getattr(forces, method) if hasattr(forces, method) else forces
+    if not callable(fn):
+        raise ValueError(f"forces must be a ForceField or a callable, got {forces!r}")
+
+    def call(q: Any) -> Any:
+        return np.asarray(to_numpy(fn(torch.as_tensor(np.asarray(q), device=device))))
+
+    return call
+
+
+def assert_d4_equivariant(
+    forces: Any,
+    Q: Any,
+    lattice: SquareLattice,
+    operations: Iterable[PointOperation] = D4_OPERATIONS,
+    atol: float = 1e-10,
+    rtol: float = 1e-10,
+) -> None:
+    """Assert ``F(gQ) = g F(Q)`` (see :func:`reference.testing.assert_d4_equivariant`)."""
+    _ref.assert_d4_equivariant(
+        _numpy_map(forces, device_of(Q)), to_numpy(Q), lattice, operations, atol, rtol
+    )
+
+
+def assert_translation_equivariant(
+    forces: Any,
+    Q: Any,
+    lattice: SquareLattice,
+    shifts: Iterable[tuple[int, int]] | None = None,
+    atol: float = 1e-10,
+    rtol: float = 1e-10,
+) -> None:
+    """Assert ``F(T Q) = T F(Q)`` (see :func:`reference.testing.assert_translation_equivariant`)."""
+    _ref.assert_translation_equivariant(
+        _numpy_map(forces, device_of(Q)), to_numpy(Q), lattice, shifts, atol, rtol
+    )
+
+
+def assert_local(
+    forces: Any,
+    Q: Any,
+    lattice: SquareLattice,
+    site: tuple[int, int],
+    radius: float,
+    metric: Literal["euclidean", "manhattan"] = "euclidean",
+    rng: np.random.Generator | None = None,
+    atol: float = 1e-12,
+) -> None:
+    """Assert that ``F_i`` ignores sites beyond ``radius`` (see
+    :func:`reference.testing.assert_local`).
+    """
+    _ref.assert_local(
+        _numpy_map(forces, device_of(Q)), to_numpy(Q), lattice, site, radius, metric, rng, atol
+    )
+
+
+class _NumpyField:
+    def __init__(self, field: ForceField, device: torch.device) -> None:
+        self.lattice = field.lattice
+        self.forces = _numpy_map(field, device, "forces")
+        self.energy = _numpy_map(field, device, "energy")
+
+
+def assert_conservative(
+    force_field: ForceField, Q: Any, step: float = 1e-5, atol: float = 1e-6, rtol: float = 1e-6
+) -> None:
+    """Assert ``F = -grad E`` (see :func:`reference.testing.assert_conservative`)."""
+    if not callable(getattr(force_field, "energy", None)):
+        raise ValueError(f"force_field must have an energy(Q) method, got {force_field!r}")
+    _ref.assert_conservative(
+        _NumpyField(force_field, device_of(Q)),
+        to_numpy(Q),
+        step,
+        atol,
+        rtol,
+    )
