@@ -60,7 +60,7 @@ class NetworkForces:
 
 
 class MLLangevinStep:
-    """One BAOAB step driven by the paper-003 descriptor MLP, ensemble of 4 (issue 6's ML dynamics)."""
+    """One BAOAB step driven by the paper-003 descriptor MLP, ensemble of 4 (ML dynamics)."""
 
     params = (BACKENDS, [20, 40])
     param_names = ("backend", "size")
