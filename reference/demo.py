@@ -30,18 +30,16 @@ import math
 import os
 import sys
 import time
-import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
-import cattrs
 import numpy as np
 from numpy.typing import NDArray
 
 import reference
-from reference import dynamics, ed, observables
+from reference import _runio, dynamics, ed, observables
 from reference.lattice import SquareLattice
 from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
 
@@ -128,36 +126,7 @@ class DemoConfig:
 
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> DemoConfig:
     """Return a :class:`DemoConfig` from a TOML file (``[demo]`` or top level) and overrides."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        values.update(data.get("demo", data))
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {a.name for a in attrs.fields(DemoConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown demo settings {unknown}; allowed: {sorted(known)}")
-    converter = cattrs.Converter(forbid_extra_keys=True)
-    try:
-        return converter.structure(values, DemoConfig)
-    except cattrs.errors.ClassValidationError as exc:
-        errors = [str(e) for e in exc.exceptions]
-        raise ValueError("invalid demo configuration: " + "; ".join(errors)) from None
-
-
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    _atomic_write(path, lambda p: p.write_text(json.dumps(payload, indent=2) + "\n"))
+    return _runio.load_config(DemoConfig, "demo", path, overrides)
 
 
 def _write_trajectory(
@@ -181,7 +150,7 @@ def _write_trajectory(
             fh.create_dataset("P", data=P, compression="gzip")
             fh.create_dataset("n", data=n, compression="gzip")
 
-    _atomic_write(path, write)
+    _runio.atomic_write(path, write)
 
 
 def _domain_lengths(
@@ -225,7 +194,7 @@ def _plot(
     phi = observables.local_cdw_order(n[:, 0], lattice)
 
     def save(fig: Any, name: str) -> None:
-        _atomic_write(folder / name, lambda p: fig.savefig(p, dpi=110, format="png"))
+        _runio.atomic_write(folder / name, lambda p: fig.savefig(p, dpi=110, format="png"))
         plt.close(fig)
 
     fig, axes = plt.subplots(1, len(frames), figsize=(3.2 * len(frames), 3.2), squeeze=False)
@@ -274,15 +243,8 @@ def run_demo(
     config: DemoConfig, out: str | os.PathLike[str], *, progress: bool = True
 ) -> dict[str, Any]:
     """Run the quench, write the run folder ``out`` and return the metrics."""
-    folder = Path(out)
-    try:
-        (folder / "figures").mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(f"out folder {str(folder)!r} is not writable: {exc}") from None
-    _write_json(
+    folder = _runio.prepare_run_folder(out)
+    _runio.write_json(
         folder / "config.json", attrs.asdict(config) | {"dt": config.dt, "gamma": config.gamma}
     )
 
@@ -355,7 +317,7 @@ def run_demo(
         "code_version": reference.__version__,
     }
     _plot(folder / "figures", config, t, n, s_avg, l_s, l_c, fit, late)
-    _write_json(folder / "metrics.json", metrics)
+    _runio.write_json(folder / "metrics.json", metrics)
     return metrics
 
 

@@ -1,0 +1,327 @@
+"""Shared helpers of the runnable jobs: configuration loading, run folders, atomic writes.
+
+Every job (``python -m reference.<job>``) follows one pattern:
+
+* settings are a frozen :mod:`attrs` class, loaded from a TOML file (a ``[<section>]`` table
+  or the top level) plus command-line overrides through :mod:`cattrs`, with unknown keys
+  rejected and every validation error reported as one :class:`ValueError`;
+* the run folder is created and probed for writability before any work;
+* every file is written under a temporary name and renamed (:func:`atomic_write`), so an
+  interrupted run never leaves a half-written file behind;
+* :func:`run_cli` turns a :class:`ValueError` or :class:`OSError` into exit code 2 and a
+  one-line ``error: ...`` message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+import numpy as np
+from attrs import AttrsInstance
+from numpy.typing import NDArray
+
+import reference
+
+__all__ = [
+    "atomic_write",
+    "finite",
+    "float_pair",
+    "load_config",
+    "non_negative",
+    "non_negative_int",
+    "positive",
+    "positive_int",
+    "prepare_run_folder",
+    "pyplot",
+    "run_cli",
+    "save_figure",
+    "to_jsonable",
+    "write_hdf5",
+    "write_json",
+]
+
+T = TypeVar("T", bound=AttrsInstance)
+
+
+# ----------------------------------------------------------------------------- validators
+
+
+def positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    """Validate an integer ``>= 1`` (booleans rejected)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
+
+
+def non_negative_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    """Validate an integer ``>= 0`` (booleans rejected)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{attribute.name} must be an integer >= 0, got {value!r}")
+
+
+def positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    """Validate a finite number ``> 0``."""
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    """Validate a finite number ``>= 0``."""
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+def finite(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    """Validate a finite number."""
+    if not math.isfinite(value):
+        raise ValueError(f"{attribute.name} must be finite, got {value!r}")
+
+
+def float_pair(value: Any) -> tuple[float, float]:
+    """Convert a pair of numbers (list or tuple) to ``tuple[float, float]``."""
+    try:
+        first, second = value
+        return (float(first), float(second))
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a pair of numbers, got {value!r}") from None
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+def load_config(
+    cls: type[T],
+    section: str,
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> T:
+    """Return an instance of the attrs class ``cls`` from a TOML file and overrides.
+
+    Parameters
+    ----------
+    cls : type
+        A frozen attrs class whose validators raise :class:`ValueError`.
+    section : str
+        Name of the TOML table holding the settings (``[section]``); a file without
+        that table is read from its top level.
+    path : path-like, optional
+        The TOML file; defaults only when omitted.
+    overrides : mapping, optional
+        Settings that replace the file's; ``None`` values are ignored.
+
+    Returns
+    -------
+    cls
+
+    Raises
+    ------
+    ValueError
+        On an unknown key (naming it and the allowed ones) or an invalid value
+        (all validation messages joined on one line).
+    OSError
+        If the file cannot be read.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        with open(path, "rb") as fh:
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{os.fspath(path)!r} is not valid TOML: {exc}") from None
+        table = data.get(section, data)
+        if not isinstance(table, dict):
+            raise ValueError(f"[{section}] must be a table, got {type(table).__name__}")
+        values.update(table)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    known = {a.name for a in attrs.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {section} settings {unknown}; allowed: {sorted(known)}")
+    try:
+        return _converter().structure(values, cls)
+    except cattrs.errors.BaseValidationError as exc:
+        errors = _messages(exc)
+        raise ValueError(f"invalid {section} configuration: " + "; ".join(errors)) from None
+
+
+def _strict_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return int(value)
+
+
+def _strict_float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _strict_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return bool(value)
+
+
+def _strict_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _converter() -> cattrs.Converter:
+    """A converter that rejects extra keys and never coerces (no ``int(5.5)``, ``bool("no")``)."""
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(float, _strict_float)
+    converter.register_structure_hook(bool, _strict_bool)
+    converter.register_structure_hook(str, _strict_str)
+    return converter
+
+
+def _messages(exc: BaseException, path: str = "") -> list[str]:
+    """Flatten a cattrs validation error into one message per failure, with its key path."""
+    if not isinstance(exc, BaseExceptionGroup):
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        return [f"{path}: {message}" if path else message]
+    out: list[str] = []
+    for sub in exc.exceptions:
+        where = path
+        for note in getattr(sub, "__notes__", []):
+            if isinstance(note, cattrs.errors.AttributeValidationNote):
+                where = f"{path}.{note.name}" if path else note.name
+            elif isinstance(note, cattrs.errors.IterableValidationNote):
+                where = f"{path}[{note.index}]"
+        out.extend(_messages(sub, where))
+    return out
+
+
+def to_jsonable(value: Any) -> Any:
+    """Return ``value`` with tuples, NumPy scalars and arrays turned into JSON types."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def prepare_run_folder(out: str | os.PathLike[str]) -> Path:
+    """Create ``out`` and ``out/figures`` and check that files can be written there.
+
+    Raises
+    ------
+    ValueError
+        If the folder cannot be created or written to.
+    """
+    folder = Path(out)
+    try:
+        (folder / "figures").mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"out folder {str(folder)!r} is not writable: {exc}") from None
+    return folder
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write`` on a temporary sibling of ``path``, then rename it to ``path``.
+
+    The temporary file is removed if ``write`` fails, so no partial file is left.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write ``payload`` as indented JSON, atomically (non-finite floats become ``null``)."""
+    text = json.dumps(to_jsonable(dict(payload)), indent=2, allow_nan=False) + "\n"
+    atomic_write(path, lambda p: p.write_text(text))
+
+
+def write_hdf5(
+    path: Path,
+    datasets: Mapping[str, NDArray[Any]],
+    config: AttrsInstance,
+    extra_attrs: Mapping[str, str] | None = None,
+) -> None:
+    """Write ``datasets`` to an HDF5 file, atomically.
+
+    The file attributes hold ``config`` (an attrs instance, as JSON), ``code_version``
+    (:data:`reference.__version__`) and ``extra_attrs``. Arrays with more than one
+    dimension are gzip-compressed.
+    """
+    import h5py
+
+    def write(p: Path) -> None:
+        with h5py.File(p, "w") as fh:
+            fh.attrs["config"] = json.dumps(to_jsonable(attrs.asdict(config)))
+            fh.attrs["code_version"] = reference.__version__
+            for key, value in (extra_attrs or {}).items():
+                fh.attrs[key] = value
+            for name, data in datasets.items():
+                array = np.asarray(data)
+                fh.create_dataset(name, data=array, compression="gzip" if array.ndim > 1 else None)
+
+    atomic_write(path, write)
+
+
+def pyplot() -> Any:
+    """Return :mod:`matplotlib.pyplot` on the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
+    """Save a matplotlib figure as PNG, atomically, and close it."""
+    plt = pyplot()
+
+    try:
+        atomic_write(path, lambda p: fig.savefig(p, dpi=dpi, format="png"))
+    finally:
+        plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def run_cli(job: Callable[[], str]) -> int:
+    """Run ``job`` and return a process exit code.
+
+    ``job`` returns a one-line summary, printed on success (exit code 0). A
+    :class:`ValueError` or :class:`OSError` is printed as ``error: <message>`` on one line
+    of standard error and gives exit code 2.
+    """
+    try:
+        summary = job()
+    except (ValueError, OSError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    print(summary)
+    return 0
