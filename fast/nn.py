@@ -26,7 +26,7 @@ from torch import nn
 
 from fast._tensor import Tensor
 from fast.descriptors import cs_descriptor, d4_descriptor, irrep_coefficients, split_irreps
-from fast.lattice import _field, neighbour_sum
+from fast.lattice import _field
 from reference.descriptors import decompose_neighbourhood
 from reference.lattice import SquareLattice
 from reference.nn import (
@@ -186,13 +186,27 @@ def dense(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def neighbour_aggregate(features: Tensor, lattice: SquareLattice, aggregation: str) -> Tensor:
-    r"""Return :math:`s\sum_{j\in\mathcal{N}(i)} V_j` of ``(..., Lx, Ly, C)`` features (``s`` = 1/4
-    or 1).
+    r"""Return :math:`s\sum_{j\in\mathcal{N}(i)} V_j` of ``(..., Lx, Ly, C)`` features.
+
+    ``s`` = 1/4 (``"mean"``) or 1 (``"sum"``). Four rolls along the lattice axes of the
+    channels-last tensor (no transposes); neighbours across an open edge contribute zero.
     """
     if aggregation not in ("mean", "sum"):
         raise ValueError(f"aggregation must be 'mean' or 'sum', got {aggregation!r}")
     scale = 0.25 if aggregation == "mean" else 1.0
-    return scale * neighbour_sum(features.movedim(-1, 0), lattice).movedim(0, -1)
+    total = torch.zeros_like(features)
+    for axis, periodic in zip((-3, -2), lattice.periodic, strict=True):
+        size = features.shape[axis]
+        for shift in (1, -1):
+            rolled = torch.roll(features, -shift, dims=axis)
+            if not periodic:
+                keep = torch.ones(size, dtype=features.dtype, device=features.device)
+                keep[size - 1 if shift == 1 else 0] = 0.0
+                shape = [1] * features.ndim
+                shape[axis] = size
+                rolled = rolled * keep.reshape(shape)
+            total = total + rolled
+    return scale * total
 
 
 def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
@@ -254,12 +268,15 @@ def gnn_forward(
         raise ValueError("time must be None for a GNN without a time channel")
     n_layers = len(arch.channels) - 1
     for k in range(n_layers):
+        # W_self v_i + W_NN s sum_j v_j = [W_self v]_i + s sum_j [W_NN v]_j: one matmul of
+        # double width, then the aggregation over the (narrower or equal) output channels
+        w_self = _param(weights, f"layers.{k}.self_weight", v)
+        w_nn = _param(weights, f"layers.{k}.neighbour_weight", v)
+        out = w_self.shape[0]
+        y = v @ torch.cat([w_self, w_nn], dim=0).T
         u = (
-            dense(v, _param(weights, f"layers.{k}.self_weight", v))
-            + dense(
-                neighbour_aggregate(v, lattice, arch.aggregation),
-                _param(weights, f"layers.{k}.neighbour_weight", v),
-            )
+            y[..., :out]
+            + neighbour_aggregate(y[..., out:], lattice, arch.aggregation)
             + _param(weights, f"layers.{k}.bias", v)
         )
         v = relu(u) if k < n_layers - 1 else u

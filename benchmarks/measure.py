@@ -1,0 +1,189 @@
+"""One-run measurements behind ``benchmarks/README.md`` (fast versus reference on this machine).
+
+Run ``python benchmarks/measure.py --out benchmarks/results/measure.json`` on an idle machine
+(``--quick`` for a smoke run). Sections:
+
+* ``ehrenfest``: 30 realisations of a 20x20 lattice over one phonon period to 1e-8 in rho.
+  The error constants of both schemes are measured on one realisation against a converged
+  fourth-order run; the reference (second-order step, one realisation at a time) and fast
+  (fourth-order Yoshida step, all 30 as one batch) per-step times are measured, and the time to
+  1e-8 is steps needed x time per step; the fourth-order run at its chosen step is then run to
+  confirm its error.
+* ``networks``: the machine's float32 matmul rate (2048^2 ``torch.mm``), the forward FLOP rate of
+  the large networks, and the scaling of ML force evaluation from 100x100 to 400x400.
+
+NEGF timings come from a separate script (they take tens of minutes for the reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import fast
+import reference.ehrenfest as ref_ehrenfest
+import reference.nn as ref_nn
+from reference.lattice import SquareLattice
+from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams, LaserPulse
+
+
+def _best(fn: Any, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def ehrenfest(size: int, members: int, quick: bool) -> dict[str, Any]:
+    """Time to propagate ``members`` realisations over one phonon period to 1e-8 in rho."""
+    params = HolsteinParams(-1.0, math.sqrt(3), 1.0, 0.0, 25.0, "n")
+    model = HolsteinModel(SquareLattice(size, size), params, ElectronEnsemble(0.0, 0.5))
+    pulse = LaserPulse()
+    period = 2 * math.pi / params.omega
+    if quick:
+        period /= 10
+    start = ref_ehrenfest.initial_state(model, noise_temperature=1e-5, rng=0)
+
+    def to_fast(state: Any) -> Any:
+        return fast.ehrenfest.EhrenfestState(
+            torch.as_tensor(state.rho),
+            torch.as_tensor(state.Q),
+            torch.as_tensor(state.P),
+            state.t,
+            0.0,
+        )
+
+    def run(dt: float, order: int) -> np.ndarray:
+        state, n = to_fast(start), round(period / dt)
+        for _ in range(n):
+            state = fast.ehrenfest.ehrenfest_step(state, model, period / n, pulse, order)
+        return state.rho.numpy()
+
+    converged = run(0.01, 4)
+    e2 = float(np.abs(run(0.02, 2) - converged).max())
+    e4 = float(np.abs(run(0.1, 4) - converged).max())
+    dt2 = 0.02 * (1e-8 / e2) ** 0.5
+    dt4 = 0.1 * (1e-8 / e4) ** 0.25
+    check4 = float(np.abs(run(dt4, 4) - converged).max())
+    states = [
+        ref_ehrenfest.initial_state(model, noise_temperature=1e-5, rng=k) for k in range(members)
+    ]
+    t_ref = _best(lambda: [ref_ehrenfest.ehrenfest_step(s, model, dt2, pulse) for s in states], 2)
+    batch = fast.ehrenfest.EhrenfestState(
+        torch.stack([torch.as_tensor(s.rho) for s in states]),
+        torch.stack([torch.as_tensor(s.Q) for s in states]),
+        torch.stack([torch.as_tensor(s.P) for s in states]),
+        0.0,
+        torch.zeros(members, dtype=torch.float64),
+    )
+    t_fast = _best(lambda: fast.ehrenfest.ehrenfest_step(batch, model, dt4, pulse, 4), 2)
+    ref_total = math.ceil(period / dt2) * t_ref
+    fast_total = math.ceil(period / dt4) * t_fast
+    return {
+        "lattice": f"{size}x{size}",
+        "members": members,
+        "period": period,
+        "error_order2_dt0.02": e2,
+        "error_order4_dt0.1": e4,
+        "dt_for_1e-8_order2": dt2,
+        "dt_for_1e-8_order4": dt4,
+        "measured_error_order4_at_dt4": check4,
+        "reference_seconds_per_step_all_members": t_ref,
+        "fast_seconds_per_step_all_members": t_fast,
+        "reference_seconds_to_1e-8": ref_total,
+        "fast_seconds_to_1e-8": fast_total,
+        "speedup": ref_total / fast_total,
+    }
+
+
+def matmul_peak() -> float:
+    """Best float32 matmul rate (FLOP/s) of ``torch.mm`` on 2048x2048 matrices."""
+    a = torch.randn(2048, 2048)
+    b = torch.randn(2048, 2048)
+    torch.mm(a, b)
+    return 2 * 2048**3 / _best(lambda: torch.mm(a, b), 5)
+
+
+def _flops_per_site(arch: Any) -> float:
+    if isinstance(arch, ref_nn.GNNArchitecture):
+        return sum(
+            2 * 2 * a * b for a, b in zip(arch.channels[:-1], arch.channels[1:], strict=True)
+        )
+    if isinstance(arch, ref_nn.MLPArchitecture):
+        return sum(2 * a * b for a, b in zip(arch.widths[:-1], arch.widths[1:], strict=True))
+    raise ValueError(arch)
+
+
+def networks(quick: bool) -> dict[str, Any]:
+    """Forward FLOP rates of the large networks and linear scaling of ML forces."""
+    torch.set_grad_enabled(False)
+    out: dict[str, Any] = {"float32_matmul_peak_flops": matmul_peak()}
+    small, large = (40, 80) if quick else (100, 400)
+    for name in ("paper002_gnn", "paper002_mlp"):
+        arch = ref_nn.PAPER_ARCHITECTURES[name]
+        net = fast.nn.Network(arch)
+        lat = SquareLattice(small, small)
+        if name == "paper002_mlp":
+            x = torch.randn(small * small, 45)
+            seconds = _best(lambda net=net, x=x: fast.nn.mlp_forward(net, x), 3)
+        else:
+            q = torch.randn(small, small)
+            seconds = _best(lambda net=net, q=q, lat=lat: fast.nn.gnn_forward(net, q, lat), 3)
+        flops = _flops_per_site(arch) * small * small
+        out[name] = {
+            "lattice": f"{small}x{small}",
+            "seconds": seconds,
+            "flops": flops / seconds,
+            "fraction_of_peak": flops / seconds / out["float32_matmul_peak_flops"],
+        }
+    for name in ("paper003_mlp", "paper002_gnn"):
+        arch = ref_nn.PAPER_ARCHITECTURES[name]
+        field = fast.nn.NetworkForceField(fast.nn.Network(arch), SquareLattice(small, small))
+        q_small, q_large = torch.randn(small, small), torch.randn(large, large)
+        t_small = _best(lambda f=field, q=q_small: f.forces(q), 3)
+        big = fast.nn.NetworkForceField(field.weights, SquareLattice(large, large))
+        t_large = _best(lambda f=big, q=q_large: f.forces(q), 2)
+        out[f"scaling_{name}"] = {
+            "small": f"{small}x{small}",
+            "large": f"{large}x{large}",
+            "seconds_small": t_small,
+            "seconds_large": t_large,
+            "ratio_over_site_ratio": t_large / t_small / (large / small) ** 2,
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="benchmarks/results/measure.json")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--only", choices=["ehrenfest", "networks"])
+    args = parser.parse_args()
+    result: dict[str, Any] = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+    if args.only in (None, "ehrenfest"):
+        result["ehrenfest"] = ehrenfest(
+            8 if args.quick else 20, 4 if args.quick else 30, args.quick
+        )
+        print(json.dumps(result["ehrenfest"], indent=1))
+    if args.only in (None, "networks"):
+        result["networks"] = networks(args.quick)
+        print(json.dumps(result["networks"], indent=1))
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
