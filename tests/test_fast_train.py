@@ -1,0 +1,95 @@
+"""Tests of fast.io and fast.train: exact training data, resumable and verifiable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from fast import io
+from fast.train import QuenchDatasetConfig, generate_quench_dataset
+from reference import ed
+
+TINY = QuenchDatasetConfig(
+    size=4, n_random=5, n_runs=2, snapshots_per_run=3, snapshot_every=4, burn_in=6, chunk=2, seed=3
+)
+
+
+class _StopError(Exception):
+    pass
+
+
+def test_generated_labels_are_exact_forces_and_the_file_is_whole(tmp_path: Path) -> None:
+    data = generate_quench_dataset(TINY, tmp_path / "d.h5", progress=False)
+    assert len(data) == TINY.n_samples == 11
+    model = TINY.model()
+    np.testing.assert_allclose(data.F, ed.total_force(data.Q, model), atol=1e-10)
+    np.testing.assert_allclose(data.n, ed.densities(data.Q, model), atol=1e-12)
+    assert data.attributes["kind"] == "quench" and len(data.attributes["content_hash"]) == 64
+    assert not io.partial_path(tmp_path / "d.h5").exists()
+    # quench snapshots are correlated in time, random configurations are not
+    assert np.std(data.Q[:5]) > 2.0
+
+
+def test_a_killed_generation_resumes_to_the_same_file(tmp_path: Path) -> None:
+    whole = generate_quench_dataset(TINY, tmp_path / "whole.h5", progress=False)
+    for stop_at in (4, 7, 9):
+
+        def interrupt(done: int, stop_at: int = stop_at) -> None:
+            if done >= stop_at:
+                raise _StopError
+
+        path = tmp_path / f"resumed{stop_at}.h5"
+        with pytest.raises(_StopError):
+            generate_quench_dataset(TINY, path, progress=False, on_chunk=interrupt)
+        assert io.partial_path(path).exists() and not path.exists()
+        resumed = generate_quench_dataset(TINY, path, progress=False)
+        np.testing.assert_array_equal(resumed.Q, whole.Q)
+        np.testing.assert_array_equal(resumed.F, whole.F)
+        assert resumed.attributes["content_hash"] == whole.attributes["content_hash"]
+
+
+def test_resuming_with_another_configuration_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "d.h5"
+    with pytest.raises(_StopError):
+        generate_quench_dataset(
+            TINY, path, progress=False, on_chunk=lambda n: (_ for _ in ()).throw(_StopError())
+        )
+    other = (
+        QuenchDatasetConfig(**{**TINY.__dict__, "seed": 4})
+        if False
+        else QuenchDatasetConfig(
+            size=4,
+            n_random=5,
+            n_runs=2,
+            snapshots_per_run=3,
+            snapshot_every=4,
+            burn_in=6,
+            chunk=2,
+            seed=4,
+        )
+    )
+    with pytest.raises(ValueError, match="different configuration"):
+        generate_quench_dataset(other, path, progress=False)
+
+
+def test_a_corrupted_dataset_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "d.h5"
+    generate_quench_dataset(TINY, path, progress=False)
+    with h5py.File(path, "a") as fh:
+        fh["F"][0, 0, 0] += 1.0
+    with pytest.raises(ValueError, match="corrupt"):
+        io.load_dataset(path)
+    with pytest.raises(ValueError, match="does not exist"):
+        io.load_dataset(tmp_path / "missing.h5")
+
+
+def test_bad_settings_fail_before_any_work() -> None:
+    with pytest.raises(ValueError, match="size"):
+        QuenchDatasetConfig(size=0)
+    with pytest.raises(ValueError, match="kappa"):
+        QuenchDatasetConfig(kappa=0.3)
+    with pytest.raises(ValueError, match="snapshot_every"):
+        QuenchDatasetConfig(snapshot_every=0)
