@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import attrs
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -84,6 +85,14 @@ def o_step(
     return a * P + math.sqrt((1.0 - a * a) * mass * temperature) * noise
 
 
+def _forces(force_field: ForceField, q: Tensor) -> Tensor:
+    """The force field's forces as a tensor like ``q`` (a NumPy force field works too)."""
+    f = force_field.forces(q)
+    if isinstance(f, torch.Tensor) and f.device == q.device and f.dtype == q.dtype:
+        return f
+    return torch.as_tensor(f, dtype=q.dtype, device=q.device)
+
+
 def _check_common(mass: float | None, dt: float, temperature: float | None) -> None:
     if mass is not None:
         check_positive("mass", mass)
@@ -92,12 +101,17 @@ def _check_common(mass: float | None, dt: float, temperature: float | None) -> N
         check_non_negative("temperature", temperature)
 
 
-def _generator(rng: torch.Generator | int | None, device: torch.device) -> torch.Generator:
+def _generator(
+    rng: torch.Generator | np.random.Generator | int | None, device: torch.device
+) -> torch.Generator:
+    """A torch generator on ``device``: given, seeded by an int or from a NumPy generator."""
     if isinstance(rng, torch.Generator):
         return rng
     gen = torch.Generator(device=device)
     if rng is None:
         gen.seed()
+    elif isinstance(rng, np.random.Generator):
+        gen.manual_seed(int(rng.integers(2**63 - 1)))
     else:
         gen.manual_seed(int(rng))
     return gen
@@ -108,7 +122,7 @@ def _make_init(force_field: ForceField) -> Callable[..., DynamicsState]:
         Q: Tensor,
         P: Tensor | None = None,
         *,
-        rng: torch.Generator | int | None = None,
+        rng: torch.Generator | np.random.Generator | int | None = None,
         t0: float = 0.0,
     ) -> DynamicsState:
         """Return the initial state; ``P`` defaults to zero, ``rng`` to a fresh generator."""
@@ -117,7 +131,7 @@ def _make_init(force_field: ForceField) -> Callable[..., DynamicsState]:
         p = torch.zeros_like(q) if P is None else _field("P", P, lat).to(q.device).clone()
         if p.shape != q.shape:
             raise ValueError(f"P must have the shape of Q {tuple(q.shape)}, got {tuple(p.shape)}")
-        forces = torch.as_tensor(force_field.forces(q), device=q.device)
+        forces = _forces(force_field, q)
         return DynamicsState(q, p, forces, check_finite_scalar("t0", t0), _generator(rng, q.device))
 
     return init
@@ -152,7 +166,7 @@ def langevin_baoab(
         q = a_step(state.Q, p, mass, dt / 2)
         p = o_step(p, mass, gamma, temperature, dt, xi)
         q = a_step(q, p, mass, dt / 2)
-        f = force_field.forces(q)
+        f = _forces(force_field, q)
         p = b_step(p, f, dt / 2)
         return DynamicsState(q, p, f, state.t + dt, state.rng)
 
@@ -173,7 +187,7 @@ def langevin_vv_ou(
         xi = _noise(state, noise)
         p = b_step(state.P, state.forces, dt / 2)
         q = a_step(state.Q, p, mass, dt)
-        f = force_field.forces(q)
+        f = _forces(force_field, q)
         p = b_step(p, f, dt / 2)
         p = o_step(p, mass, gamma, temperature, dt, xi)
         return DynamicsState(q, p, f, state.t + dt, state.rng)
@@ -204,7 +218,7 @@ def langevin_time_dependent_bath(
         q = a_step(state.Q, p, mass, dt / 2)
         p = o_step(p, mass, gamma, temperature, dt, xi)
         q = a_step(q, p, mass, dt / 2)
-        f = force_field.forces(q)
+        f = _forces(force_field, q)
         p = b_step(p, f, dt / 2)
         return DynamicsState(q, p, f, state.t + dt, state.rng)
 
@@ -219,7 +233,7 @@ def velocity_verlet(force_field: ForceField, *, mass: float, dt: float) -> Integ
         """Advance one deterministic step (``noise`` is ignored)."""
         p = b_step(state.P, state.forces, dt / 2)
         q = a_step(state.Q, p, mass, dt)
-        f = force_field.forces(q)
+        f = _forces(force_field, q)
         p = b_step(p, f, dt / 2)
         return DynamicsState(q, p, f, state.t + dt, state.rng)
 
@@ -258,7 +272,7 @@ def brownian(
         q = state.Q + (dt / gamma) * state.forces + amplitude * xi
         if mask is not None:
             q = torch.where(mask.to(q.device), state.Q, q)
-        return DynamicsState(q, state.P, force_field.forces(q), state.t + dt, state.rng)
+        return DynamicsState(q, state.P, _forces(force_field, q), state.t + dt, state.rng)
 
     return Integrator(_make_init(force_field), step)
 
@@ -270,7 +284,7 @@ def pin_sites(
     m = _mask(force_field, mask, "mask").to(state.Q.device)
     v = _field("values", values, force_field.lattice).to(state.Q.device)
     q = torch.where(m, v, state.Q)
-    return DynamicsState(q, state.P, force_field.forces(q), state.t, state.rng)
+    return DynamicsState(q, state.P, _forces(force_field, q), state.t, state.rng)
 
 
 class GinzburgLandauForceField:
