@@ -411,7 +411,18 @@ def _forces(
 
 
 class NetworkForceField:
-    """A network (reference weights or a :class:`Network`) as a force provider on tensors."""
+    """A network (reference weights or a :class:`Network`) as a force provider on tensors.
+
+    On a lattice periodic in both directions and larger than :attr:`tile` along an axis,
+    forces are evaluated tile by tile: each ``tile x tile`` block is cut out with a halo of
+    :func:`receptive_radius` sites (wrapped around the periodic edges), evaluated as an
+    open patch, and only its core is kept. The core forces are exact, because nothing
+    beyond the receptive radius reaches them, and the working set stays cache- and
+    memory-sized, which keeps the cost linear in the number of sites. Set ``tile = None``
+    to evaluate the whole lattice at once.
+    """
+
+    tile: int | None = 200
 
     def __init__(
         self, weights: Weights | Network, lattice: SquareLattice, time: float | None = None
@@ -422,12 +433,37 @@ class NetworkForceField:
 
     def forces(self, Q: Tensor) -> Tensor:
         """The predicted forces, shape ``(..., Lx, Ly)``."""
-        with (
-            torch.no_grad()
-            if not isinstance(_arch(self.weights), MPNNArchitecture)
-            else contextlib.nullcontext()
-        ):
-            return _forces(self.weights, Q, self.lattice, self.time)
+        q = _field("Q", Q, self.lattice)
+        tiled = (
+            self.tile is not None
+            and all(self.lattice.periodic)
+            and max(self.lattice.shape) > self.tile
+        )
+        energy_model = isinstance(_arch(self.weights), MPNNArchitecture)
+        with contextlib.nullcontext() if energy_model else torch.no_grad():
+            forces = (
+                _forces(self.weights, q, self.lattice, self.time) if not tiled else self._tiled(q)
+            )
+        return forces.detach()
+
+    def _tiled(self, q: Tensor) -> Tensor:
+        assert self.tile is not None
+        lx, ly = self.lattice.shape
+        halo = receptive_radius(_arch(self.weights))
+        # equal tiles of at most ``tile`` sites per axis (no thin remainder tiles)
+        sx = math.ceil(lx / math.ceil(lx / self.tile))
+        sy = math.ceil(ly / math.ceil(ly / self.tile))
+        out = torch.empty_like(q)
+        for x0 in range(0, lx, sx):
+            for y0 in range(0, ly, sy):
+                tx, ty = min(sx, lx - x0), min(sy, ly - y0)
+                xs = torch.arange(x0 - halo, x0 + tx + halo, device=q.device) % lx
+                ys = torch.arange(y0 - halo, y0 + ty + halo, device=q.device) % ly
+                patch = q.index_select(-2, xs).index_select(-1, ys)
+                patch_lattice = SquareLattice(tx + 2 * halo, ty + 2 * halo, False, False)
+                f = _forces(self.weights, patch, patch_lattice, self.time)
+                out[..., x0 : x0 + tx, y0 : y0 + ty] = f[..., halo : halo + tx, halo : halo + ty]
+        return out
 
     def energy(self, Q: Tensor) -> Tensor:
         """The predicted total energy (energy MPNN only), shape ``(...)``."""
@@ -440,4 +476,15 @@ class NetworkForceField:
 
     def at_time(self, time: float) -> NetworkForceField:
         """A copy that feeds ``time`` to a time-conditioned GNN."""
-        return NetworkForceField(self.weights, self.lattice, time)
+        field = NetworkForceField(self.weights, self.lattice, time)
+        field.tile = self.tile
+        return field
+
+
+def receptive_radius(architecture: Architecture) -> int:
+    """Sites (per axis) beyond which an input cannot change a force: the halo of a tile."""
+    if isinstance(architecture, MLPArchitecture | ENNArchitecture):
+        return math.ceil(architecture.r_c)
+    if isinstance(architecture, GNNArchitecture):
+        return architecture.receptive_field
+    return architecture.force_receptive_field

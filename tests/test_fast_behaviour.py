@@ -146,3 +146,24 @@ def test_checkerboard_structure_factor_is_one_peak(backend: Backend) -> None:
     n = backend.array(0.5 + 0.3 * sublattice_sign(lat))
     s = backend.numpy(backend.pkg.observables.structure_factor(n, lat))
     assert s[3, 3] == pytest.approx(0.09) and np.sum(s) == pytest.approx(0.09)
+
+
+@pytest.mark.parametrize("name", ["mlp", "gnn", "mpnn", "enn"])
+def test_tiled_evaluation_is_exact(name: str) -> None:
+    """Tiles with a halo of the receptive radius give the same forces as the whole lattice."""
+    arch = {
+        "mlp": reference.nn.MLPArchitecture((45, 16, 1)),
+        "gnn": reference.nn.GNNArchitecture((1, 8, 8, 1)),
+        "mpnn": reference.nn.MPNNArchitecture((1, 6, 5)),
+        "enn": reference.nn.ENNArchitecture(hidden=(3, 2)),
+    }[name]
+    net = fast.nn.Network.from_weights(
+        reference.nn.init_weights(arch, np.random.default_rng(6)), dtype=torch.float64
+    )
+    lat = SquareLattice(30, 26)
+    q = torch.as_tensor(np.random.default_rng(7).normal(size=(2, 30, 26)))
+    field = fast.nn.NetworkForceField(net, lat)
+    field.tile = None
+    whole = field.forces(q)
+    field.tile = 12
+    np.testing.assert_allclose(field.forces(q).numpy(), whole.numpy(), atol=1e-12)
