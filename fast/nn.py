@@ -325,12 +325,22 @@ def mpnn_energy(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -
 
 
 def mpnn_forces(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
-    r"""Forces :math:`-\partial E/\partial Q_i` by autograd (keeps the graph when training)."""
+    r"""Forces :math:`-\partial E/\partial Q_i` by autograd.
+
+    The graph of the gradient is kept (for training on forces) when ``weights`` is a
+    :class:`Network` in training mode and the caller has gradients enabled.
+    """
+    train = isinstance(weights, Network) and weights.training and torch.is_grad_enabled()
+    return _mpnn_forces(weights, Q, lattice, create_graph=train)
+
+
+def _mpnn_forces(
+    weights: Weights | Network, Q: Tensor, lattice: SquareLattice, *, create_graph: bool
+) -> Tensor:
     q = _input(weights, Q, lattice).detach().requires_grad_(True)
     with torch.enable_grad():
         energy = mpnn_energy(weights, q, lattice).sum()
-        train = isinstance(weights, Network) and torch.is_grad_enabled() and weights.training
-        (grad,) = torch.autograd.grad(energy, q, create_graph=train)
+        (grad,) = torch.autograd.grad(energy, q, create_graph=create_graph)
     return -grad
 
 
@@ -398,7 +408,11 @@ def enn_forward(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -
 
 
 def _forces(
-    weights: Weights | Network, Q: Tensor, lattice: SquareLattice, time: float | None
+    weights: Weights | Network,
+    Q: Tensor,
+    lattice: SquareLattice,
+    time: float | None,
+    inference: bool = False,
 ) -> Tensor:
     arch = _arch(weights)
     if isinstance(arch, MLPArchitecture):
@@ -406,6 +420,8 @@ def _forces(
     if isinstance(arch, GNNArchitecture):
         return gnn_forward(weights, Q, lattice, time)
     if isinstance(arch, MPNNArchitecture):
+        if inference:  # a force provider never needs the gradient's own graph
+            return _mpnn_forces(weights, Q, lattice, create_graph=False)
         return mpnn_forces(weights, Q, lattice)
     return enn_forward(weights, Q, lattice)
 
@@ -442,7 +458,9 @@ class NetworkForceField:
         energy_model = isinstance(_arch(self.weights), MPNNArchitecture)
         with contextlib.nullcontext() if energy_model else torch.no_grad():
             forces = (
-                _forces(self.weights, q, self.lattice, self.time) if not tiled else self._tiled(q)
+                _forces(self.weights, q, self.lattice, self.time, True)
+                if not tiled
+                else self._tiled(q)
             )
         return forces.detach()
 
@@ -461,7 +479,7 @@ class NetworkForceField:
                 ys = torch.arange(y0 - halo, y0 + ty + halo, device=q.device) % ly
                 patch = q.index_select(-2, xs).index_select(-1, ys)
                 patch_lattice = SquareLattice(tx + 2 * halo, ty + 2 * halo, False, False)
-                f = _forces(self.weights, patch, patch_lattice, self.time)
+                f = _forces(self.weights, patch, patch_lattice, self.time, True)
                 out[..., x0 : x0 + tx, y0 : y0 + ty] = f[..., halo : halo + tx, halo : halo + ty]
         return out
 
