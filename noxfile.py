@@ -56,10 +56,10 @@ def types(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run the main job: an exact-force Langevin thermal quench written to runs/demo."""
+    """Run the main job: specs/experiments/demo.toml (dataset, training, ML quench, report)."""
     _install(session)
-    args = session.posargs or ["--out", "runs/demo", "--config", "specs/experiments/demo.toml"]
-    session.run("python", "-m", "reference.demo", *args)
+    args = session.posargs or ["--out", "runs/demo"]
+    session.run("python", "-m", "fast", "demo", *args)
 
 
 @nox.session

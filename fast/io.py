@@ -23,10 +23,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 import fast
+from reference.nn import ENNArchitecture, GNNArchitecture, MLPArchitecture, MPNNArchitecture
+
+Architecture = MLPArchitecture | GNNArchitecture | MPNNArchitecture | ENNArchitecture
 
 __all__ = [
     "Dataset",
     "append_chunk",
+    "architecture_from_json",
+    "architecture_to_json",
     "content_hash",
     "finalise",
     "load_dataset",
@@ -162,3 +167,30 @@ def load_dataset(path: str | os.PathLike[str], verify: bool = True) -> Dataset:
     if verify and content_hash(arrays) != attributes.get("content_hash"):
         raise ValueError(f"dataset {str(p)!r} is corrupt: its content hash does not match")
     return Dataset(arrays["Q"], arrays["F"], arrays["n"], attributes)
+
+
+_ARCHITECTURES: dict[str, type[Architecture]] = {
+    cls.__name__: cls
+    for cls in (MLPArchitecture, GNNArchitecture, MPNNArchitecture, ENNArchitecture)
+}
+
+
+def architecture_to_json(architecture: Architecture) -> str:
+    """A network architecture as JSON text (its class name under ``"type"``)."""
+    return json.dumps({"type": type(architecture).__name__, **attrs.asdict(architecture)})
+
+
+def architecture_from_json(text: str) -> Architecture:
+    """Rebuild an architecture written by :func:`architecture_to_json`.
+
+    Raises ``ValueError`` on text that does not describe one.
+    """
+    try:
+        data = json.loads(text)
+        cls = _ARCHITECTURES[data.pop("type")]
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
+        return cls(**values)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a network architecture: {text[:80]!r} ({exc})") from None

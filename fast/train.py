@@ -11,9 +11,11 @@ the same file as an uninterrupted one.
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +23,43 @@ import attrs
 import h5py
 import numpy as np
 import torch
+from numpy.typing import NDArray
+from torch import Tensor
 from tqdm.auto import tqdm
 
-from fast import dynamics, ed, io
+import fast
+from fast import descriptors, dynamics, ed, io, nn
+from fast.io import Architecture
 from fast.model import elastic_force
+from reference._runio import atomic_write, non_negative, non_negative_int, positive, positive_int
 from reference.lattice import SquareLattice
 from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
+from reference.nn import (
+    PAPER_ARCHITECTURES,
+    ENNArchitecture,
+    GNNArchitecture,
+    MLPArchitecture,
+    MPNNArchitecture,
+    Weights,
+    _auxiliary_paths,
+)
 
-__all__ = ["QuenchDatasetConfig", "generate_quench_dataset"]
-
-
-def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
-
-
-def _non_negative_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{attribute.name} must be an integer >= 0, got {value!r}")
-
-
-def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+__all__ = [
+    "ErrorStats",
+    "MLForceField",
+    "QuenchDatasetConfig",
+    "TrainConfig",
+    "TrainResult",
+    "TrainedModel",
+    "fold_standardisation",
+    "generate_quench_dataset",
+    "load_model",
+    "physics_json",
+    "physics_of",
+    "save_model",
+    "split_by_configuration",
+    "train_network",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -55,7 +71,7 @@ class QuenchDatasetConfig:
     bath temperature, recorded every ``snapshot_every`` steps after ``burn_in`` steps.
     """
 
-    size: int = attrs.field(default=40, validator=_positive_int)
+    size: int = attrs.field(default=40, validator=positive_int)
     hopping: float = 1.0
     g: float = 3.5
     k: float = 1.0
@@ -64,15 +80,15 @@ class QuenchDatasetConfig:
     coupling: str = "n-1/2"
     filling: float = 0.5
     temperature: float = 0.1
-    n_random: int = attrs.field(default=200, validator=_non_negative_int)
-    hot_temperature: float = attrs.field(default=5.0, validator=_positive)
-    n_runs: int = attrs.field(default=4, validator=_non_negative_int)
-    snapshots_per_run: int = attrs.field(default=100, validator=_non_negative_int)
-    burn_in: int = attrs.field(default=0, validator=_non_negative_int)
-    snapshot_every: int = attrs.field(default=50, validator=_positive_int)
-    omega_tau: float = attrs.field(default=0.09, validator=_positive)
-    dt_omega: float = attrs.field(default=0.022, validator=_positive)
-    chunk: int = attrs.field(default=8, validator=_positive_int)
+    n_random: int = attrs.field(default=200, validator=non_negative_int)
+    hot_temperature: float = attrs.field(default=5.0, validator=positive)
+    n_runs: int = attrs.field(default=4, validator=non_negative_int)
+    snapshots_per_run: int = attrs.field(default=100, validator=non_negative_int)
+    burn_in: int = attrs.field(default=0, validator=non_negative_int)
+    snapshot_every: int = attrs.field(default=50, validator=positive_int)
+    omega_tau: float = attrs.field(default=0.09, validator=positive)
+    dt_omega: float = attrs.field(default=0.022, validator=positive)
+    chunk: int = attrs.field(default=8, validator=positive_int)
     seed: int = 0
 
     def __attrs_post_init__(self) -> None:
@@ -156,7 +172,12 @@ def generate_quench_dataset(
     """
     final = Path(path)
     if final.exists():
-        return io.load_dataset(final)
+        data = io.load_dataset(final)
+        if data.attributes.get("config") != json.dumps(attrs.asdict(config), sort_keys=True):
+            raise ValueError(
+                f"{str(final)!r} was generated with another configuration; use another path"
+            )
+        return data
     dev = torch.device(device)
     model = config.model()
     lattice = model.lattice
@@ -217,3 +238,654 @@ def generate_quench_dataset(
                 del fh[name]
     io.finalise(final)
     return io.load_dataset(final)
+
+
+# =============================================================================== training
+
+
+@attrs.frozen(kw_only=True)
+class TrainConfig:
+    """Settings of force-field training (defaults: paper 003 App. B and paper 002 sec. III).
+
+    Attributes
+    ----------
+    network : str
+        A key of :data:`reference.nn.PAPER_ARCHITECTURES` (``paper003_mlp``, ``paper002_gnn``,
+        ``paper002_mpnn``, ``paper004_enn``, ``paper002_mlp``, ``paper001_mlp``).
+    hidden : tuple of int
+        Replaces the hidden widths of an MLP, GNN or MPNN (empty: the paper's).
+    target : {"electronic", "total"}
+        What the network learns. ``"total"`` is the papers' choice, the whole force
+        ``F_i``; ``"electronic"`` (default) is ``g (n_i - c)`` only, with the elastic force
+        ``-k Q_i - kappa sum_j' Q_j`` added exactly when the model drives dynamics. The
+        elastic part is linear, known and large in hot configurations; leaving it out
+        spends the network on the part that needs it (see specs/equations/training.md).
+    epochs : int
+        Upper limit of passes over the training configurations (paper 003: 500).
+    batch_size : int
+        Configurations per optimiser step (paper 003: 1, i.e. all sites of one lattice).
+    learning_rate : float
+        Adam's initial step (papers 002-004: 1e-3).
+    lr_factor, lr_patience, min_learning_rate
+        The learning rate is multiplied by ``lr_factor`` after ``lr_patience`` epochs without
+        a better validation loss, down to ``min_learning_rate``.
+    patience : int
+        Early stopping: training ends after this many epochs without a better validation
+        loss, and the best weights are kept.
+    validation_fraction : float
+        Share of the *configurations* held out (paper 002: 0.3). Sites of one configuration
+        are never split between training and validation: they are strongly correlated.
+    standardise : bool
+        Train in standardised inputs and outputs; the affine maps are folded into the
+        first and last layers afterwards, so the saved network is the paper's architecture.
+    dtype : {"float32", "float64"}
+    time_limit_minutes : float
+        Stop (keeping the best weights) after this much training time; 0 means no limit.
+    checkpoint_every : int
+        Epochs between checkpoints.
+    seed : int
+        Seeds the initial weights, the split and the batch order.
+    """
+
+    network: str = "paper003_mlp"
+    hidden: tuple[int, ...] = ()
+    target: str = "electronic"
+    epochs: int = attrs.field(default=500, validator=positive_int)
+    batch_size: int = attrs.field(default=1, validator=positive_int)
+    learning_rate: float = attrs.field(default=1e-3, validator=positive)
+    lr_factor: float = attrs.field(default=0.5, validator=positive)
+    lr_patience: int = attrs.field(default=10, validator=positive_int)
+    min_learning_rate: float = attrs.field(default=1e-6, validator=positive)
+    patience: int = attrs.field(default=30, validator=positive_int)
+    validation_fraction: float = attrs.field(default=0.3, validator=positive)
+    standardise: bool = True
+    dtype: str = "float32"
+    time_limit_minutes: float = attrs.field(default=0.0, validator=non_negative)
+    checkpoint_every: int = attrs.field(default=1, validator=positive_int)
+    seed: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if self.network not in PAPER_ARCHITECTURES:
+            raise ValueError(
+                f"network must be one of {sorted(PAPER_ARCHITECTURES)}, got {self.network!r}"
+            )
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(
+                f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}"
+            )
+        if not 0.0 < self.lr_factor < 1.0:
+            raise ValueError(f"lr_factor must lie in (0, 1), got {self.lr_factor!r}")
+        if self.target not in ("electronic", "total"):
+            raise ValueError(f"target must be 'electronic' or 'total', got {self.target!r}")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
+        if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.hidden):
+            raise ValueError(f"hidden must hold integers >= 1, got {self.hidden!r}")
+        self.architecture()  # validates the combination
+
+    def architecture(self) -> Architecture:
+        """The network to train: the paper's, with :attr:`hidden` widths if given."""
+        arch = PAPER_ARCHITECTURES[self.network]
+        if isinstance(arch, GNNArchitecture) and arch.time_channel:
+            raise ValueError(
+                f"network {self.network!r} takes a time input; the quench workflow has none"
+            )
+        if not self.hidden:
+            return arch
+        if isinstance(arch, MLPArchitecture):
+            return attrs.evolve(arch, widths=(arch.widths[0], *self.hidden, 1))
+        if isinstance(arch, GNNArchitecture):
+            return attrs.evolve(arch, channels=(arch.channels[0], *self.hidden, 1))
+        if isinstance(arch, MPNNArchitecture):
+            return attrs.evolve(arch, channels=(1, *self.hidden))
+        return attrs.evolve(arch, hidden=self.hidden)
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The training precision."""
+        return _DTYPES[self.dtype]
+
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# settings that may change between a checkpoint and its resumption
+_RESUMABLE = ("epochs", "patience", "time_limit_minutes", "checkpoint_every")
+CHECKPOINT_FORMAT = "holstein-mlff/train-checkpoint/1"
+MODEL_FORMAT = "holstein-mlff/model/1"
+
+
+def split_by_configuration(
+    n_configurations: int, validation_fraction: float, seed: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Random disjoint training and validation indices of whole configurations.
+
+    Returns sorted ``(train, validation)`` index arrays; the validation set holds
+    ``round(fraction * n)`` configurations, at least one, and so does the training set.
+    """
+    if n_configurations < 2:
+        raise ValueError(
+            f"a dataset needs at least 2 configurations to split, got {n_configurations}"
+        )
+    n_val = min(max(1, round(validation_fraction * n_configurations)), n_configurations - 1)
+    order = np.random.default_rng([seed, 7]).permutation(n_configurations)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+@attrs.frozen(eq=False)
+class _Scales:
+    """Affine maps of standardised training: inputs ``(x - shift) / scale``, outputs
+    ``out_scale * y + out_shift``."""
+
+    shift: Tensor
+    scale: Tensor
+    out_shift: Tensor
+    out_scale: Tensor
+
+    def state(self) -> dict[str, Tensor]:
+        return {k: getattr(self, k) for k in ("shift", "scale", "out_shift", "out_scale")}
+
+
+def _inputs(arch: Architecture, Q: Tensor, lattice: SquareLattice) -> Tensor:
+    """What the trainable part sees: descriptors for an MLP, the field otherwise."""
+    if isinstance(arch, MLPArchitecture):
+        describe = (
+            descriptors.d4_descriptor if arch.descriptor == "d4" else descriptors.cs_descriptor
+        )
+        chunks = [describe(Q[i : i + 16], lattice, arch.r_c) for i in range(0, len(Q), 16)]
+        return torch.cat(chunks)
+    return Q
+
+
+def _fit_scales(
+    arch: Architecture, x: Tensor, forces: Tensor, standardise: bool, dtype: torch.dtype
+) -> _Scales:
+    one = torch.ones((), dtype=dtype)
+    zero = torch.zeros((), dtype=dtype)
+    if not standardise:
+        width = x.shape[-1] if isinstance(arch, MLPArchitecture) else 1
+        return _Scales(torch.zeros(width, dtype=dtype), torch.ones(width, dtype=dtype), zero, one)
+    f_std = forces.std().to(dtype)
+    f_std = f_std if f_std > 0 else one
+    if isinstance(arch, MLPArchitecture):
+        flat = x.reshape(-1, x.shape[-1])
+        std = flat.std(dim=0)
+        std = torch.where(std > 1e-12 * std.max().clamp_min(1e-300), std, torch.ones_like(std))
+        shift, scale = flat.mean(dim=0).to(dtype), std.to(dtype)
+    elif isinstance(arch, GNNArchitecture | ENNArchitecture):
+        # GNN: a shift would not commute with the open-boundary aggregation of tiles;
+        # ENN: a shift would break the IR structure. Scale only.
+        shift, scale = torch.zeros(1, dtype=dtype), x.std().reshape(1).to(dtype)
+    else:  # MPNN: layer normalisation already standardises its first block
+        shift, scale = torch.zeros(1, dtype=dtype), torch.ones(1, dtype=dtype)
+    # an energy model cannot add a constant force (it would need E = -c sum Q): no shift
+    out_shift = zero if isinstance(arch, MPNNArchitecture) else forces.mean().to(dtype)
+    return _Scales(shift, scale, out_shift, f_std)
+
+
+def _standardised_forces(
+    network: nn.Network, x: Tensor, lattice: SquareLattice, scales: _Scales, train: bool
+) -> Tensor:
+    """Forces of the network in standardised coordinates, mapped back to physical units."""
+    arch = network.architecture
+    if isinstance(arch, MLPArchitecture):
+        y = nn.mlp_forward(network, (x - scales.shift) / scales.scale)
+    elif isinstance(arch, GNNArchitecture):
+        y = nn.gnn_forward(network, x / scales.scale, lattice)
+    elif isinstance(arch, MPNNArchitecture):
+        if train:
+            y = nn.mpnn_forces(network, x, lattice)
+        else:
+            y = nn._mpnn_forces(network, x, lattice, create_graph=False)
+    else:
+        y = nn.enn_forward(network, x / scales.scale, lattice)
+    return scales.out_scale * y + scales.out_shift
+
+
+def fold_standardisation(network: nn.Network, scales: _Scales) -> Weights:
+    """The float64 weights of ``network`` with the standardising maps folded in.
+
+    The result, evaluated on raw inputs, equals ``out_scale * network((x - shift) / scale)
+    + out_shift``: the first layer absorbs ``(x - shift) / scale`` (descriptor MLP; the GNN's
+    scale), the last layer the output map.
+    """
+    w = network.to_weights()
+    arrays = dict(w.arrays)
+    arch = network.architecture
+    shift = scales.shift.detach().cpu().double().numpy()
+    scale = scales.scale.detach().cpu().double().numpy()
+    s = float(scales.out_scale)
+    m = float(scales.out_shift)
+    if isinstance(arch, MLPArchitecture):
+        last = len(arch.widths) - 2
+        w0 = arrays["layers.0.weight"] / scale[None, :]
+        arrays["layers.0.weight"] = w0
+        arrays["layers.0.bias"] = arrays["layers.0.bias"] - w0 @ shift
+        arrays[f"layers.{last}.weight"] = s * arrays[f"layers.{last}.weight"]
+        arrays[f"layers.{last}.bias"] = s * arrays[f"layers.{last}.bias"] + m
+    elif isinstance(arch, GNNArchitecture):
+        last = len(arch.channels) - 2
+        for name in ("self_weight", "neighbour_weight"):
+            first = arrays[f"layers.0.{name}"].copy()
+            first[:, 0] /= scale[0]
+            arrays[f"layers.0.{name}"] = first
+            arrays[f"layers.{last}.{name}"] = s * arrays[f"layers.{last}.{name}"]
+        arrays[f"layers.{last}.bias"] = s * arrays[f"layers.{last}.bias"] + m
+    elif isinstance(arch, MPNNArchitecture):
+        arrays["readout.update.weight"] = s * arrays["readout.update.weight"]
+        arrays["readout.update.bias"] = s * arrays["readout.update.bias"]
+    else:
+        # the first auxiliary layer holds copies (degree 1 in Q) and CG products (degree 2)
+        paths = _auxiliary_paths(arch.point_group, arch.input_channels())
+        for name, sources in paths.items():
+            degree = np.array([1 if right == "" else 2 for _, _, right, _, _ in sources])
+            arrays[f"layers.0.{name}.weight"] = (
+                arrays[f"layers.0.{name}.weight"] / scale[0] ** degree[None, :]
+            )
+        arrays["readout.weight"] = s * arrays["readout.weight"]
+        arrays["readout.bias"] = s * arrays["readout.bias"] + m
+    return Weights(arch, arrays)
+
+
+@attrs.frozen(eq=False)
+class ErrorStats:
+    """Force errors ``delta = F_ML - F_exact`` over a set of sites."""
+
+    rmse: float
+    mae: float
+    std: float
+    mean: float
+    max_abs: float
+    n_configurations: int
+    n_sites: int
+
+    @classmethod
+    def of(cls, predicted: NDArray[np.float64], exact: NDArray[np.float64]) -> ErrorStats:
+        delta = (predicted - exact).ravel()
+        return cls(
+            rmse=float(np.sqrt(np.mean(delta**2))),
+            mae=float(np.mean(np.abs(delta))),
+            std=float(np.std(delta)),
+            mean=float(np.mean(delta)),
+            max_abs=float(np.max(np.abs(delta))),
+            n_configurations=int(predicted.shape[0]),
+            n_sites=int(delta.size),
+        )
+
+
+@attrs.frozen(eq=False)
+class TrainResult:
+    """What :func:`train_network` returns.
+
+    Attributes
+    ----------
+    weights : Weights
+        The best (lowest validation loss) float64 weights, standardisation folded in.
+    history : list of dict
+        Per epoch: ``epoch``, ``train_rmse``, ``val_rmse``, ``learning_rate``, ``seconds``.
+    train, validation : ErrorStats
+        Errors of the returned weights on the two sets.
+    predictions : dict of arrays
+        ``val_exact``, ``val_ml`` (n_val, Lx, Ly) and ``train_exact``, ``train_ml`` (a subset
+        of at most 64 training configurations) for parity plots and histograms.
+    best_epoch : int
+    stopped : str
+        Why training ended: ``"epochs"``, ``"early stopping"`` or ``"time limit"``.
+    seconds : float
+        Training wall time, summed over resumptions.
+    """
+
+    weights: Weights
+    history: list[dict[str, float]]
+    train: ErrorStats
+    validation: ErrorStats
+    predictions: dict[str, NDArray[np.float64]]
+    best_epoch: int
+    stopped: str
+    seconds: float
+
+
+def _predict(
+    network: nn.Network, x: Tensor, lattice: SquareLattice, scales: _Scales, batch: int
+) -> Tensor:
+    out = []
+    for i in range(0, len(x), batch):
+        xb = x[i : i + batch]
+        if isinstance(network.architecture, MPNNArchitecture):
+            out.append(_standardised_forces(network, xb, lattice, scales, False).detach())
+        else:
+            with torch.no_grad():
+                out.append(_standardised_forces(network, xb, lattice, scales, False))
+    return torch.cat(out)
+
+
+def _checkpoint_identity(config: TrainConfig, arch: Architecture, data_hash: str) -> str:
+    settings = {k: v for k, v in attrs.asdict(config).items() if k not in _RESUMABLE}
+    return json.dumps(
+        {"config": settings, "architecture": io.architecture_to_json(arch), "dataset": data_hash},
+        sort_keys=True,
+        default=list,
+    )
+
+
+def train_network(
+    config: TrainConfig,
+    dataset: io.Dataset,
+    checkpoint: str | os.PathLike[str],
+    *,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    on_epoch: Callable[[int], Any] | None = None,
+) -> TrainResult:
+    """Train ``config.network`` on the exact forces of ``dataset`` (periodic lattices).
+
+    Adam on the mean-square force error, mini-batches of whole configurations,
+    validation on held-out configurations, learning-rate reduction on plateaus and early
+    stopping with the best weights kept (paper 003 App. B; paper 002 sec. III).
+
+    Parameters
+    ----------
+    config : TrainConfig
+    dataset : fast.io.Dataset
+        Configurations ``Q`` and exact forces ``F`` of shape ``(n, Lx, Ly)``; its
+        ``config`` attribute gives the Holstein parameters (:func:`physics_of`).
+    checkpoint : path-like
+        Written (atomically) every ``config.checkpoint_every`` epochs with the weights,
+        optimiser, scheduler and generator state; if it exists, training resumes from it and
+        ends with the same weights as an uninterrupted run. Load it only with
+        ``torch.load(..., weights_only=True)``.
+    device : str or torch.device
+    progress : bool
+        Show a progress bar over epochs.
+    on_epoch : callable, optional
+        Called with the epoch number after each epoch (tests use it to interrupt).
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    ValueError
+        If the checkpoint belongs to another architecture, configuration or dataset.
+    """
+    dev = torch.device(device)
+    dtype = config.torch_dtype
+    arch = config.architecture()
+    lattice = SquareLattice(*dataset.Q.shape[1:])
+    data_hash = str(dataset.attributes.get("content_hash", io.content_hash({"Q": dataset.Q})))
+    identity = _checkpoint_identity(config, arch, data_hash)
+    train_idx, val_idx = split_by_configuration(
+        len(dataset), config.validation_fraction, config.seed
+    )
+    q = torch.as_tensor(dataset.Q, dtype=torch.float64)
+    holstein = HolsteinModel(lattice, physics_of(dataset), ElectronEnsemble(1.0))
+    elastic = elastic_force(q, holstein).numpy() if config.target == "electronic" else 0.0
+    x = _inputs(arch, q, lattice).to(dtype)
+    forces = torch.as_tensor(dataset.F - elastic, dtype=dtype)
+    scales = _fit_scales(arch, x[train_idx], forces[train_idx], config.standardise, dtype)
+    scales = _Scales(*(t.to(dev) for t in scales.state().values()))
+    x, forces = x.to(dev), forces.to(dev)
+
+    network = nn.Network(arch, seed=config.seed, dtype=dtype, device=dev)
+    optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimiser, factor=config.lr_factor, patience=config.lr_patience,
+        min_lr=config.min_learning_rate,
+    )  # fmt: skip
+    generator = torch.Generator()
+    generator.manual_seed(config.seed)
+    history: list[dict[str, float]] = []
+    best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+    best_val, best_epoch, epoch, elapsed = math.inf, 0, 0, 0.0
+    path = Path(checkpoint)
+    if path.exists():
+        saved = torch.load(path, map_location=dev, weights_only=True)
+        if saved.get("format") != CHECKPOINT_FORMAT or saved.get("identity") != identity:
+            raise ValueError(
+                f"checkpoint {str(path)!r} belongs to another network, training "
+                "configuration or dataset; delete it or use another output folder"
+            )
+        network.load_state_dict(saved["network"])
+        optimiser.load_state_dict(saved["optimiser"])
+        scheduler.load_state_dict(saved["scheduler"])
+        generator.set_state(saved["generator"])
+        best_state = saved["best_network"]
+        best_val, best_epoch = float(saved["best_val"]), int(saved["best_epoch"])
+        epoch, elapsed = int(saved["epoch"]), float(saved["seconds"])
+        history = [dict(h) for h in saved["history"]]
+
+    def save() -> None:
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "identity": identity,
+            "network": network.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": generator.get_state(),
+            "best_network": best_state,
+            "best_val": best_val,
+            "best_epoch": best_epoch,
+            "epoch": epoch,
+            "seconds": elapsed,
+            "history": history,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda p: torch.save(payload, p))
+
+    def stop_reason() -> str | None:
+        if epoch - best_epoch >= config.patience and best_epoch > 0:
+            return "early stopping"
+        if config.time_limit_minutes and elapsed >= 60 * config.time_limit_minutes:
+            return "time limit"
+        if epoch >= config.epochs:
+            return "epochs"
+        return None
+
+    n_train = len(train_idx)
+    train_t = torch.as_tensor(train_idx, device=dev)
+    bar = tqdm(total=config.epochs, initial=epoch, desc="training", unit="epoch",
+               disable=not progress)  # fmt: skip
+    while (stopped := stop_reason()) is None:
+        start = time.perf_counter()
+        order = train_t[torch.randperm(n_train, generator=generator).to(dev)]
+        total = torch.zeros((), dtype=torch.float64, device=dev)
+        network.train()
+        for i in range(0, n_train, config.batch_size):
+            batch = order[i : i + config.batch_size]
+            predicted = _standardised_forces(network, x[batch], lattice, scales, True)
+            loss = torch.mean(((predicted - forces[batch]) / scales.out_scale) ** 2)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimiser.step()
+            total += loss.detach().double() * len(batch)
+        network.eval()
+        val_pred = _predict(network, x[val_idx], lattice, scales, max(config.batch_size, 8))
+        val_mse = float(torch.mean((val_pred - forces[val_idx]) ** 2))
+        scheduler.step(val_mse)
+        epoch += 1
+        elapsed += time.perf_counter() - start
+        history.append({
+            "epoch": epoch,
+            "train_rmse": math.sqrt(float(total) / n_train) * float(scales.out_scale),
+            "val_rmse": math.sqrt(val_mse),
+            "learning_rate": float(optimiser.param_groups[0]["lr"]),
+            "seconds": elapsed,
+        })  # fmt: skip
+        if val_mse < best_val * (1 - 1e-4):
+            best_val, best_epoch = val_mse, epoch
+            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+        bar.update(1)
+        bar.set_postfix(val_rmse=f"{history[-1]['val_rmse']:.2e}")
+        if epoch % config.checkpoint_every == 0 or stop_reason() is not None:
+            save()
+        if on_epoch is not None:
+            on_epoch(epoch)
+    bar.close()
+
+    network.load_state_dict(best_state)
+    weights = fold_standardisation(network, scales)
+    final = nn.Network.from_weights(weights, dtype=torch.float64, device=dev)
+    q_dev = q.to(dev)
+    x64 = x.double() if isinstance(arch, MLPArchitecture) else q_dev
+    unit = _Scales(
+        *(torch.tensor(v, dtype=torch.float64, device=dev) for v in (0.0, 1.0, 0.0, 1.0))
+    )
+    shown = train_idx[:: max(1, n_train // 64)][:64]
+    # errors are reported on the total force (the exact elastic part adds none)
+    full = _predict(final, x64, lattice, unit, 8).cpu().numpy() + elastic
+    predictions = {
+        "val_exact": dataset.F[val_idx],
+        "val_ml": full[val_idx],
+        "train_exact": dataset.F[shown],
+        "train_ml": full[shown],
+    }
+    train_all = full[train_idx]
+    return TrainResult(
+        weights=weights,
+        history=history,
+        train=ErrorStats.of(train_all, dataset.F[train_idx]),
+        validation=ErrorStats.of(predictions["val_ml"], predictions["val_exact"]),
+        predictions=predictions,
+        best_epoch=best_epoch,
+        stopped=stopped,
+        seconds=elapsed,
+    )
+
+
+# =============================================================================== trained models
+
+
+def physics_json(physics: HolsteinParams) -> str:
+    """Holstein parameters as JSON text (the coupling by its string value)."""
+    values = attrs.asdict(physics)
+    values["coupling"] = physics.coupling.value
+    return json.dumps(values, sort_keys=True)
+
+
+def physics_of(dataset: io.Dataset) -> HolsteinParams:
+    """The Holstein parameters a dataset was labelled with (from its ``config`` attribute)."""
+    try:
+        config = json.loads(dataset.attributes["config"])
+        names = [a.name for a in attrs.fields(HolsteinParams)]
+        return HolsteinParams(**{name: config[name] for name in names})
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"the dataset does not record its Holstein parameters ({exc})") from None
+
+
+def save_model(
+    path: str | os.PathLike[str],
+    weights: Weights,
+    physics: HolsteinParams,
+    target: str,
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a trained network with its architecture, target and the physics it learned.
+
+    The file holds only tensors, strings and numbers, so :func:`load_model` can read it
+    with ``torch.load(..., weights_only=True)``; it is written atomically.
+    """
+    payload = {
+        "format": MODEL_FORMAT,
+        "architecture": io.architecture_to_json(weights.architecture),
+        "physics": physics_json(physics),
+        "target": target,
+        "metadata": json.dumps(dict(metadata or {}), sort_keys=True, default=str),
+        "code_version": fast.__version__,
+        "weights": {k: torch.as_tensor(v) for k, v in weights.arrays.items()},
+    }
+    atomic_write(Path(path), lambda p: torch.save(payload, p))
+
+
+@attrs.frozen(eq=False)
+class TrainedModel:
+    """A network loaded by :func:`load_model`: weights, physics, target and metadata."""
+
+    weights: Weights
+    physics: HolsteinParams
+    target: str
+    metadata: dict[str, Any]
+
+    def force_field(
+        self,
+        lattice: SquareLattice,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+    ) -> MLForceField:
+        """The model as the force provider of any integrator on ``lattice``."""
+        return MLForceField(self.network(dtype=dtype, device=device), lattice, self)
+
+    def network(
+        self, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+    ) -> nn.Network:
+        """The weights as a :class:`fast.nn.Network` on ``device``."""
+        return nn.Network.from_weights(self.weights, dtype=dtype, device=device)
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    *,
+    architecture: Architecture | None = None,
+    physics: HolsteinParams | None = None,
+) -> TrainedModel:
+    """Read a model written by :func:`save_model` (``weights_only`` loading).
+
+    Parameters
+    ----------
+    path : path-like
+    architecture, physics : optional
+        If given, the file must hold exactly this architecture / these Holstein parameters.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a model of this package or does not match ``architecture`` or
+        ``physics``.
+    """
+    p = Path(path)
+    try:
+        saved = torch.load(p, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"model file {str(p)!r} does not exist") from None
+    except Exception as exc:
+        raise ValueError(f"{str(p)!r} is not a readable model file: {exc}") from None
+    if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{str(p)!r} is not a model file of this package")
+    arch = io.architecture_from_json(saved["architecture"])
+    if architecture is not None and arch != architecture:
+        raise ValueError(f"model {str(p)!r} is a {arch}, expected {architecture}")
+    params = HolsteinParams(**json.loads(saved["physics"]))
+    if physics is not None and params != physics:
+        raise ValueError(
+            f"model {str(p)!r} was trained for {params}, but the experiment has {physics}"
+        )
+    arrays = {k: v.numpy().astype(np.float64) for k, v in saved["weights"].items()}
+    try:
+        weights = Weights(arch, arrays)
+    except ValueError as exc:
+        raise ValueError(f"model {str(p)!r} is inconsistent: {exc}") from None
+    target = saved.get("target")
+    if target not in ("electronic", "total"):
+        raise ValueError(f"model {str(p)!r} does not say what it learned (target {target!r})")
+    return TrainedModel(weights, params, target, json.loads(saved["metadata"]))
+
+
+class MLForceField:
+    """A trained network driving the dynamics: its forces (tiled on large lattices), plus the
+    exact elastic force for a model that learned the electronic part only.
+
+    Forces come back in the dtype of ``Q`` (the integrators keep float64 states; the
+    network may run in float32).
+    """
+
+    def __init__(self, network: nn.Network, lattice: SquareLattice, model: TrainedModel) -> None:
+        self.lattice = lattice
+        self.network = nn.NetworkForceField(network, lattice)
+        self.target = model.target
+        self.holstein = HolsteinModel(lattice, model.physics, ElectronEnsemble(1.0))
+
+    def forces(self, Q: Tensor) -> Tensor:
+        """Predicted total forces, shape ``(..., Lx, Ly)``."""
+        f = self.network.forces(Q).to(Q.dtype)
+        if self.target == "electronic":
+            f = f + elastic_force(Q, self.holstein)
+        return f

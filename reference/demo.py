@@ -1,6 +1,6 @@
-"""The main job for now: an exact-diagonalisation Langevin thermal quench of the Holstein model.
+"""An exact-diagonalisation Langevin thermal quench of the Holstein model (no machine learning).
 
-Run ``python -m reference.demo --out runs/demo`` (or ``nox -s demo``). A random
+Run ``python -m reference.demo --out runs/exact_quench``. A random
 lattice at a high temperature is quenched at ``t = 0`` into a bath at
 ``T = 0.1`` with paper 003's parameters; exact-diagonalisation forces drive
 BAOAB Langevin dynamics of a small ensemble, and the run folder receives
@@ -330,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     parser.add_argument(
-        "--config", help="TOML file with demo settings, e.g. specs/experiments/demo.toml"
+        "--config", help="TOML file with demo settings, e.g. specs/experiments/exact_quench.toml"
     )
     parser.add_argument("--size", type=int, help="linear lattice size L (even, >= 4)")
     parser.add_argument("--ensemble", type=int, help="number of independent runs")

@@ -14,8 +14,10 @@ from reference import demo
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_toml_holds_the_default_settings() -> None:
-    assert demo.load_config(ROOT / "specs" / "experiments" / "demo.toml") == demo.DemoConfig()
+def test_exact_quench_toml_holds_the_default_settings() -> None:
+    assert (
+        demo.load_config(ROOT / "specs" / "experiments" / "exact_quench.toml") == demo.DemoConfig()
+    )
 
 
 def test_paper_time_step_and_damping() -> None:

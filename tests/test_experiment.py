@@ -1,0 +1,237 @@
+"""The experiment runner and command line: stages, skipping, resumption and bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fast import ed
+from fast.__main__ import main
+from fast.experiment import (
+    STAGES,
+    Experiment,
+    densities_from_forces,
+    load_experiment,
+    run_experiment,
+)
+from reference.lattice import SquareLattice
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TINY = """
+[experiment]
+name = "tiny"
+seed = 3
+
+[dataset]
+size = 10
+n_random = 6
+n_runs = 2
+snapshots_per_run = 3
+snapshot_every = 10
+chunk = 6
+
+[train]
+hidden = [8, 4]
+epochs = 3
+batch_size = 2
+
+[simulate]
+size = 12
+ensemble = 2
+steps = 40
+record_every = 10
+checkpoint_every = 20
+
+[compare]
+size = 10
+ensemble = 3
+times = [10, 20]
+checkpoint_every = 20
+
+[analyse]
+bootstrap = 10
+"""
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny experiment run through every stage once: (experiment file, run folder)."""
+    base = tmp_path_factory.mktemp("experiment")
+    path = base / "tiny.toml"
+    path.write_text(TINY)
+    out = base / "run"
+    assert main(["run", str(path), "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    return path, out
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "e.toml"
+    path.write_text(text)
+    return path
+
+
+def test_every_stage_writes_its_files_and_the_report_shows_them(
+    finished: tuple[Path, Path],
+) -> None:
+    _, out = finished
+    assert list(json.loads((out / "stages.json").read_text())) == list(STAGES)
+    for name in ("dataset.h5", "model.pt", "training.json", "predictions.h5", "trajectory.h5",
+                 "compare_exact.h5", "compare_ml.h5", "analysis.h5", "metrics.json"):  # fmt: skip
+        assert (out / name).exists(), name
+    assert not list(out.glob("*.partial")) and not list(out.glob("*.state.pt"))
+    assert not (out / "train_checkpoint.pt").exists()
+    report = (out / "report.md").read_text()
+    figures = re.findall(r"\]\((figures/[^)]+)\)", report)
+    assert len(figures) == 7
+    for figure in figures:
+        assert (out / figure).stat().st_size > 1000
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["force_error_held_out"]["n_configurations"] == 4  # round(0.3 * 12)
+    assert metrics["timings"]["ml_seconds_per_step"] > 0
+    assert "speedup_ml_vs_exact_at_compare_size" in metrics
+    comparison = metrics["growth"]["correlation_comparison"]
+    assert comparison["steps"] == [10, 20] and len(comparison["max_z"]) == 2
+
+
+def test_the_compare_runs_share_initial_states(finished: tuple[Path, Path]) -> None:
+    from fast.simulation import load_trajectory
+
+    _, out = finished
+    exact = load_trajectory(out / "compare_exact.h5")
+    ml = load_trajectory(out / "compare_ml.h5")
+    np.testing.assert_array_equal(exact.Q[0], ml.Q[0])
+    assert exact.Q.shape == (3, 3, 10, 10)  # frames at steps 0, 10, 20
+
+
+def test_finished_stages_are_skipped(finished: tuple[Path, Path]) -> None:
+    path, out = finished
+    stamp = (out / "model.pt").stat().st_mtime_ns
+    experiment = load_experiment(path)
+    metrics = run_experiment(experiment, out, progress=False)
+    assert (out / "model.pt").stat().st_mtime_ns == stamp
+    assert metrics["experiment"] == "tiny"
+    # one stage again on request
+    run_experiment(experiment, out, stage="report", progress=False)
+    assert (out / "model.pt").stat().st_mtime_ns == stamp
+
+
+def test_changed_settings_on_a_finished_folder_are_refused_before_work(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, out = finished
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    changed = _write(tmp_path, TINY.replace("epochs = 3", "epochs = 4"))
+    stamp = (copy / "model.pt").stat().st_mtime_ns
+    with pytest.raises(ValueError, match="'train' stage made with other settings"):
+        run_experiment(load_experiment(changed), copy, progress=False)
+    assert (copy / "model.pt").stat().st_mtime_ns == stamp
+    # the name only affects the report, which can be redone on request
+    renamed = _write(tmp_path, TINY.replace('name = "tiny"', 'name = "other"'))
+    with pytest.raises(ValueError, match="'report' stage made with other settings"):
+        run_experiment(load_experiment(renamed), copy, progress=False)
+    run_experiment(load_experiment(renamed), copy, stage="report", progress=False)
+    assert (copy / "report.md").read_text().startswith("# other")
+    # redoing an early stage invalidates the later ones
+    run_experiment(load_experiment(renamed), copy, stage="analyse", progress=False)
+    assert "report" not in json.loads((copy / "stages.json").read_text())
+
+
+def test_a_model_of_another_architecture_in_the_folder_is_refused(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, out = finished
+    folder = tmp_path / "run"
+    folder.mkdir()
+    shutil.copy(out / "model.pt", folder / "model.pt")
+    other = _write(tmp_path, TINY.replace("hidden = [8, 4]", "hidden = [8, 5]"))
+    with pytest.raises(ValueError, match="expected MLPArchitecture"):
+        run_experiment(load_experiment(other), folder, progress=False)
+
+
+def test_a_training_checkpoint_of_another_network_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    torch.save({"identity": json.dumps({"architecture": "x"})}, folder / "train_checkpoint.pt")
+    with pytest.raises(ValueError, match="checkpoint of another network"):
+        run_experiment(load_experiment(_write(tmp_path, TINY)), folder, progress=False)
+
+
+def test_a_stage_needs_its_predecessors(tmp_path: Path) -> None:
+    experiment = load_experiment(_write(tmp_path, TINY))
+    with pytest.raises(ValueError, match=r"stage 'train' needs \['dataset'\] first"):
+        run_experiment(experiment, tmp_path / "run", stage="train", progress=False)
+    with pytest.raises(ValueError, match="stage must be one of"):
+        run_experiment(experiment, tmp_path / "run", stage="fit", progress=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (TINY + "\n[extra]\nx = 1\n", r"unknown settings \['extra'\]"),
+        (TINY.replace("epochs = 3", "epochs = 3\nepoch = 4"), "train.*epoch"),
+        (TINY.replace("epochs = 3", 'epochs = "many"'), r"train\.epochs: expected an integer"),
+        (TINY.replace("epochs = 3", "epochs = 0"), "epochs must be an integer >= 1"),
+        (TINY.replace("size = 12", "size = 13"), "size must be an even integer"),
+        (TINY.replace("times = [10, 20]", "times = [20, 10]"), "strictly increasing"),
+        (TINY.replace("size = 10\nn_random", "size = 6\nn_random"), "receptive radius"),
+        (TINY.replace('name = "tiny"', 'kind = "laser"'), "kind must be 'quench'"),
+        (TINY.replace("[dataset]", "[dataset"), "is not valid TOML"),
+        (
+            TINY.replace("temperature", "x") + "\n[physics]\ntemperature = -1.0\n",
+            "temperature must be > 0",
+        ),
+    ],
+)
+def test_malformed_experiment_files_give_one_clear_line(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError, match=message):
+        load_experiment(path)
+    assert main(["run", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert not (tmp_path / "o").exists()  # nothing started
+
+
+def test_unusable_output_devices_and_files_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, TINY)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["run", str(path), "--out", str(blocker / "run"), "--quiet"]) == 2
+    assert "not writable" in capsys.readouterr().err
+    assert main(["run", str(path), "--out", str(tmp_path / "o"), "--device", "nodevice"]) == 2
+    assert "not available" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_seed_override_and_shipped_experiment_files_load() -> None:
+    for name in ("demo.toml", "quench.toml"):
+        experiment = load_experiment(ROOT / "specs" / "experiments" / name, {"seed": 9})
+        assert isinstance(experiment, Experiment) and experiment.seed == 9
+        assert experiment.train_config().seed == 9
+    paper = load_experiment(ROOT / "specs" / "experiments" / "quench.toml")
+    assert paper.dataset.size == 40 and paper.compare.times == (200, 1000, 9000)
+    assert paper.simulate.size == 200 and paper.train.network == "paper003_mlp"
+
+
+def test_densities_recovered_from_exact_forces_are_exact() -> None:
+    experiment = Experiment()
+    model = experiment.physics.model(6)
+    q = np.random.default_rng(0).normal(scale=2.0, size=(2, 6, 6))
+    forces = ed.ExactForceField(model).forces(torch.as_tensor(q)).numpy()
+    np.testing.assert_allclose(
+        densities_from_forces(q, forces, model), ed.densities(q, model).numpy(), atol=1e-12
+    )
+    assert model.lattice == SquareLattice(6, 6)

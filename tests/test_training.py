@@ -1,0 +1,233 @@
+"""Training, trained-model files and resumable dynamics (fast.train, fast.simulation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fast import dynamics, ed
+from fast import nn as fnn
+from fast.simulation import load_trajectory, run_dynamics
+from fast.train import (
+    QuenchDatasetConfig,
+    TrainConfig,
+    _fit_scales,
+    _inputs,
+    _Scales,
+    _standardised_forces,
+    fold_standardisation,
+    generate_quench_dataset,
+    load_model,
+    save_model,
+    split_by_configuration,
+    train_network,
+)
+from reference.lattice import SquareLattice
+from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams, elastic_force
+from reference.nn import ENNArchitecture, GNNArchitecture, MLPArchitecture, MPNNArchitecture
+
+SMALL = {
+    "mlp": MLPArchitecture((45, 12, 6, 1)),
+    "gnn": GNNArchitecture((1, 6, 5, 1)),
+    "mpnn": MPNNArchitecture((1, 6, 5)),
+    "enn": ENNArchitecture((3, 2)),
+}
+DATA_CONFIG = QuenchDatasetConfig(
+    size=10, n_random=6, n_runs=2, snapshots_per_run=3, snapshot_every=10, chunk=6, seed=5
+)
+
+
+class _StopError(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("data") / "d.h5"
+    return generate_quench_dataset(DATA_CONFIG, path, progress=False)
+
+
+def test_split_is_by_configuration_disjoint_complete_and_seeded() -> None:
+    train, val = split_by_configuration(10, 0.3, seed=4)
+    assert len(val) == 3 and len(train) == 7
+    assert sorted(np.concatenate([train, val]).tolist()) == list(range(10))
+    again = split_by_configuration(10, 0.3, seed=4)
+    np.testing.assert_array_equal(train, again[0])
+    assert not np.array_equal(val, split_by_configuration(10, 0.3, seed=5)[1])
+    assert len(split_by_configuration(2, 0.01, 0)[1]) == 1  # never empty
+    with pytest.raises(ValueError, match="at least 2 configurations"):
+        split_by_configuration(1, 0.3, 0)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_folding_the_standardisation_leaves_the_function_unchanged(name: str) -> None:
+    arch = SMALL[name]
+    lattice = SquareLattice(8, 8)
+    rng = np.random.default_rng(1)
+    q = torch.as_tensor(rng.normal(scale=2.0, size=(2, 8, 8)))
+    x = _inputs(arch, q, lattice)
+    scales = _fit_scales(arch, x, torch.as_tensor(rng.normal(size=(2, 8, 8))), True, torch.float64)
+    # make the maps non-trivial even where the fit leaves them at identity
+    scales = _Scales(
+        scales.shift + 0.1, scales.scale * 1.7, scales.out_shift - 0.4, scales.out_scale * 2.3
+    )
+    if not isinstance(arch, MLPArchitecture):
+        scales = _Scales(torch.zeros(1, dtype=torch.float64), *list(scales.state().values())[1:])
+    if isinstance(arch, MPNNArchitecture):
+        scales = _Scales(
+            scales.shift, torch.ones(1, dtype=torch.float64), torch.zeros(()), scales.out_scale
+        )
+    net = fnn.Network(arch, seed=3, dtype=torch.float64)
+    wrapped = _standardised_forces(net, x, lattice, scales, False).detach()
+    folded = fnn.Network.from_weights(fold_standardisation(net, scales), dtype=torch.float64)
+    direct = fnn.NetworkForceField(folded, lattice).forces(q)
+    np.testing.assert_allclose(direct.numpy(), wrapped.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_training_lowers_the_held_out_error_for_every_architecture(
+    name: str, dataset, tmp_path: Path
+) -> None:
+    hidden = {"mlp": (12, 6), "gnn": (6, 5), "mpnn": (6, 5), "enn": (3, 2)}[name]
+    network = {"mlp": "paper003_mlp", "gnn": "paper002_gnn", "mpnn": "paper002_mpnn",
+               "enn": "paper004_enn"}[name]  # fmt: skip
+    config = TrainConfig(network=network, hidden=hidden, epochs=6, batch_size=2, seed=2)
+    result = train_network(config, dataset, tmp_path / "c.pt", progress=False)
+    assert result.history[-1]["val_rmse"] < result.history[0]["val_rmse"] or result.best_epoch > 1
+    assert result.validation.n_configurations == 4  # round(0.3 * 12), whole configurations
+    assert result.train.n_sites == 8 * 100
+    # the reported held-out errors are those of the returned (folded) weights
+    val = result.predictions["val_ml"] - result.predictions["val_exact"]
+    assert result.validation.std == pytest.approx(float(np.std(val)))
+    assert min(h["val_rmse"] for h in result.history) == pytest.approx(
+        result.validation.rmse, rel=1e-3 if config.dtype == "float32" else 1e-9
+    )
+
+
+def test_a_killed_training_resumes_to_the_same_weights(dataset, tmp_path: Path) -> None:
+    config = TrainConfig(hidden=(8, 4), epochs=4, batch_size=3, seed=1, dtype="float64")
+    whole = train_network(config, dataset, tmp_path / "whole.pt", progress=False)
+
+    def stop(epoch: int) -> None:
+        if epoch == 2:
+            raise _StopError
+
+    with pytest.raises(_StopError):
+        train_network(config, dataset, tmp_path / "cut.pt", progress=False, on_epoch=stop)
+    resumed = train_network(config, dataset, tmp_path / "cut.pt", progress=False)
+    for key, value in whole.weights.arrays.items():
+        np.testing.assert_array_equal(resumed.weights.arrays[key], value)
+    assert [h["val_rmse"] for h in resumed.history] == [h["val_rmse"] for h in whole.history]
+    # the checkpoint loads with weights_only (no pickled code)
+    assert torch.load(tmp_path / "cut.pt", weights_only=True)["epoch"] == 4
+
+
+def test_a_checkpoint_of_another_network_or_setting_is_refused(dataset, tmp_path: Path) -> None:
+    config = TrainConfig(hidden=(8, 4), epochs=1, seed=1)
+    train_network(config, dataset, tmp_path / "c.pt", progress=False)
+    for other in (
+        TrainConfig(hidden=(8, 5), epochs=1, seed=1),
+        TrainConfig(hidden=(8, 4), epochs=1, seed=1, learning_rate=1e-2),
+    ):
+        with pytest.raises(ValueError, match="belongs to another network"):
+            train_network(other, dataset, tmp_path / "c.pt", progress=False)
+    # more epochs is a continuation, not a different run
+    train_network(attrs_evolve(config, epochs=2), dataset, tmp_path / "c.pt", progress=False)
+
+
+def attrs_evolve(config: TrainConfig, **changes: object) -> TrainConfig:
+    import attrs
+
+    return attrs.evolve(config, **changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"network": "nope"}, "network must be one of"),
+        ({"network": "paper000_gnn"}, "takes a time input"),
+        ({"validation_fraction": 1.0}, "validation_fraction must lie in"),
+        ({"target": "energy"}, "target must be"),
+        ({"dtype": "float16"}, "dtype must be one of"),
+        ({"hidden": (4, 0)}, "hidden must hold integers"),
+        ({"epochs": 0}, "epochs must be an integer >= 1"),
+        ({"lr_factor": 1.5}, "lr_factor must lie in"),
+    ],
+)
+def test_bad_training_settings_are_named(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_model_files_round_trip_and_refuse_mismatches(tmp_path: Path) -> None:
+    arch = SMALL["mlp"]
+    weights = fnn.Network(arch, seed=0, dtype=torch.float64).to_weights()
+    physics = HolsteinParams()
+    save_model(tmp_path / "m.pt", weights, physics, "electronic", {"note": "x"})
+    model = load_model(tmp_path / "m.pt", architecture=arch, physics=physics)
+    assert model.target == "electronic" and model.metadata == {"note": "x"}
+    for key, value in weights.arrays.items():
+        np.testing.assert_array_equal(model.weights.arrays[key], value)
+    with pytest.raises(ValueError, match="expected"):
+        load_model(tmp_path / "m.pt", architecture=MLPArchitecture((45, 12, 7, 1)))
+    with pytest.raises(ValueError, match="was trained for"):
+        load_model(tmp_path / "m.pt", physics=HolsteinParams(g=2.0))
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a readable model file"):
+        load_model(tmp_path / "junk.pt")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_an_electronic_model_adds_the_exact_elastic_force(tmp_path: Path) -> None:
+    arch = SMALL["mlp"]
+    weights = fnn.Network(arch, seed=0, dtype=torch.float64).to_weights()
+    physics = HolsteinParams()
+    lattice = SquareLattice(8, 8)
+    q = torch.as_tensor(np.random.default_rng(0).normal(size=(3, 8, 8)))
+    net_only = fnn.NetworkForceField(weights, lattice).forces(q).numpy()
+    holstein = HolsteinModel(lattice, physics, ElectronEnsemble(0.1))
+    for target, extra in (("electronic", elastic_force(q.numpy(), holstein)), ("total", 0.0)):
+        save_model(tmp_path / f"{target}.pt", weights, physics, target)
+        field = load_model(tmp_path / f"{target}.pt").force_field(lattice, dtype=torch.float64)
+        np.testing.assert_allclose(field.forces(q).numpy(), net_only + extra, atol=1e-12)
+
+
+def test_a_killed_run_resumes_to_the_uninterrupted_trajectory(tmp_path: Path) -> None:
+    model = HolsteinModel(SquareLattice(4, 4), HolsteinParams(), ElectronEnsemble(0.1))
+    integ = dynamics.langevin_baoab(
+        ed.ExactForceField(model), mass=5.0, gamma=0.2, temperature=0.1, dt=0.05
+    )
+    q0 = torch.as_tensor(np.random.default_rng(0).normal(size=(2, 4, 4)))
+
+    def start() -> dynamics.DynamicsState:
+        return integ.init(q0, rng=7)
+
+    kwargs = {"identity": "run", "record_every": 2, "checkpoint_every": 10,
+              "frame_dtype": "float64"}  # fmt: skip
+    whole = run_dynamics(integ, start(), 40, tmp_path / "w.h5", **kwargs)  # type: ignore[arg-type]
+    for stop_at in (10, 30):
+
+        def stop(step: int, stop_at: int = stop_at) -> None:
+            if step == stop_at:
+                raise _StopError
+
+        path = tmp_path / f"r{stop_at}.h5"
+        with pytest.raises(_StopError):
+            run_dynamics(integ, start(), 40, path, on_checkpoint=stop, **kwargs)  # type: ignore[arg-type]
+        assert not path.exists()
+        resumed = run_dynamics(integ, start(), 40, path, **kwargs)  # type: ignore[arg-type]
+        np.testing.assert_array_equal(resumed.Q, whole.Q)
+        np.testing.assert_array_equal(resumed.forces, whole.forces)
+        np.testing.assert_array_equal(resumed.t, whole.t)
+    assert whole.Q.shape == (21, 2, 4, 4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r10.h5", "r30.h5", "w.h5"]
+    with pytest.raises(ValueError, match="another run"):
+        run_dynamics(integ, start(), 40, tmp_path / "w.h5", identity="other")
+    with pytest.raises(ValueError, match="checkpoint_every must be a multiple"):
+        run_dynamics(integ, start(), 40, tmp_path / "x.h5", identity="x", record_every=3,
+                     checkpoint_every=10)  # fmt: skip
+    assert load_trajectory(tmp_path / "w.h5").attributes["identity"] == "run"
