@@ -9,6 +9,9 @@ Run ``python benchmarks/measure.py --out benchmarks/results/measure.json`` on an
   (fourth-order Yoshida step, all 30 as one batch) per-step times are measured, and the time to
   1e-8 is steps needed x time per step; the fourth-order run at its chosen step is then run to
   confirm its error.
+* ``langevin``: one BAOAB Langevin step driven by batched exact diagonalisation
+  (:class:`fast.ed.ExactForceField`) against the same step driven by paper 003's descriptor MLP
+  (float32 network, exact elastic force added), on 20x20, 40x40 and 60x60 lattices.
 * ``networks``: the machine's float32 matmul rate (2048^2 ``torch.mm``), the forward FLOP rate of
   the large networks, and the scaling of ML force evaluation from 100x100 to 400x400.
 
@@ -162,11 +165,44 @@ def networks(quick: bool) -> dict[str, Any]:
     return out
 
 
+def langevin(quick: bool) -> dict[str, Any]:
+    """Seconds per Langevin step, exact diagonalisation versus the paper 003 MLP."""
+    from fast.train import TrainedModel
+
+    torch.set_grad_enabled(False)
+    arch = ref_nn.PAPER_ARCHITECTURES["paper003_mlp"]
+    trained = TrainedModel(
+        fast.nn.Network(arch, dtype=torch.float64).to_weights(), HolsteinParams(), "electronic", {}
+    )
+    out: dict[str, Any] = {}
+    for size in (8, 12, 16) if quick else (20, 40, 60):
+        model = HolsteinModel(SquareLattice(size, size), HolsteinParams(), ElectronEnsemble(0.1))
+        q = torch.as_tensor(np.random.default_rng(0).normal(scale=2.0, size=(1, size, size)))
+        row = {}
+        # the network first: LAPACK's threads may spin for a while after a large eigh
+        for name, field in (
+            ("ml", trained.force_field(model.lattice)),
+            ("exact", fast.ed.ExactForceField(model)),
+        ):
+            integ = fast.dynamics.langevin_baoab(
+                field, mass=5.0, gamma=0.2, temperature=0.1, dt=0.05
+            )
+            state = integ.init(q, rng=0)
+            state = integ.step(state)  # warm up
+            steps = (2 if size >= 60 else 5) if name == "exact" else 30
+            row[f"{name}_seconds_per_step"] = _best(
+                lambda integ=integ, state=state: integ.step(state), steps
+            )
+        row["ratio"] = row["exact_seconds_per_step"] / row["ml_seconds_per_step"]
+        out[f"{size}x{size}"] = row
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results/measure.json")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    parser.add_argument("--only", choices=["ehrenfest", "networks"])
+    parser.add_argument("--only", choices=["ehrenfest", "networks", "langevin"])
     args = parser.parse_args()
     result: dict[str, Any] = {
         "torch": torch.__version__,
@@ -177,6 +213,9 @@ def main() -> None:
             8 if args.quick else 20, 4 if args.quick else 30, args.quick
         )
         print(json.dumps(result["ehrenfest"], indent=1))
+    if args.only in (None, "langevin"):
+        result["langevin"] = langevin(args.quick)
+        print(json.dumps(result["langevin"], indent=1))
     if args.only in (None, "networks"):
         result["networks"] = networks(args.quick)
         print(json.dumps(result["networks"], indent=1))

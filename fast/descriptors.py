@@ -9,6 +9,7 @@ of its neighbourhood, a matrix product, and the vectorised standard-frame search
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -164,30 +165,49 @@ def reference_irreps(values: Tensor, neighbourhood: Neighbourhood) -> dict[str, 
     return out
 
 
+@functools.cache
+def _signed_permutations(group: PointGroup, name: str) -> bool:
+    """Whether every matrix of the irrep has one entry +-1 per row and zeros elsewhere."""
+    d = np.asarray(group.irrep(name))
+    return bool(np.all(np.isin(d, (-1.0, 0.0, 1.0))) and np.all(np.abs(d).sum(-1) == 1))
+
+
 def canonical_element(
     keys: list[tuple[str, Tensor]], group: PointGroup, tol: float = _TIE_TOL
 ) -> Tensor:
     """Return the element maximising the transformed keys lexicographically, with relative ties
     ``tol``.
+
+    Keys are transformed block by block, and the comparison stops as soon as every position
+    has a unique maximiser (usually after the first block). The tie scale, the largest
+    transformed value, is the largest key value when every irrep acts by signed permutations
+    (true for the D4 and Cs bases), so it needs no transformed table.
     """
     if not keys:
         raise ValueError("keys must hold at least one block")
     lead = keys[0][1].shape[:-2]
-    cands = []
-    for name, f in keys:
+
+    def transformed(name: str, f: Tensor) -> Tensor:
         d = torch.as_tensor(group.irrep(name), dtype=f.dtype, device=f.device)
-        t = torch.einsum("gkl,...rl->...grk", d, f)
-        cands.append(t.reshape(*lead, group.order, -1))
-    table = torch.cat(cands, dim=-1)
-    scale = table.abs().amax(dim=(-2, -1), keepdim=True)[..., 0]
-    keyed = table.movedim(-1, 0).contiguous()  # (n_keys, ..., G): each key a contiguous slab
-    alive = torch.ones((*lead, group.order), dtype=torch.bool, device=table.device)
-    neg_inf = torch.tensor(-float("inf"), dtype=table.dtype, device=table.device)
-    for k in range(keyed.shape[0]):
-        vals = torch.where(alive, keyed[k], neg_inf)
-        best = vals.amax(dim=-1, keepdim=True)
-        alive = alive & (vals >= best - tol * scale)
-        if k % 8 == 7 and bool((alive.sum(-1) == 1).all()):
+        t = torch.einsum("gkl,...rl->...grk", d, f).reshape(*lead, group.order, -1)
+        return t.movedim(-1, 0)  # (n_columns, ..., G): each key a contiguous slab
+
+    blocks: Iterable[Tensor]
+    if all(_signed_permutations(group, name) for name, _ in keys):
+        scale = torch.stack([f.abs().amax(dim=(-2, -1)) for _, f in keys]).amax(dim=0)[..., None]
+        blocks = (transformed(name, f) for name, f in keys)
+    else:
+        table = [transformed(name, f) for name, f in keys]
+        scale = torch.stack([t.abs().amax(dim=(0, -1)) for t in table]).amax(dim=0)[..., None]
+        blocks = table
+    alive = torch.ones((*lead, group.order), dtype=torch.bool, device=keys[0][1].device)
+    neg_inf = torch.tensor(-float("inf"), dtype=keys[0][1].dtype, device=keys[0][1].device)
+    for block in blocks:
+        for column in block:
+            vals = torch.where(alive, column, neg_inf)
+            best = vals.amax(dim=-1, keepdim=True)
+            alive = alive & (vals >= best - tol * scale)
+        if bool((alive.sum(-1) == 1).all()):
             break  # every position has a unique maximiser: later keys cannot change it
     return torch.argmax(alive.to(torch.int8), dim=-1)
 

@@ -181,8 +181,7 @@ def relu(x: Tensor) -> Tensor:
 
 def dense(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     r"""A fully connected layer :math:`W x + b` (paper 002 eq 11, no activation)."""
-    y = x @ weight.T
-    return y if bias is None else y + bias
+    return torch.nn.functional.linear(x, weight, bias)
 
 
 def neighbour_aggregate(features: Tensor, lattice: SquareLattice, aggregation: str) -> Tensor:
@@ -234,7 +233,8 @@ def mlp_forward(weights: Weights | Network, x: Tensor) -> Tensor:
             h, _param(weights, f"layers.{k}.weight", h), _param(weights, f"layers.{k}.bias", h)
         )
         if k < n_layers - 1:
-            h = relu(h)
+            # in place when no gradient is recorded (inference): one allocation less per layer
+            h = torch.relu_(h) if not torch.is_grad_enabled() else relu(h)
     return h[..., 0]
 
 
