@@ -106,10 +106,10 @@ def _growth(experiment: Experiment, arrays: dict[str, Any], summary: dict[str, A
     fig, ax = plt.subplots(figsize=(4.8, 3.8))
     for frame, x, y in zip(arrays["collapse_frames"], arrays["collapse_x"], arrays["collapse_y"],
                            strict=True):  # fmt: skip
-        ax.semilogy(x, y, "o-", ms=2.5, label=rf"$t\omega$ = {t_omega[frame]:.0f}")
+        keep = y > 1e-8 * y.max()  # drop shells where S vanishes to rounding
+        ax.semilogy(x[keep], y[keep], "o-", ms=2.5, label=rf"$t\omega$ = {t_omega[frame]:.0f}")
     ax.set_xlabel(r"$|\mathbf{q}|\,L(t)$")
     ax.set_ylabel(r"$S(q, t) / L^2(t)$")
-    ax.set_xlim(0, 3 * np.pi)
     ax.legend(fontsize=8)
     ax.set_title("dynamical scaling (paper 003 eq 16)", fontsize=10)
     fig.tight_layout()

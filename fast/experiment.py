@@ -95,7 +95,13 @@ _DEPENDS["report"] = (*_DEPENDS["analyse"], "name")
 
 @attrs.frozen(kw_only=True)
 class Physics:
-    """``[physics]``: the Holstein model (defaults: paper 003 at half filling)."""
+    """``[physics]``: the Holstein model (defaults: paper 003 at half filling).
+
+    Give ``mu`` to hold the electrons at a fixed chemical potential instead of a fixed
+    filling (``mu = 0`` is half filling on average for the ``n-1/2`` coupling, by
+    particle-hole symmetry). Fixed-filling labels depend on the whole lattice through the
+    chemical potential, a non-locality no local model can learn (specs/equations/training.md).
+    """
 
     hopping: float = 1.0
     g: float = 3.5
@@ -104,6 +110,7 @@ class Physics:
     mass: float = 5.0
     coupling: str = "n-1/2"
     filling: float = 0.5
+    mu: float | None = None
     temperature: float = attrs.field(default=0.1, validator=positive)
 
     def __attrs_post_init__(self) -> None:
@@ -118,8 +125,14 @@ class Physics:
         return HolsteinModel(
             SquareLattice(size, size),
             self.params(),
-            ElectronEnsemble(self.temperature, filling=self.filling),
+            self.ensemble(),
         )
+
+    def ensemble(self) -> ElectronEnsemble:
+        """Fixed ``filling``, or the fixed chemical potential ``mu`` when it is given."""
+        if self.mu is not None:
+            return ElectronEnsemble(self.temperature, filling=None, mu=self.mu)
+        return ElectronEnsemble(self.temperature, filling=self.filling)
 
 
 @attrs.frozen(kw_only=True)
@@ -273,7 +286,7 @@ class Experiment:
         p, d, lv = self.physics, self.dataset, self.langevin
         return QuenchDatasetConfig(
             size=d.size, hopping=p.hopping, g=p.g, k=p.k, kappa=p.kappa, mass=p.mass,
-            coupling=p.coupling, filling=p.filling, temperature=p.temperature,
+            coupling=p.coupling, filling=p.filling, mu=p.mu, temperature=p.temperature,
             n_random=d.n_random, hot_temperature=lv.initial_temperature, n_runs=d.n_runs,
             snapshots_per_run=d.snapshots_per_run, burn_in=d.burn_in,
             snapshot_every=d.snapshot_every, omega_tau=lv.omega_tau, dt_omega=lv.dt_omega,
@@ -372,6 +385,7 @@ def preflight(experiment: Experiment, folder: Path, stage: str | None) -> list[s
             model_file,
             architecture=experiment.train.architecture(),
             physics=experiment.physics.params(),
+            ensemble=experiment.physics.ensemble(),
         )
     checkpoint = folder / "train_checkpoint.pt"
     if checkpoint.exists() and "train" not in done:
@@ -440,6 +454,7 @@ def _stage_train(
         config.target,
         {"experiment": experiment.name, "validation_std": result.validation.std,
          "dataset_hash": data.attributes.get("content_hash")},
+        ensemble=experiment.physics.ensemble(),
     )  # fmt: skip
     (folder / "train_checkpoint.pt").unlink(missing_ok=True)
     log.info(
@@ -510,6 +525,7 @@ def _stage_simulate(
         folder / "model.pt",
         architecture=experiment.train.architecture(),
         physics=experiment.physics.params(),
+        ensemble=experiment.physics.ensemble(),
     )
     sim = experiment.simulate
     dtype = torch.float32 if sim.precision == "float32" else torch.float64

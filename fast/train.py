@@ -66,6 +66,8 @@ __all__ = [
 class QuenchDatasetConfig:
     """Settings of the quench-paper training set (defaults: paper 003 App. B on 40x40).
 
+    The electrons are held at ``filling`` (the chemical potential is solved for in every
+    configuration) or, if ``mu`` is given, at that fixed chemical potential.
     Random configurations are the authors' hot start, ``Q ~ N(0, T_hot / kappa)``;
     quench snapshots come from ``n_runs`` BAOAB runs started from such states at the
     bath temperature, recorded every ``snapshot_every`` steps after ``burn_in`` steps.
@@ -79,6 +81,7 @@ class QuenchDatasetConfig:
     mass: float = 5.0
     coupling: str = "n-1/2"
     filling: float = 0.5
+    mu: float | None = None
     temperature: float = 0.1
     n_random: int = attrs.field(default=200, validator=non_negative_int)
     hot_temperature: float = attrs.field(default=5.0, validator=positive)
@@ -99,7 +102,11 @@ class QuenchDatasetConfig:
         return HolsteinModel(
             SquareLattice(self.size, self.size),
             HolsteinParams(self.hopping, self.g, self.k, self.kappa, self.mass, self.coupling),
-            ElectronEnsemble(self.temperature, filling=self.filling),
+            ElectronEnsemble(
+                self.temperature,
+                filling=None if self.mu is not None else self.filling,
+                mu=self.mu,
+            ),
         )
 
     @property
@@ -777,8 +784,11 @@ def save_model(
     physics: HolsteinParams,
     target: str,
     metadata: Mapping[str, Any] | None = None,
+    *,
+    ensemble: ElectronEnsemble | None = None,
 ) -> None:
-    """Write a trained network with its architecture, target and the physics it learned.
+    """Write a trained network with its architecture, target and the physics it learned
+    (Holstein parameters and, if given, the electrons' temperature and filling or ``mu``).
 
     The file holds only tensors, strings and numbers, so :func:`load_model` can read it
     with ``torch.load(..., weights_only=True)``; it is written atomically.
@@ -788,6 +798,7 @@ def save_model(
         "architecture": io.architecture_to_json(weights.architecture),
         "physics": physics_json(physics),
         "target": target,
+        "ensemble": json.dumps(None if ensemble is None else attrs.asdict(ensemble)),
         "metadata": json.dumps(dict(metadata or {}), sort_keys=True, default=str),
         "code_version": fast.__version__,
         "weights": {k: torch.as_tensor(v) for k, v in weights.arrays.items()},
@@ -803,6 +814,7 @@ class TrainedModel:
     physics: HolsteinParams
     target: str
     metadata: dict[str, Any]
+    ensemble: ElectronEnsemble | None = None
 
     def force_field(
         self,
@@ -826,14 +838,16 @@ def load_model(
     *,
     architecture: Architecture | None = None,
     physics: HolsteinParams | None = None,
+    ensemble: ElectronEnsemble | None = None,
 ) -> TrainedModel:
     """Read a model written by :func:`save_model` (``weights_only`` loading).
 
     Parameters
     ----------
     path : path-like
-    architecture, physics : optional
-        If given, the file must hold exactly this architecture / these Holstein parameters.
+    architecture, physics, ensemble : optional
+        If given, the file must hold exactly this architecture / these Holstein parameters /
+        this electron ensemble (temperature, filling or chemical potential).
 
     Raises
     ------
@@ -866,7 +880,13 @@ def load_model(
     target = saved.get("target")
     if target not in ("electronic", "total"):
         raise ValueError(f"model {str(p)!r} does not say what it learned (target {target!r})")
-    return TrainedModel(weights, params, target, json.loads(saved["metadata"]))
+    stored = json.loads(saved.get("ensemble", "null"))
+    electrons = None if stored is None else ElectronEnsemble(**stored)
+    if ensemble is not None and electrons is not None and electrons != ensemble:
+        raise ValueError(
+            f"model {str(p)!r} was trained for {electrons}, but the experiment has {ensemble}"
+        )
+    return TrainedModel(weights, params, target, json.loads(saved["metadata"]), electrons)
 
 
 class MLForceField:

@@ -50,6 +50,17 @@ def dataset(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     return generate_quench_dataset(DATA_CONFIG, path, progress=False)
 
 
+def test_fixed_mu_datasets_are_labelled_at_that_chemical_potential(tmp_path: Path) -> None:
+    config = QuenchDatasetConfig(size=4, n_random=3, n_runs=0, mu=0.3, seed=1)
+    data = generate_quench_dataset(config, tmp_path / "mu.h5", progress=False)
+    model = HolsteinModel(
+        SquareLattice(4, 4), HolsteinParams(), ElectronEnsemble(0.1, filling=None, mu=0.3)
+    )
+    from reference import ed as ref_ed
+
+    np.testing.assert_allclose(data.F, ref_ed.total_force(data.Q, model), atol=1e-10)
+
+
 def test_split_is_by_configuration_disjoint_complete_and_seeded() -> None:
     train, val = split_by_configuration(10, 0.3, seed=4)
     assert len(val) == 3 and len(train) == 7
@@ -175,6 +186,11 @@ def test_model_files_round_trip_and_refuse_mismatches(tmp_path: Path) -> None:
         load_model(tmp_path / "m.pt", architecture=MLPArchitecture((45, 12, 7, 1)))
     with pytest.raises(ValueError, match="was trained for"):
         load_model(tmp_path / "m.pt", physics=HolsteinParams(g=2.0))
+    electrons = ElectronEnsemble(0.1, filling=0.5)
+    save_model(tmp_path / "e.pt", weights, physics, "total", ensemble=electrons)
+    assert load_model(tmp_path / "e.pt", ensemble=electrons).ensemble == electrons
+    with pytest.raises(ValueError, match="was trained for ElectronEnsemble"):
+        load_model(tmp_path / "e.pt", ensemble=ElectronEnsemble(0.1, filling=None, mu=0.0))
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a readable model file"):
         load_model(tmp_path / "junk.pt")
