@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from fast.experiment import Experiment
 
 
+def _fmt(value: float | None, spec: str) -> str:
+    """``value`` formatted, or ``n/a`` where JSON stored a missing or non-finite number."""
+    return "n/a" if value is None or not np.isfinite(value) else format(value, spec)
+
+
 def _parity(folder: Path, figures: Path) -> None:
     plt = _runio.pyplot()
     with h5py.File(folder / "predictions.h5", "r") as fh:
@@ -93,8 +98,9 @@ def _growth(experiment: Experiment, arrays: dict[str, Any], summary: dict[str, A
     if growth is not None:
         window = arrays["fit_window"].astype(bool)
         tt = np.geomspace(t_omega[window][0], t_omega[window][-1], 40)
-        error = max(growth["alpha_stderr_regression"], growth["alpha_std_bootstrap"] or 0.0)
-        label = rf"fit $\alpha$ = {growth['alpha']:.3f} $\pm$ {error:.3f}"
+        errors = [growth["alpha_stderr_regression"], growth["alpha_std_bootstrap"]]
+        error = max((e for e in errors if e is not None), default=None)
+        label = rf"fit $\alpha$ = {growth['alpha']:.3f} $\pm$ {_fmt(error, '.3f')}"
         ax.loglog(tt, growth["prefactor"] * (tt / experiment.omega) ** growth["alpha"], "k--",
                   label=label)  # fmt: skip
     ax.set_xlabel(r"$t\,\omega$")
@@ -178,7 +184,13 @@ def write_report(experiment: Experiment, folder: Path) -> None:
         "",
         f"Physics: t = {experiment.physics.hopping}, g = {experiment.physics.g}, "
         f"k = {experiment.physics.k}, kappa = {experiment.physics.kappa}, "
-        f"m = {experiment.physics.mass}, filling {experiment.physics.filling}, "
+        f"m = {experiment.physics.mass}, "
+        + (
+            f"fixed chemical potential mu = {experiment.physics.mu}, "
+            if experiment.physics.mu is not None
+            else f"filling {experiment.physics.filling}, "
+        )
+        + f"coupling {experiment.physics.coupling}, "
         f"quench to T = {experiment.physics.temperature}. Code version {fast.__version__}.",
         "",
         "## Force field",
@@ -212,8 +224,9 @@ def write_report(experiment: Experiment, folder: Path) -> None:
     if growth is not None:
         lines += [
             f"Growth law L ~ t^alpha: alpha = {growth['alpha']:.3f} +- "
-            f"{growth['alpha_stderr_regression']:.3f} (regression) +- "
-            f"{growth['alpha_std_bootstrap']:.3f} (bootstrap over runs), {growth['n_points']} "
+            f"{_fmt(growth['alpha_stderr_regression'], '.3f')} (regression) +- "
+            f"{_fmt(growth['alpha_std_bootstrap'], '.3f')} (bootstrap over "
+            f"{experiment.simulate.ensemble} runs; few runs make it rough), {growth['n_points']} "
             f"frames with t omega in [{growth['window_t_omega'][0]:.0f}, "
             f"{growth['window_t_omega'][1]:.0f}]. Paper 003 finds alpha below the Allen-Cahn "
             "1/2 at half filling on much longer runs.",
@@ -238,7 +251,7 @@ def write_report(experiment: Experiment, folder: Path) -> None:
         ]
         for step, d, z, w in zip(cc["steps"], cc["max_abs_difference"], cc["max_z"],
                                  cc["fraction_within_2_sigma"], strict=True):  # fmt: skip
-            lines.append(f"| {step} | {d:.3g} | {z:.2f} | {w:.2f} |")
+            lines.append(f"| {step} | {_fmt(d, '.3g')} | {_fmt(z, '.2f')} | {_fmt(w, '.2f')} |")
         lines += [
             "",
             f"Step time at {cmp.size}x{cmp.size}: exact "

@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 
 import fast
 from fast import dynamics, ed
-from fast.io import architecture_to_json
+from fast.io import architecture_to_json, content_hash
 from fast.simulation import StoredTrajectory, load_trajectory, run_dynamics
 from fast.train import (
     QuenchDatasetConfig,
@@ -260,11 +260,19 @@ class Experiment:
                 f"kind must be 'quench' (the voltage and laser workflows run through "
                 f"python -m reference.voltage_demo / reference.laser_demo), got {self.kind!r}"
             )
-        if self.dataset.size < 2 * math.ceil(_receptive(self)) + 1:
-            raise ValueError(
-                f"dataset.size ({self.dataset.size}) must exceed twice the network's receptive "
-                f"radius ({_receptive(self)}) so that no neighbourhood wraps onto itself"
-            )
+        if self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.train.seed != 0:
+            raise ValueError("set the seed in [experiment] (it seeds every stage), not in [train]")
+        sizes = {"dataset.size": self.dataset.size, "simulate.size": self.simulate.size}
+        if self.compare.ensemble:
+            sizes["compare.size"] = self.compare.size
+        for name, size in sizes.items():
+            if size < 2 * _receptive(self) + 1:
+                raise ValueError(
+                    f"{name} ({size}) must exceed twice the network's receptive radius "
+                    f"({_receptive(self)}) so that no neighbourhood wraps onto itself"
+                )
 
     @property
     def omega(self) -> float:
@@ -355,6 +363,37 @@ def _read_stages(folder: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
+# what each stage writes (work in progress included); ``--stage X`` on a finished X deletes
+# these for X and every later stage before it starts
+_OUTPUTS = {
+    "dataset": ("dataset.h5", "dataset.h5.partial"),
+    "train": ("model.pt", "training.json", "predictions.h5", "train_checkpoint.pt"),
+    "simulate": (
+        *(
+            f"{run}.h5{suffix}"
+            for run in ("trajectory", "compare_exact", "compare_ml")
+            for suffix in ("", ".partial", ".state.pt")
+        ),
+        "simulate_timings.json",
+    ),
+    "analyse": ("analysis.h5", "analysis.json"),
+    "report": ("report.md", "metrics.json"),
+}
+
+
+def _forget(folder: Path, stage: str) -> None:
+    """Delete the outputs of ``stage`` and of every later stage, and their records."""
+    later = STAGES[STAGES.index(stage) :]
+    for name in later:
+        for file in _OUTPUTS[name]:
+            (folder / file).unlink(missing_ok=True)
+    if "report" in later:
+        for figure in (folder / "figures").glob("*.png"):
+            figure.unlink()
+    done = {k: v for k, v in _read_stages(folder).items() if k not in later}
+    _runio.write_json(folder / "stages.json", done)
+
+
 def _mark_done(folder: Path, stage: str, fingerprint: str) -> None:
     """Record ``stage`` as finished and forget the later stages, which it made stale."""
     later = STAGES[STAGES.index(stage) + 1 :]
@@ -365,15 +404,16 @@ def _mark_done(folder: Path, stage: str, fingerprint: str) -> None:
 def preflight(experiment: Experiment, folder: Path, stage: str | None) -> list[str]:
     """Check everything that can be checked before work starts; return the stages to run.
 
-    Raises ``ValueError`` if a finished stage (other than ``stage``, which is redone) was
-    made with other settings, if ``stage``
+    Raises ``ValueError`` if a finished stage (other than ``stage``, which is redone, and
+    the later ones it makes stale) was made with other settings, if ``stage``
     needs an unfinished earlier stage, or if a checkpoint or model in the folder belongs to
     another network or physics.
     """
     done = _read_stages(folder)
+    redone = STAGES[STAGES.index(stage) :] if stage in STAGES else ()
     for name, fingerprint in done.items():
-        if name == stage:
-            continue  # redone on request (the later stages are then invalidated)
+        if name in redone:
+            continue  # redone on request, or made stale by the redo
         if name in _DEPENDS and experiment.fingerprint(name) != fingerprint:
             raise ValueError(
                 f"{str(folder)!r} holds a '{name}' stage made with other settings "
@@ -456,7 +496,6 @@ def _stage_train(
          "dataset_hash": data.attributes.get("content_hash")},
         ensemble=experiment.physics.ensemble(),
     )  # fmt: skip
-    (folder / "train_checkpoint.pt").unlink(missing_ok=True)
     log.info(
         "train: %s, held-out force error std %.4g (RMSE %.4g) after %d epochs, %.0f s",
         config.network, result.validation.std, result.validation.rmse, len(result.history),
@@ -476,13 +515,19 @@ def _integrator(experiment: Experiment, force_field: Any) -> dynamics.Integrator
     )  # fmt: skip
 
 
+def hot_start_spread(temperature: float, kappa: float, k: float) -> float:
+    """Spread of the authors' hot start, ``sqrt(T0 / kappa)``; ``sqrt(T0 / k)`` if
+    ``kappa <= 0`` (where the script's variance ``T0 / kappa`` has no meaning)."""
+    return math.sqrt(temperature / kappa) if kappa > 0 else math.sqrt(temperature / k)
+
+
 def _hot_start(
     experiment: Experiment, size: int, ensemble: int, stream: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     t0, p = experiment.langevin.initial_temperature, experiment.physics
     rng = np.random.default_rng([experiment.seed, stream])
     shape = (ensemble, size, size)
-    q0 = rng.normal(scale=math.sqrt(t0 / p.kappa) if p.kappa else math.sqrt(t0 / p.k), size=shape)
+    q0 = rng.normal(scale=hot_start_spread(t0, p.kappa, p.k), size=shape)
     p0 = rng.normal(scale=math.sqrt(t0 * p.mass), size=shape)
     return torch.as_tensor(q0, device=device), torch.as_tensor(p0, device=device)
 
@@ -500,22 +545,25 @@ def _run(
     stream: int,
     device: torch.device,
     progress: bool,
+    model_hash: str = "",
 ) -> float:
-    """One Langevin run into ``<name>.h5``; returns the seconds per step of this call."""
+    """One Langevin run into ``<name>.h5``; returns its wall seconds per step.
+
+    The run's identity holds the settings fingerprint and, for ML runs, the content hash of
+    the model, so a trajectory of another model is never taken for this one.
+    """
     q0, p0 = _hot_start(experiment, size, ensemble, stream, device)
     integ = _integrator(experiment, force_field)
     gen = torch.Generator(device=device)
     gen.manual_seed(int(np.random.default_rng([experiment.seed, stream, 1]).integers(2**62)))
-    identity = json.dumps(
-        {"fingerprint": experiment.fingerprint("simulate"), "run": name, "stream": stream}
-    )
-    start = time.perf_counter()
-    run_dynamics(
+    identity = json.dumps({"fingerprint": experiment.fingerprint("simulate"), "run": name,
+                           "stream": stream, "model": model_hash})  # fmt: skip
+    stored = run_dynamics(
         integ, integ.init(q0, p0, rng=gen), steps, folder / f"{name}.h5", identity=identity,
         record_every=record_every, checkpoint_every=checkpoint_every, progress=progress,
         description=name, frame_dtype="float32" if size > 64 else "float64",
     )  # fmt: skip
-    return (time.perf_counter() - start) / steps
+    return float(stored.attributes["seconds"]) / steps
 
 
 def _stage_simulate(
@@ -529,6 +577,7 @@ def _stage_simulate(
     )
     sim = experiment.simulate
     dtype = torch.float32 if sim.precision == "float32" else torch.float64
+    model_hash = content_hash(dict(model.weights.arrays))
     timings: dict[str, Any] = {}
     cmp = experiment.compare
     if cmp.ensemble:
@@ -544,12 +593,13 @@ def _stage_simulate(
         timings["compare_ml_seconds_per_step"] = _run(
             experiment, folder, "compare_ml",
             model.force_field(small.lattice, dtype=dtype, device=device), **common,
+            model_hash=model_hash,
         )  # fmt: skip
     lattice = SquareLattice(sim.size, sim.size)
     timings["ml_seconds_per_step"] = _run(
         experiment, folder, "trajectory", model.force_field(lattice, dtype=dtype, device=device),
         sim.size, sim.ensemble, sim.steps, sim.record_every, sim.checkpoint_every, 202, device,
-        progress,
+        progress, model_hash,
     )  # fmt: skip
     timings |= {"device": str(device), "threads": torch.get_num_threads()}
     _runio.write_json(folder / "simulate_timings.json", timings)
@@ -723,7 +773,11 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run the unfinished stages of ``experiment`` (or only ``stage``) in the folder ``out``.
 
-    Returns the contents of ``metrics.json`` if the report exists, else ``{}``.
+    ``stage`` on a finished stage redoes it: its outputs and those of every later stage are
+    deleted first. On an unfinished stage it runs (or resumes) it.
+
+    Returns the contents of ``metrics.json`` when the report is current (made by this call,
+    or nothing was left to do), else ``{}``.
     """
     try:
         dev = torch.device(device)
@@ -736,11 +790,18 @@ def run_experiment(
         "dt": experiment.dt, "gamma": experiment.gamma, "omega": experiment.omega,
         "physics_params": json.loads(physics_json(experiment.physics.params())),
     })  # fmt: skip
+    if stage is not None and stage in _read_stages(folder):
+        log.info("redoing stage %s: deleting its outputs and those of the later stages", stage)
+        _forget(folder, stage)
     for name in todo:
         log.info("stage %s", name)
         start = time.perf_counter()
         _STAGE_FUNCTIONS[name](experiment, folder, dev, progress)
         _mark_done(folder, name, experiment.fingerprint(name))
+        if name == "train":  # only now: a kill before the mark must not lose the training
+            (folder / "train_checkpoint.pt").unlink(missing_ok=True)
         log.info("stage %s done in %.1f s", name, time.perf_counter() - start)
     metrics = folder / "metrics.json"
+    if "report" not in todo and todo:
+        return {}  # the report on disk (if any) predates what this call did
     return dict(json.loads(metrics.read_text())) if metrics.exists() else {}

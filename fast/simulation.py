@@ -11,6 +11,10 @@ exact, NEGF or a trained network; ensembles as leading batch axes) and
   written after it and continues, so a killed run ends with exactly the trajectory of an
   uninterrupted one;
 * renames ``<path>.partial`` to ``path`` when done (a finished-looking file is whole).
+
+The state file is written atomically and is never half-written. HDF5 appends are not
+atomic: a kill in the middle of writing frames can, rarely, leave ``<path>.partial``
+unreadable, and the run then has to start over (the error says which file to delete).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +53,8 @@ class StoredTrajectory:
     Q, forces : (n_frames, ..., Lx, Ly)
         Frames in the stored precision.
     attributes : dict
-        ``identity`` (the caller's description of the run), ``code_version``, ``steps``.
+        ``identity`` (the caller's description of the run), ``code_version``, ``steps``,
+        ``seconds`` (wall time of the steps, summed over resumptions).
     """
 
     t: NDArray[np.float64]
@@ -118,7 +124,8 @@ def run_dynamics(
     progress : bool
     description : str
     on_checkpoint : callable, optional
-        Called with the step number after each checkpoint (tests use it to interrupt).
+        Called with the step number after each checkpoint, the one at step 0 included
+        (tests use it to interrupt).
 
     Returns
     -------
@@ -141,22 +148,31 @@ def run_dynamics(
         if stored.attributes.get("identity") != identity:
             raise ValueError(f"{str(final)!r} holds another run; use another output folder")
         return stored
-    step, n_frames = 0, 0
+    settings = json.dumps([n_steps, record_every, frame_dtype])
+    step, n_frames, seconds = 0, 0, 0.0
     if state_file.exists() and partial.exists():
         saved = torch.load(state_file, map_location=state.Q.device, weights_only=True)
         if saved.get("format") != STATE_FORMAT or saved.get("identity") != identity:
             raise ValueError(
                 f"{str(state_file)!r} belongs to another run; delete it or use another folder"
             )
+        if saved.get("settings") != settings:
+            raise ValueError(
+                f"{str(state_file)!r} was saved with n_steps, record_every, frame_dtype = "
+                f"{saved.get('settings')}, not {settings}; delete it to start over"
+            )
         rng = torch.Generator(device=state.Q.device)
         rng.set_state(saved["rng"])
         state = DynamicsState(saved["Q"], saved["P"], saved["forces"], float(saved["t"]), rng)
         step, n_frames = int(saved["step"]), int(saved["n_frames"])
+        seconds = float(saved["seconds"])
     else:
         state_file.unlink(missing_ok=True)
         _create(partial, state, identity, frame_dtype)
-    buffer: list[DynamicsState] = [state] if step == 0 else []
+    # frame 0 is the initial state, unless a checkpoint already put it on disk
+    buffer: list[DynamicsState] = [state] if n_frames == 0 else []
     bar = tqdm(total=n_steps, initial=step, desc=description, disable=not progress, unit="step")
+    start = time.perf_counter()
     while True:
         if step % checkpoint_every == 0 or step == n_steps:
             n_frames = _append(partial, buffer, n_frames)
@@ -164,16 +180,18 @@ def run_dynamics(
             payload = {
                 "format": STATE_FORMAT,
                 "identity": identity,
+                "settings": settings,
                 "Q": state.Q,
                 "P": state.P,
                 "forces": state.forces,
                 "t": state.t,
                 "step": step,
                 "n_frames": n_frames,
+                "seconds": seconds + time.perf_counter() - start,
                 "rng": state.rng.get_state(),
             }
             atomic_write(state_file, functools.partial(_save, payload))
-            if on_checkpoint is not None and step:
+            if on_checkpoint is not None:
                 on_checkpoint(step)
         if step == n_steps:
             break
@@ -185,6 +203,8 @@ def run_dynamics(
     bar.close()
     with h5py.File(partial, "a") as fh:
         fh.attrs["steps"] = n_steps
+        # wall time of the steps, summed over every call that worked on this run
+        fh.attrs["seconds"] = seconds + time.perf_counter() - start
     os.replace(partial, final)
     state_file.unlink()
     return load_trajectory(final)

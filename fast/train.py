@@ -192,7 +192,11 @@ def generate_quench_dataset(
     total = config.n_samples
     bar = tqdm(total=total, initial=done, desc="exact labels", disable=not progress, unit="config")
     # random configurations: sample i is drawn from a generator seeded by (seed, i)
-    std = math.sqrt(config.hot_temperature / config.kappa) if config.kappa else 1.0
+    std = (
+        math.sqrt(config.hot_temperature / config.kappa)
+        if config.kappa > 0
+        else math.sqrt(config.hot_temperature / config.k)
+    )
     while done < config.n_random:
         count = min(config.chunk, config.n_random - done)
         q = np.stack(
@@ -618,7 +622,9 @@ def train_network(
     dtype = config.torch_dtype
     arch = config.architecture()
     lattice = SquareLattice(*dataset.Q.shape[1:])
-    data_hash = str(dataset.attributes.get("content_hash", io.content_hash({"Q": dataset.Q})))
+    data_hash = str(
+        dataset.attributes.get("content_hash", io.content_hash({"Q": dataset.Q, "F": dataset.F}))
+    )
     identity = _checkpoint_identity(config, arch, data_hash)
     train_idx, val_idx = split_by_configuration(
         len(dataset), config.validation_fraction, config.seed

@@ -144,6 +144,37 @@ def test_changed_settings_on_a_finished_folder_are_refused_before_work(
     assert "report" not in json.loads((copy / "stages.json").read_text())
 
 
+def test_redoing_a_stage_replaces_its_outputs_and_forgets_the_later_ones(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    path, out = finished
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    before = (copy / "trajectory.h5").stat().st_mtime_ns
+    metrics = run_experiment(load_experiment(path), copy, stage="simulate", progress=False)
+    assert metrics == {}  # the report on disk no longer describes the folder
+    assert (copy / "trajectory.h5").stat().st_mtime_ns != before
+    assert not (copy / "analysis.json").exists() and not (copy / "report.md").exists()
+    assert list(json.loads((copy / "stages.json").read_text())) == ["dataset", "train", "simulate"]
+    # a plain run finishes the rest
+    assert run_experiment(load_experiment(path), copy, progress=False)["experiment"] == "tiny"
+
+
+def test_the_report_copes_with_missing_error_bars(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    path, out = finished
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    analysis = json.loads((copy / "analysis.json").read_text())
+    analysis["growth_exponent"]["alpha_stderr_regression"] = None
+    analysis["growth_exponent"]["alpha_std_bootstrap"] = None
+    analysis["correlation_comparison"]["max_z"] = [None, None]
+    (copy / "analysis.json").write_text(json.dumps(analysis))
+    run_experiment(load_experiment(path), copy, stage="report", progress=False)
+    assert "n/a" in (copy / "report.md").read_text()
+
+
 def test_a_model_of_another_architecture_in_the_folder_is_refused(
     finished: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -184,6 +215,9 @@ def test_a_stage_needs_its_predecessors(tmp_path: Path) -> None:
         (TINY.replace("size = 10\nn_random", "size = 6\nn_random"), "receptive radius"),
         (TINY.replace('name = "tiny"', 'kind = "laser"'), "kind must be 'quench'"),
         (TINY.replace("[dataset]", "[dataset"), "is not valid TOML"),
+        (TINY.replace("seed = 3", "seed = -1"), "seed must be an integer >= 0"),
+        (TINY.replace("epochs = 3", "epochs = 3\nseed = 5"), r"set the seed in \[experiment\]"),
+        (TINY.replace("size = 10\nensemble = 3", "size = 8\nensemble = 3"), "compare.size"),
         (
             TINY.replace("temperature", "x") + "\n[physics]\ntemperature = -1.0\n",
             "temperature must be > 0",
@@ -217,7 +251,7 @@ def test_unusable_output_devices_and_files_are_reported(
 
 
 def test_seed_override_and_shipped_experiment_files_load() -> None:
-    for name in ("demo.toml", "quench.toml"):
+    for name in ("demo.toml", "quench.toml", "quench_cpu.toml"):
         experiment = load_experiment(ROOT / "specs" / "experiments" / name, {"seed": 9})
         assert isinstance(experiment, Experiment) and experiment.seed == 9
         assert experiment.train_config().seed == 9

@@ -225,7 +225,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_trajectory(tmp_path: Path) ->
     kwargs = {"identity": "run", "record_every": 2, "checkpoint_every": 10,
               "frame_dtype": "float64"}  # fmt: skip
     whole = run_dynamics(integ, start(), 40, tmp_path / "w.h5", **kwargs)  # type: ignore[arg-type]
-    for stop_at in (10, 30):
+    for stop_at in (0, 10, 30):
 
         def stop(step: int, stop_at: int = stop_at) -> None:
             if step == stop_at:
@@ -240,7 +240,18 @@ def test_a_killed_run_resumes_to_the_uninterrupted_trajectory(tmp_path: Path) ->
         np.testing.assert_array_equal(resumed.forces, whole.forces)
         np.testing.assert_array_equal(resumed.t, whole.t)
     assert whole.Q.shape == (21, 2, 4, 4)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r10.h5", "r30.h5", "w.h5"]
+    assert {"r0.h5", "r10.h5", "r30.h5", "w.h5"} <= {p.name for p in tmp_path.iterdir()}
+    assert float(whole.attributes["seconds"]) > 0
+    # a saved state is resumed only with the settings it was made with
+
+    def stop_early(step: int) -> None:
+        if step == 10:
+            raise _StopError
+
+    with pytest.raises(_StopError):
+        run_dynamics(integ, start(), 40, tmp_path / "s.h5", on_checkpoint=stop_early, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="was saved with n_steps"):
+        run_dynamics(integ, start(), 20, tmp_path / "s.h5", **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="another run"):
         run_dynamics(integ, start(), 40, tmp_path / "w.h5", identity="other")
     with pytest.raises(ValueError, match="checkpoint_every must be a multiple"):
