@@ -251,6 +251,9 @@ def test_unusable_output_devices_and_files_are_reported(
 
 
 def test_seed_override_and_shipped_experiment_files_load() -> None:
+    from fast.__main__ import DEMO
+
+    assert DEMO == ROOT / "specs" / "experiments" / "demo.toml"
     for name in ("demo.toml", "quench.toml", "quench_cpu.toml"):
         experiment = load_experiment(ROOT / "specs" / "experiments" / name, {"seed": 9})
         assert isinstance(experiment, Experiment) and experiment.seed == 9
