@@ -272,3 +272,16 @@ def test_densities_recovered_from_exact_forces_are_exact() -> None:
         densities_from_forces(q, forces, model), ed.densities(q, model).numpy(), atol=1e-12
     )
     assert model.lattice == SquareLattice(6, 6)
+
+
+@pytest.mark.slow
+def test_the_demo_runs_end_to_end_and_reports_coarsening(tmp_path: Path) -> None:
+    """The README's main job (about five minutes on 2 cores)."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["force_error_held_out"]["std"] < 0.5
+    growth = metrics["growth"]["growth_exponent"]
+    assert growth is not None and 0.1 < growth["alpha"] < 1.0  # domains grow
+    assert max(metrics["growth"]["correlation_comparison"]["max_z"]) < 3.0
+    assert (out / "figures" / "domains.png").exists()
