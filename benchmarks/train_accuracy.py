@@ -52,14 +52,7 @@ def main() -> None:
         "dataset": args.dataset,
         "dataset_shape": list(data.Q.shape),
         "config": attrs.asdict(config),
-        "validation": attrs.asdict(result.validation),
-        "train": attrs.asdict(result.train),
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        "stopped": result.stopped,
-        "training_seconds": result.seconds,
-        "threads": torch.get_num_threads(),
-        "history": result.history,
+        **result.summary(),
     }
     # where the held-out error lives: random versus quench configurations, and sites whose
     # occupation is fractional (level within a few T of the chemical potential)

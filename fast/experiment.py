@@ -53,6 +53,7 @@ from fast.train import (
     QuenchDatasetConfig,
     TrainConfig,
     generate_quench_dataset,
+    hot_start_spread,
     load_model,
     physics_json,
     save_model,
@@ -475,15 +476,8 @@ def _stage_train(
         "architecture": repr(config.architecture()),
         "parameters": sum(v.size for v in result.weights.arrays.values()),
         "target": config.target,
-        "validation": attrs.asdict(result.validation),
-        "train": attrs.asdict(result.train),
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        "stopped": result.stopped,
-        "training_seconds": result.seconds,
         "device": str(device),
-        "threads": torch.get_num_threads(),
-        "history": result.history,
+        **result.summary(),
     }
     _runio.write_hdf5(folder / "predictions.h5", result.predictions, config)
     _runio.write_json(folder / "training.json", summary)
@@ -513,12 +507,6 @@ def _integrator(experiment: Experiment, force_field: Any) -> dynamics.Integrator
         force_field, mass=p.mass, gamma=experiment.gamma, temperature=p.temperature,
         dt=experiment.dt,
     )  # fmt: skip
-
-
-def hot_start_spread(temperature: float, kappa: float, k: float) -> float:
-    """Spread of the authors' hot start, ``sqrt(T0 / kappa)``; ``sqrt(T0 / k)`` if
-    ``kappa <= 0`` (where the script's variance ``T0 / kappa`` has no meaning)."""
-    return math.sqrt(temperature / kappa) if kappa > 0 else math.sqrt(temperature / k)
 
 
 def _hot_start(

@@ -53,6 +53,7 @@ __all__ = [
     "TrainedModel",
     "fold_standardisation",
     "generate_quench_dataset",
+    "hot_start_spread",
     "load_model",
     "physics_json",
     "physics_of",
@@ -113,6 +114,12 @@ class QuenchDatasetConfig:
     def n_samples(self) -> int:
         """Random configurations plus quench snapshots."""
         return self.n_random + self.n_runs * self.snapshots_per_run
+
+
+def hot_start_spread(temperature: float, kappa: float, k: float) -> float:
+    """Spread of the authors' hot start, ``sqrt(T0 / kappa)``; ``sqrt(T0 / k)`` if
+    ``kappa <= 0`` (where the script's variance ``T0 / kappa`` has no meaning)."""
+    return math.sqrt(temperature / kappa) if kappa > 0 else math.sqrt(temperature / k)
 
 
 def _label(model: HolsteinModel, q: torch.Tensor) -> dict[str, np.ndarray]:
@@ -192,11 +199,7 @@ def generate_quench_dataset(
     total = config.n_samples
     bar = tqdm(total=total, initial=done, desc="exact labels", disable=not progress, unit="config")
     # random configurations: sample i is drawn from a generator seeded by (seed, i)
-    std = (
-        math.sqrt(config.hot_temperature / config.kappa)
-        if config.kappa > 0
-        else math.sqrt(config.hot_temperature / config.k)
-    )
+    std = hot_start_spread(config.hot_temperature, config.kappa, config.k)
     while done < config.n_random:
         count = min(config.chunk, config.n_random - done)
         q = np.stack(
@@ -552,6 +555,19 @@ class TrainResult:
     best_epoch: int
     stopped: str
     seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        """Errors, stopping information and history as JSON-ready values."""
+        return {
+            "validation": attrs.asdict(self.validation),
+            "train": attrs.asdict(self.train),
+            "best_epoch": self.best_epoch,
+            "epochs_run": len(self.history),
+            "stopped": self.stopped,
+            "training_seconds": self.seconds,
+            "threads": torch.get_num_threads(),
+            "history": self.history,
+        }
 
 
 def _predict(
