@@ -65,12 +65,15 @@ def run(path: str, out: str, device: str, seed: int | None, stage: str | None, q
         metrics = run_experiment(experiment, out, device=device, stage=stage, progress=not quiet)
         if not metrics:
             return f"{out}: stage {stage} done"
-        growth = metrics["growth"]["growth_exponent"]
-        alpha = "n/a" if growth is None else f"{growth['alpha']:.3f}"
-        return (
+        head = (
             f"wrote {out}/report.md: held-out force error std "
-            f"{metrics['force_error_held_out']['std']:.3g}, alpha = {alpha}"
+            f"{metrics['force_error_held_out']['std']:.3g}, "
         )
+        if "domain_wall" in metrics:  # the voltage workflow
+            xi = metrics["domain_wall"]["xi_lattice"]
+            return head + f"xi(t_end) NEGF {xi['exact_final']:.3f}, ML {xi['ml_final']:.3f}"
+        growth = metrics["growth"]["growth_exponent"]
+        return head + f"alpha = {'n/a' if growth is None else format(growth['alpha'], '.3f')}"
 
     return run_cli(job)
 

@@ -257,21 +257,25 @@ def brownian(
     temperature: float,
     dt: float,
     frozen: Tensor | None = None,
+    prescribed: Callable[[float], Tensor] | None = None,
 ) -> Integrator:
     r"""Return ``(init, step)`` for overdamped Brownian dynamics, :math:`\gamma\dot Q = F + \eta`
-    (paper 001 eq. 3).
+    (paper 001 eq. 3); ``prescribed(t)`` sets the ``frozen`` sites at time ``t``.
     """
     _check_common(None, dt, temperature)
     check_positive("gamma", gamma)
     amplitude = math.sqrt(2.0 * temperature * dt / gamma)
     mask = None if frozen is None else _mask(force_field, frozen, "frozen")
+    if prescribed is not None and mask is None:
+        raise ValueError("prescribed needs frozen: the mask of the sites it sets")
 
     def step(state: DynamicsState, noise: Tensor | None = None) -> DynamicsState:
         """Advance one step; ``noise`` is the standard normal ``xi``."""
         xi = _noise(state, noise)
         q = state.Q + (dt / gamma) * state.forces + amplitude * xi
         if mask is not None:
-            q = torch.where(mask.to(q.device), state.Q, q)
+            held = state.Q if prescribed is None else prescribed(state.t + dt)
+            q = torch.where(mask.to(q.device), torch.as_tensor(held, device=q.device), q)
         return DynamicsState(q, state.P, _forces(force_field, q), state.t + dt, state.rng)
 
     return Integrator(_make_init(force_field), step)

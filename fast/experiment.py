@@ -36,7 +36,7 @@ import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import attrs
 import cattrs
@@ -67,6 +67,7 @@ from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
 __all__ = [
     "STAGES",
     "Experiment",
+    "Workflow",
     "densities_from_forces",
     "load_experiment",
     "preflight",
@@ -238,8 +239,48 @@ def _check_run(size: int, steps: int, record_every: int, checkpoint_every: int) 
         )
 
 
+StageFunction = Callable[[Any, Path, torch.device, bool], None]
+
+
+class StagedExperiment:
+    """What the quench and voltage experiments share: stage bookkeeping by class tables.
+
+    A subclass sets ``DEPENDS`` (the settings sections each stage depends on: its own and
+    those of earlier stages), ``OUTPUTS`` (the files each stage writes, work in progress
+    included) and ``STAGE_FUNCTIONS``.
+    """
+
+    DEPENDS: ClassVar[Mapping[str, tuple[str, ...]]]
+    OUTPUTS: ClassVar[Mapping[str, tuple[str, ...]]]
+    STAGE_FUNCTIONS: ClassVar[Mapping[str, StageFunction]]
+    seed: int
+    train: TrainConfig
+
+    def _check_seeds(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.train.seed != 0:
+            raise ValueError("set the seed in [experiment] (it seeds every stage), not in [train]")
+
+    def fingerprint(self, stage: str) -> str:
+        """SHA-256 of the settings ``stage`` depends on."""
+        return settings_fingerprint(self, self.depends(stage))
+
+    def depends(self, stage: str) -> tuple[str, ...]:
+        """The settings sections ``stage`` depends on (its own and those of earlier stages)."""
+        return self.DEPENDS[stage]
+
+    def outputs(self) -> Mapping[str, tuple[str, ...]]:
+        """The files each stage writes, work in progress included."""
+        return self.OUTPUTS
+
+    def stage_functions(self) -> Mapping[str, StageFunction]:
+        """The function that runs each stage."""
+        return self.STAGE_FUNCTIONS
+
+
 @attrs.frozen(kw_only=True)
-class Experiment:
+class Experiment(StagedExperiment):
     """A whole experiment file. Sections: ``[experiment]`` (``name``, ``kind``, ``seed``),
     ``[physics]``, ``[langevin]``, ``[dataset]``, ``[train]``, ``[simulate]``, ``[compare]``,
     ``[analyse]``; every key has a paper default."""
@@ -257,14 +298,8 @@ class Experiment:
 
     def __attrs_post_init__(self) -> None:
         if self.kind != "quench":
-            raise ValueError(
-                f"kind must be 'quench' (the voltage and laser workflows run through "
-                f"python -m reference.voltage_demo / reference.laser_demo), got {self.kind!r}"
-            )
-        if self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.train.seed != 0:
-            raise ValueError("set the seed in [experiment] (it seeds every stage), not in [train]")
+            raise ValueError(f"kind must be 'quench' for this class, got {self.kind!r}")
+        self._check_seeds()
         sizes = {"dataset.size": self.dataset.size, "simulate.size": self.simulate.size}
         if self.compare.ensemble:
             sizes["compare.size"] = self.compare.size
@@ -306,11 +341,51 @@ class Experiment:
         """``[train]`` with the experiment's seed."""
         return attrs.evolve(self.train, seed=self.seed)
 
-    def fingerprint(self, stage: str) -> str:
-        """SHA-256 of the settings ``stage`` depends on."""
-        values = _runio.to_jsonable(attrs.asdict(self))
-        text = json.dumps({k: values[k] for k in _DEPENDS[stage]}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()
+    def model_checks(self) -> dict[str, Any]:
+        """What a model file in the run folder must hold (:func:`fast.train.load_model`)."""
+        return {
+            "architecture": self.train.architecture(),
+            "physics": self.physics.params(),
+            "ensemble": self.physics.ensemble(),
+        }
+
+    def derived(self) -> dict[str, Any]:
+        """Derived quantities recorded in ``experiment.json`` next to the settings."""
+        return {
+            "dt": self.dt, "gamma": self.gamma, "omega": self.omega,
+            "physics_params": json.loads(physics_json(self.physics.params())),
+        }  # fmt: skip
+
+
+class Workflow(Protocol):
+    """What :func:`run_experiment` needs of an experiment (:class:`Experiment`,
+    :class:`fast.voltage.VoltageExperiment`)."""
+
+    name: str
+    kind: str
+    seed: int
+
+    @property
+    def train(self) -> TrainConfig: ...
+
+    def fingerprint(self, stage: str) -> str: ...
+
+    def depends(self, stage: str) -> tuple[str, ...]: ...
+
+    def outputs(self) -> Mapping[str, tuple[str, ...]]: ...
+
+    def stage_functions(self) -> Mapping[str, StageFunction]: ...
+
+    def model_checks(self) -> dict[str, Any]: ...
+
+    def derived(self) -> dict[str, Any]: ...
+
+
+def settings_fingerprint(experiment: object, sections: Sequence[str]) -> str:
+    """SHA-256 of the named settings sections of an attrs ``experiment``."""
+    values = _runio.to_jsonable(attrs.asdict(experiment))  # type: ignore[arg-type]
+    text = json.dumps({k: values[k] for k in sections}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _receptive(experiment: Experiment) -> int:
@@ -321,8 +396,11 @@ def _receptive(experiment: Experiment) -> int:
 
 def load_experiment(
     path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
-) -> Experiment:
+) -> Workflow:
     """Read an experiment file; ``overrides`` replace ``[experiment]`` keys (e.g. ``seed``).
+
+    ``[experiment] kind`` picks the workflow: ``"quench"`` (default; papers 002-004,
+    :class:`Experiment`) or ``"voltage"`` (paper 001, :class:`fast.voltage.VoltageExperiment`).
 
     Raises
     ------
@@ -340,13 +418,23 @@ def load_experiment(
     if not isinstance(head, dict):
         raise ValueError("[experiment] must be a table")
     values = {**data, **head, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    sections = {a.name for a in attrs.fields(Experiment)}
+    from fast.voltage import VoltageExperiment
+
+    kinds: dict[str, type[Any]] = {"quench": Experiment, "voltage": VoltageExperiment}
+    kind = values.get("kind", "quench")
+    if kind not in kinds:
+        raise ValueError(
+            f"kind must be one of {sorted(kinds)} in {os.fspath(path)!r}, got {kind!r} (the "
+            "laser workflow runs through python -m reference.laser_demo)"
+        )
+    cls = kinds[kind]
+    sections = {a.name for a in attrs.fields(cls)}
     unknown = sorted(set(values) - sections)
     if unknown:
         raise ValueError(f"unknown settings {unknown} in {os.fspath(path)!r}; allowed: "
                          f"{sorted(sections)}")  # fmt: skip
     try:
-        return _runio._converter().structure(values, Experiment)
+        return _runio._converter().structure(values, cls)  # type: ignore[no-any-return]
     except cattrs.errors.BaseValidationError as exc:
         raise ValueError(
             f"invalid experiment {os.fspath(path)!r}: " + "; ".join(_runio._messages(exc))
@@ -382,11 +470,11 @@ _OUTPUTS = {
 }
 
 
-def _forget(folder: Path, stage: str) -> None:
+def _forget(folder: Path, stage: str, outputs: Mapping[str, tuple[str, ...]]) -> None:
     """Delete the outputs of ``stage`` and of every later stage, and their records."""
     later = STAGES[STAGES.index(stage) :]
     for name in later:
-        for file in _OUTPUTS[name]:
+        for file in outputs[name]:
             (folder / file).unlink(missing_ok=True)
     if "report" in later:
         for figure in (folder / "figures").glob("*.png"):
@@ -402,7 +490,7 @@ def _mark_done(folder: Path, stage: str, fingerprint: str) -> None:
     _runio.write_json(folder / "stages.json", done | {stage: fingerprint})
 
 
-def preflight(experiment: Experiment, folder: Path, stage: str | None) -> list[str]:
+def preflight(experiment: Workflow, folder: Path, stage: str | None) -> list[str]:
     """Check everything that can be checked before work starts; return the stages to run.
 
     Raises ``ValueError`` if a finished stage (other than ``stage``, which is redone, and
@@ -415,19 +503,14 @@ def preflight(experiment: Experiment, folder: Path, stage: str | None) -> list[s
     for name, fingerprint in done.items():
         if name in redone:
             continue  # redone on request, or made stale by the redo
-        if name in _DEPENDS and experiment.fingerprint(name) != fingerprint:
+        if name in STAGES and experiment.fingerprint(name) != fingerprint:
             raise ValueError(
                 f"{str(folder)!r} holds a '{name}' stage made with other settings "
-                f"(sections {', '.join(_DEPENDS[name])}); use a new --out"
+                f"(sections {', '.join(experiment.depends(name))}); use a new --out"
             )
     model_file = folder / "model.pt"
     if model_file.exists() and stage != "train":
-        load_model(
-            model_file,
-            architecture=experiment.train.architecture(),
-            physics=experiment.physics.params(),
-            ensemble=experiment.physics.ensemble(),
-        )
+        load_model(model_file, **experiment.model_checks())
     checkpoint = folder / "train_checkpoint.pt"
     if checkpoint.exists() and "train" not in done:
         try:
@@ -462,15 +545,24 @@ def _stage_dataset(
 
 
 def _stage_train(
-    experiment: Experiment, folder: Path, device: torch.device, progress: bool
+    experiment: Experiment,
+    folder: Path,
+    device: torch.device,
+    progress: bool,
+    *,
+    lattice: SquareLattice | None = None,
+    sites: NDArray[np.bool_] | None = None,
 ) -> None:
+    """Train on ``dataset.h5``; ``lattice`` and ``sites`` as in :func:`fast.train.train_network`."""
     from fast.io import load_dataset
 
     data = load_dataset(folder / "dataset.h5")
     config = experiment.train_config()
     result = train_network(
-        config, data, folder / "train_checkpoint.pt", device=device, progress=progress
-    )
+        config, data, folder / "train_checkpoint.pt", device=device, progress=progress,
+        lattice=lattice, sites=sites,
+    )  # fmt: skip
+    checks = experiment.model_checks()
     summary = {
         "network": config.network,
         "architecture": repr(config.architecture()),
@@ -484,11 +576,12 @@ def _stage_train(
     save_model(
         folder / "model.pt",
         result.weights,
-        experiment.physics.params(),
+        checks["physics"],
         config.target,
         {"experiment": experiment.name, "validation_std": result.validation.std,
-         "dataset_hash": data.attributes.get("content_hash")},
-        ensemble=experiment.physics.ensemble(),
+         "dataset_hash": data.attributes.get("content_hash"), "trained_sites": int(
+             result.predictions["val_exact"][0].size)},
+        ensemble=checks.get("ensemble"),
     )  # fmt: skip
     log.info(
         "train: %s, held-out force error std %.4g (RMSE %.4g) after %d epochs, %.0f s",
@@ -742,7 +835,9 @@ def _stage_report(
     _report.write_report(experiment, folder)
 
 
-_STAGE_FUNCTIONS: dict[str, Callable[[Experiment, Path, torch.device, bool], None]] = {
+Experiment.DEPENDS = _DEPENDS
+Experiment.OUTPUTS = _OUTPUTS
+Experiment.STAGE_FUNCTIONS = {
     "dataset": _stage_dataset,
     "train": _stage_train,
     "simulate": _stage_simulate,
@@ -752,7 +847,7 @@ _STAGE_FUNCTIONS: dict[str, Callable[[Experiment, Path, torch.device, bool], Non
 
 
 def run_experiment(
-    experiment: Experiment,
+    experiment: Workflow,
     out: str | os.PathLike[str],
     *,
     device: str | torch.device = "cpu",
@@ -774,17 +869,17 @@ def run_experiment(
         raise ValueError(f"device {str(device)!r} is not available: {exc}") from None
     folder = _runio.prepare_run_folder(out)
     todo = preflight(experiment, folder, stage)
-    _runio.write_json(folder / "experiment.json", attrs.asdict(experiment) | {
-        "dt": experiment.dt, "gamma": experiment.gamma, "omega": experiment.omega,
-        "physics_params": json.loads(physics_json(experiment.physics.params())),
-    })  # fmt: skip
+    _runio.write_json(
+        folder / "experiment.json",
+        attrs.asdict(experiment) | experiment.derived(),  # type: ignore[arg-type]
+    )
     if stage is not None and stage in _read_stages(folder):
         log.info("redoing stage %s: deleting its outputs and those of the later stages", stage)
-        _forget(folder, stage)
+        _forget(folder, stage, experiment.outputs())
     for name in todo:
         log.info("stage %s", name)
         start = time.perf_counter()
-        _STAGE_FUNCTIONS[name](experiment, folder, dev, progress)
+        experiment.stage_functions()[name](experiment, folder, dev, progress)
         _mark_done(folder, name, experiment.fingerprint(name))
         if name == "train":  # only now: a kill before the mark must not lose the training
             (folder / "train_checkpoint.pt").unlink(missing_ok=True)

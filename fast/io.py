@@ -81,9 +81,15 @@ def partial_path(path: str | os.PathLike[str]) -> Path:
 
 
 def open_partial(
-    path: str | os.PathLike[str], shape: tuple[int, int], config: Mapping[str, Any], kind: str
+    path: str | os.PathLike[str],
+    shape: tuple[int, int],
+    config: Mapping[str, Any],
+    kind: str,
+    attributes: Mapping[str, str] | None = None,
 ) -> int:
     """Create ``<path>.partial`` (or reopen it) and return how many samples it already holds.
+
+    ``attributes`` are extra text attributes of the file (e.g. the lattice geometry).
 
     Raises ``ValueError`` if an existing partial file was made with a different configuration
     (resuming it would mix two datasets).
@@ -102,6 +108,8 @@ def open_partial(
         fh.attrs["config"] = text
         fh.attrs["kind"] = kind
         fh.attrs["code_version"] = fast.__version__
+        for key, value in (attributes or {}).items():
+            fh.attrs[key] = value
         for name in FIELDS:
             fh.create_dataset(
                 name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8", chunks=(1, *shape)

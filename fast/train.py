@@ -11,6 +11,7 @@ the same file as an uninterrupted one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -32,6 +33,7 @@ from fast import descriptors, dynamics, ed, io, nn
 from fast.io import Architecture
 from fast.model import elastic_force
 from reference._runio import atomic_write, non_negative, non_negative_int, positive, positive_int
+from reference.descriptors import decompose_neighbourhood
 from reference.lattice import SquareLattice
 from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
 from reference.nn import (
@@ -43,6 +45,7 @@ from reference.nn import (
     Weights,
     _auxiliary_paths,
 )
+from reference.symmetry import CS, D4
 
 __all__ = [
     "ErrorStats",
@@ -246,6 +249,11 @@ def generate_quench_dataset(
             if on_chunk is not None:
                 on_chunk(done)
     bar.close()
+    return _finish_dataset(final)
+
+
+def _finish_dataset(final: Path) -> io.Dataset:
+    """Drop the dynamics state from the partial file, seal it with its hash and load it."""
     with h5py.File(io.partial_path(final), "a") as fh:
         for name in ("quench_Q", "quench_P"):
             if name in fh:
@@ -268,6 +276,9 @@ class TrainConfig:
         ``paper002_mpnn``, ``paper004_enn``, ``paper002_mlp``, ``paper001_mlp``).
     hidden : tuple of int
         Replaces the hidden widths of an MLP, GNN or MPNN (empty: the paper's).
+    r_c : float
+        Replaces the descriptor cutoff of an MLP (0: the paper's); the input width follows
+        the descriptor size.
     target : {"electronic", "total"}
         What the network learns. ``"total"`` is the papers' choice, the whole force
         ``F_i``; ``"electronic"`` (default) is ``g (n_i - c)`` only, with the elastic force
@@ -303,6 +314,7 @@ class TrainConfig:
 
     network: str = "paper003_mlp"
     hidden: tuple[int, ...] = ()
+    r_c: float = attrs.field(default=0.0, converter=float, validator=non_negative)
     target: str = "electronic"
     epochs: int = attrs.field(default=500, validator=positive_int)
     batch_size: int = attrs.field(default=1, validator=positive_int)
@@ -344,6 +356,12 @@ class TrainConfig:
             raise ValueError(
                 f"network {self.network!r} takes a time input; the quench workflow has none"
             )
+        if self.r_c:
+            if not isinstance(arch, MLPArchitecture):
+                raise ValueError(f"r_c applies to the descriptor MLPs only, not {self.network!r}")
+            group = D4 if arch.descriptor == "d4" else CS
+            size = decompose_neighbourhood(group, self.r_c).size
+            arch = attrs.evolve(arch, widths=(size, *arch.widths[1:]), r_c=self.r_c)
         if not self.hidden:
             return arch
         if isinstance(arch, MLPArchitecture):
@@ -584,13 +602,22 @@ def _predict(
     return torch.cat(out)
 
 
-def _checkpoint_identity(config: TrainConfig, arch: Architecture, data_hash: str) -> str:
+def _checkpoint_identity(
+    config: TrainConfig,
+    arch: Architecture,
+    data_hash: str,
+    lattice: SquareLattice,
+    sites: NDArray[np.bool_],
+) -> str:
     settings = {k: v for k, v in attrs.asdict(config).items() if k not in _RESUMABLE}
+    digest = hashlib.sha256(sites.tobytes()).hexdigest()
+    where = {"periodic": list(lattice.periodic), "sites": digest}
     return json.dumps(
-        {"config": settings, "architecture": io.architecture_to_json(arch), "dataset": data_hash},
+        {"config": settings, "architecture": io.architecture_to_json(arch), "dataset": data_hash,
+         "lattice": where},
         sort_keys=True,
         default=list,
-    )
+    )  # fmt: skip
 
 
 def train_network(
@@ -601,8 +628,10 @@ def train_network(
     device: str | torch.device = "cpu",
     progress: bool = True,
     on_epoch: Callable[[int], Any] | None = None,
+    lattice: SquareLattice | None = None,
+    sites: NDArray[np.bool_] | None = None,
 ) -> TrainResult:
-    """Train ``config.network`` on the exact forces of ``dataset`` (periodic lattices).
+    """Train ``config.network`` on the exact forces of ``dataset``.
 
     Adam on the mean-square force error, mini-batches of whole configurations,
     validation on held-out configurations, learning-rate reduction on plateaus and early
@@ -624,6 +653,13 @@ def train_network(
         Show a progress bar over epochs.
     on_epoch : callable, optional
         Called with the epoch number after each epoch (tests use it to interrupt).
+    lattice : SquareLattice, optional
+        The lattice of the configurations (default: periodic, of their shape); paper 001's
+        lattice is open along x.
+    sites : (Lx, Ly) bool, optional
+        The sites whose forces are learned and scored (default: all). Paper 001 trains on
+        the central columns only, away from the electrodes. The predictions then hold the
+        selected sites only, shape ``(n, n_selected)``.
 
     Returns
     -------
@@ -637,19 +673,36 @@ def train_network(
     dev = torch.device(device)
     dtype = config.torch_dtype
     arch = config.architecture()
-    lattice = SquareLattice(*dataset.Q.shape[1:])
+    shape = tuple(dataset.Q.shape[1:])
+    lattice = SquareLattice(*shape) if lattice is None else lattice
+    if lattice.shape != shape:
+        raise ValueError(f"lattice has shape {lattice.shape}, the dataset {shape}")
+    mask = np.ones(shape, dtype=bool) if sites is None else np.asarray(sites)
+    if mask.dtype != np.bool_ or mask.shape != shape or not mask.any():
+        raise ValueError(f"sites must be a boolean array of shape {shape} selecting some site")
     data_hash = str(
         dataset.attributes.get("content_hash", io.content_hash({"Q": dataset.Q, "F": dataset.F}))
     )
-    identity = _checkpoint_identity(config, arch, data_hash)
+    identity = _checkpoint_identity(config, arch, data_hash, lattice, mask)
     train_idx, val_idx = split_by_configuration(
         len(dataset), config.validation_fraction, config.seed
     )
     q = torch.as_tensor(dataset.Q, dtype=torch.float64)
     holstein = HolsteinModel(lattice, physics_of(dataset), ElectronEnsemble(1.0))
     elastic = elastic_force(q, holstein).numpy() if config.target == "electronic" else 0.0
+    exact = dataset.F[:, mask]  # (n, S): the learned sites
+    forces = torch.as_tensor((dataset.F - elastic)[:, mask], dtype=dtype)
     x = _inputs(arch, q, lattice).to(dtype)
-    forces = torch.as_tensor(dataset.F - elastic, dtype=dtype)
+    # a descriptor MLP sees each site alone: keep only the learned sites' descriptors
+    per_site = isinstance(arch, MLPArchitecture)
+    if per_site:
+        x = x[:, torch.as_tensor(mask)]
+    mask_t = torch.as_tensor(mask, device=dev)
+
+    def select(y: Tensor) -> Tensor:
+        """The learned sites of a network output, ``(n, S)``."""
+        return y if per_site else y[:, mask_t]
+
     scales = _fit_scales(arch, x[train_idx], forces[train_idx], config.standardise, dtype)
     scales = _Scales(*(t.to(dev) for t in scales.state().values()))
     x, forces = x.to(dev), forces.to(dev)
@@ -720,14 +773,14 @@ def train_network(
         network.train()
         for i in range(0, n_train, config.batch_size):
             batch = order[i : i + config.batch_size]
-            predicted = _standardised_forces(network, x[batch], lattice, scales, True)
+            predicted = select(_standardised_forces(network, x[batch], lattice, scales, True))
             loss = torch.mean(((predicted - forces[batch]) / scales.out_scale) ** 2)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
             total += loss.detach().double() * len(batch)
         network.eval()
-        val_pred = _predict(network, x[val_idx], lattice, scales, max(config.batch_size, 8))
+        val_pred = select(_predict(network, x[val_idx], lattice, scales, max(config.batch_size, 8)))
         val_mse = float(torch.mean((val_pred - forces[val_idx]) ** 2))
         scheduler.step(val_mse)
         epoch += 1
@@ -760,18 +813,20 @@ def train_network(
     )
     shown = train_idx[:: max(1, n_train // 64)][:64]
     # errors are reported on the total force (the exact elastic part adds none)
-    full = _predict(final, x64, lattice, unit, 8).cpu().numpy() + elastic
+    elastic_sel = elastic[:, mask] if isinstance(elastic, np.ndarray) else 0.0
+    full = select(_predict(final, x64, lattice, unit, 8)).cpu().numpy() + elastic_sel
+    if sites is None:  # every site: keep the lattice shape
+        full, exact = full.reshape(dataset.F.shape), dataset.F
     predictions = {
-        "val_exact": dataset.F[val_idx],
+        "val_exact": exact[val_idx],
         "val_ml": full[val_idx],
-        "train_exact": dataset.F[shown],
+        "train_exact": exact[shown],
         "train_ml": full[shown],
     }
-    train_all = full[train_idx]
     return TrainResult(
         weights=weights,
         history=history,
-        train=ErrorStats.of(train_all, dataset.F[train_idx]),
+        train=ErrorStats.of(full[train_idx], exact[train_idx]),
         validation=ErrorStats.of(predictions["val_ml"], predictions["val_exact"]),
         predictions=predictions,
         best_epoch=best_epoch,
@@ -791,9 +846,10 @@ def physics_json(physics: HolsteinParams) -> str:
 
 
 def physics_of(dataset: io.Dataset) -> HolsteinParams:
-    """The Holstein parameters a dataset was labelled with (from its ``config`` attribute)."""
+    """The Holstein parameters a dataset was labelled with (its ``physics`` attribute, or the
+    parameters in its ``config``)."""
     try:
-        config = json.loads(dataset.attributes["config"])
+        config = json.loads(dataset.attributes.get("physics") or dataset.attributes["config"])
         names = [a.name for a in attrs.fields(HolsteinParams)]
         return HolsteinParams(**{name: config[name] for name in names})
     except (KeyError, TypeError, json.JSONDecodeError) as exc:

@@ -360,6 +360,7 @@ def brownian(
     temperature: float,
     dt: float,
     frozen: NDArray[np.bool_] | None = None,
+    prescribed: Callable[[float], Array] | None = None,
 ) -> Integrator:
     r"""Return ``(init, step)`` for overdamped Brownian dynamics (Euler-Maruyama).
 
@@ -382,9 +383,12 @@ def brownian(
     temperature : float
     dt : float
     frozen : (Lx, Ly) bool, optional
-        Sites that do not move (paper 001 holds the columns next to the electrodes;
-        to make them follow a reference run, overwrite them between steps with
-        :func:`pin_sites`).
+        Sites the dynamics does not move (paper 001: the columns next to the electrodes).
+    prescribed : callable, optional
+        ``prescribed(t)`` gives the values, shape ``(..., Lx, Ly)``, that the ``frozen``
+        sites take at time ``t`` (paper 001 copies them from the NEGF run); the forces of
+        a step are evaluated with them in place. Without it the frozen sites keep their
+        values.
     """
     _check_common(None, dt, temperature)
     check_positive("gamma", gamma)
@@ -397,13 +401,16 @@ def brownian(
                 f"frozen must be a boolean array of shape {force_field.lattice.shape}, "
                 f"got dtype {mask.dtype} and shape {mask.shape}"
             )
+    if prescribed is not None and mask is None:
+        raise ValueError("prescribed needs frozen: the mask of the sites it sets")
 
     def step(state: DynamicsState, noise: Array | None = None) -> DynamicsState:
         """Advance one step; ``noise`` is the standard normal ``xi``."""
         xi = _noise(state, noise)
         q = state.Q + (dt / gamma) * state.forces + amplitude * xi
         if mask is not None:
-            q = np.where(mask, state.Q, q)
+            held = state.Q if prescribed is None else np.asarray(prescribed(state.t + dt))
+            q = np.where(mask, held, q)
         return DynamicsState(q, state.P, force_field.forces(q), state.t + dt, state.rng)
 
     return Integrator(_make_init(force_field), step)

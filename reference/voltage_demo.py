@@ -1,6 +1,6 @@
 r"""Voltage-driven CDW-to-metal transition with exact NEGF forces (paper 001), a small runnable job.
 
-Run ``python -m reference.voltage_demo --config specs/experiments/voltage.toml --out
+Run ``python -m reference.voltage_demo --config specs/experiments/exact_voltage.toml --out
 runs/voltage``. A Holstein lattice, open along x and periodic along y, sits between two
 wide-band electrodes on the columns ``x = 0`` (left, :math:`\mu_L = -V`) and ``x = Lx - 1``
 (right, :math:`\mu_R = 0`), every site also touching a weak bath at :math:`\epsilon_F = 0`
@@ -31,7 +31,7 @@ made it slower, up to ten-fold on a busy 2-core machine. Every file is written u
 temporary name and renamed, so an interrupted run leaves no half-written file.
 
 Choices the paper leaves open, or that the time budget forces (also in
-``specs/experiments/voltage.toml``):
+``specs/experiments/exact_voltage.toml``):
 
 * **Voltage.** Paper 001 does not state ``V``; ``V = 3`` is our choice. This lattice's
   CDW has its gap edges at about :math:`\pm 2.6` (softer on the lead columns). A scan on the
@@ -437,7 +437,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", default="runs/voltage", help="run folder (default: runs/voltage)")
     parser.add_argument(
-        "--config", help="TOML file with [voltage] settings, e.g. specs/experiments/voltage.toml"
+        "--config",
+        help="TOML file with [voltage] settings, e.g. specs/experiments/exact_voltage.toml",
     )
     parser.add_argument("--steps", type=int, help="number of Brownian steps")
     parser.add_argument("--record-every", type=int, dest="record_every", help="steps per frame")

@@ -271,6 +271,29 @@ def test_brownian_keeps_frozen_sites_fixed_and_pin_sites_sets_them() -> None:
         dynamics.pin_sites(state, np.zeros((4, 4)), q0, ff)  # type: ignore[arg-type]
 
 
+def test_brownian_frozen_sites_follow_the_prescribed_values_and_drive_the_free_ones() -> None:
+    ff = _harmonic(0.2, 1.0, 1.0, L=4)  # kappa couples the columns
+    frozen = np.zeros((4, 4), dtype=bool)
+    frozen[0] = True
+
+    def boundary(t: float) -> np.ndarray:
+        return np.full((4, 4), np.sin(t))
+
+    q0 = np.random.default_rng(3).normal(size=(4, 4))
+    driven = dynamics.brownian(
+        ff, gamma=1.0, temperature=0.0, dt=0.1, frozen=frozen, prescribed=boundary
+    )
+    held = dynamics.brownian(ff, gamma=1.0, temperature=0.0, dt=0.1, frozen=frozen)
+    a, b = driven.init(q0, rng=1), held.init(q0, rng=1)
+    for _ in range(5):
+        a, b = driven.step(a), held.step(b)
+    np.testing.assert_allclose(a.Q[0], np.sin(a.t))
+    np.testing.assert_allclose(a.forces, ff.forces(a.Q))  # forces see the prescribed values
+    assert np.max(np.abs(a.Q[1] - b.Q[1])) > 1e-3  # the boundary drives its neighbours
+    with pytest.raises(ValueError, match="prescribed needs frozen"):
+        dynamics.brownian(ff, gamma=1.0, temperature=0.0, dt=0.1, prescribed=boundary)
+
+
 def test_bath_schedule_decays_from_the_pumped_value() -> None:
     s = dynamics.BathSchedule(gamma0=0.003, delta_gamma=0.017, t1=80.0, tau=25.0)
     assert s(0.0) == pytest.approx(0.02) == dynamics.damping(80.0, s)

@@ -36,7 +36,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 
 
 def test_voltage_toml_holds_the_default_settings() -> None:
-    path = ROOT / "specs" / "experiments" / "voltage.toml"
+    path = ROOT / "specs" / "experiments" / "exact_voltage.toml"
     assert voltage_demo.load_config(path) == voltage_demo.VoltageConfig()
 
 
