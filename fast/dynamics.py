@@ -35,6 +35,7 @@ __all__ = [
     "b_step",
     "brownian",
     "damping",
+    "forces_at",
     "kinetic_temperature",
     "langevin_baoab",
     "langevin_time_dependent_bath",
@@ -85,9 +86,17 @@ def o_step(
     return a * P + math.sqrt((1.0 - a * a) * mass * temperature) * noise
 
 
-def _forces(force_field: ForceField, q: Tensor) -> Tensor:
-    """The force field's forces as a tensor like ``q`` (a NumPy force field works too)."""
-    f = force_field.forces(q)
+def forces_at(force_field: ForceField, Q: Tensor, t: float) -> Tensor:
+    """Forces at ``Q`` and time ``t``; a time-conditioned field (``time`` set) is evaluated
+    at ``t`` (twin of :func:`reference.dynamics.forces_at`)."""
+    if getattr(force_field, "time", None) is not None:
+        force_field = force_field.at_time(t)  # type: ignore[attr-defined]
+    return force_field.forces(Q)
+
+
+def _forces(force_field: ForceField, q: Tensor, t: float) -> Tensor:
+    """The forces at time ``t`` as a tensor like ``q`` (a NumPy force field works too)."""
+    f = forces_at(force_field, q, t)
     if isinstance(f, torch.Tensor) and f.device == q.device and f.dtype == q.dtype:
         return f
     return torch.as_tensor(f, dtype=q.dtype, device=q.device)
@@ -131,7 +140,7 @@ def _make_init(force_field: ForceField) -> Callable[..., DynamicsState]:
         p = torch.zeros_like(q) if P is None else _field("P", P, lat).to(q.device).clone()
         if p.shape != q.shape:
             raise ValueError(f"P must have the shape of Q {tuple(q.shape)}, got {tuple(p.shape)}")
-        forces = _forces(force_field, q)
+        forces = _forces(force_field, q, t0)
         return DynamicsState(q, p, forces, check_finite_scalar("t0", t0), _generator(rng, q.device))
 
     return init
@@ -166,7 +175,7 @@ def langevin_baoab(
         q = a_step(state.Q, p, mass, dt / 2)
         p = o_step(p, mass, gamma, temperature, dt, xi)
         q = a_step(q, p, mass, dt / 2)
-        f = _forces(force_field, q)
+        f = _forces(force_field, q, state.t + dt)
         p = b_step(p, f, dt / 2)
         return DynamicsState(q, p, f, state.t + dt, state.rng)
 
@@ -187,7 +196,7 @@ def langevin_vv_ou(
         xi = _noise(state, noise)
         p = b_step(state.P, state.forces, dt / 2)
         q = a_step(state.Q, p, mass, dt)
-        f = _forces(force_field, q)
+        f = _forces(force_field, q, state.t + dt)
         p = b_step(p, f, dt / 2)
         p = o_step(p, mass, gamma, temperature, dt, xi)
         return DynamicsState(q, p, f, state.t + dt, state.rng)
@@ -218,7 +227,7 @@ def langevin_time_dependent_bath(
         q = a_step(state.Q, p, mass, dt / 2)
         p = o_step(p, mass, gamma, temperature, dt, xi)
         q = a_step(q, p, mass, dt / 2)
-        f = _forces(force_field, q)
+        f = _forces(force_field, q, state.t + dt)
         p = b_step(p, f, dt / 2)
         return DynamicsState(q, p, f, state.t + dt, state.rng)
 
@@ -233,7 +242,7 @@ def velocity_verlet(force_field: ForceField, *, mass: float, dt: float) -> Integ
         """Advance one deterministic step (``noise`` is ignored)."""
         p = b_step(state.P, state.forces, dt / 2)
         q = a_step(state.Q, p, mass, dt)
-        f = _forces(force_field, q)
+        f = _forces(force_field, q, state.t + dt)
         p = b_step(p, f, dt / 2)
         return DynamicsState(q, p, f, state.t + dt, state.rng)
 
@@ -276,7 +285,9 @@ def brownian(
         if mask is not None:
             held = state.Q if prescribed is None else prescribed(state.t + dt)
             q = torch.where(mask.to(q.device), torch.as_tensor(held, device=q.device), q)
-        return DynamicsState(q, state.P, _forces(force_field, q), state.t + dt, state.rng)
+        return DynamicsState(
+            q, state.P, _forces(force_field, q, state.t + dt), state.t + dt, state.rng
+        )
 
     return Integrator(_make_init(force_field), step)
 
@@ -288,7 +299,7 @@ def pin_sites(
     m = _mask(force_field, mask, "mask").to(state.Q.device)
     v = _field("values", values, force_field.lattice).to(state.Q.device)
     q = torch.where(m, v, state.Q)
-    return DynamicsState(q, state.P, _forces(force_field, q), state.t, state.rng)
+    return DynamicsState(q, state.P, _forces(force_field, q, state.t), state.t, state.rng)
 
 
 class GinzburgLandauForceField:

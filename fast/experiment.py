@@ -63,6 +63,7 @@ from reference import _runio, observables
 from reference._runio import non_negative_int, positive, positive_int
 from reference.lattice import SquareLattice
 from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
+from reference.nn import GNNArchitecture
 
 __all__ = [
     "STAGES",
@@ -300,6 +301,11 @@ class Experiment(StagedExperiment):
         if self.kind != "quench":
             raise ValueError(f"kind must be 'quench' for this class, got {self.kind!r}")
         self._check_seeds()
+        arch = self.train.architecture()
+        if isinstance(arch, GNNArchitecture) and arch.time_channel:
+            raise ValueError(
+                f"network {self.train.network!r} takes a time input; the quench workflow has none"
+            )
         sizes = {"dataset.size": self.dataset.size, "simulate.size": self.simulate.size}
         if self.compare.ensemble:
             sizes["compare.size"] = self.compare.size

@@ -251,9 +251,16 @@ def descriptor_mlp_forces(weights: Weights | Network, Q: Tensor, lattice: Square
 
 
 def gnn_forward(
-    weights: Weights | Network, Q: Tensor, lattice: SquareLattice, time: float | None = None
+    weights: Weights | Network,
+    Q: Tensor,
+    lattice: SquareLattice,
+    time: float | Tensor | None = None,
 ) -> Tensor:
-    """Evaluate the direct-force GNN (paper 002 eqs 15-17; paper 000 eqs 23-24)."""
+    """Evaluate the direct-force GNN (paper 002 eqs 15-17; paper 000 eqs 23-24).
+
+    ``time`` may also be a tensor of the batch shape of ``Q`` (one time per configuration,
+    as in training on snapshots of many times).
+    """
     _check_kind(weights, GNNArchitecture)
     arch: GNNArchitecture = _arch(weights)  # type: ignore[assignment]
     q = _input(weights, Q, lattice)
@@ -261,9 +268,16 @@ def gnn_forward(
     if arch.time_channel:
         if time is None:
             raise ValueError("time is required for a GNN with a time channel")
-        if not (math.isfinite(time) and time > 0):
-            raise ValueError(f"time must be > 0, got {time!r}")
-        v = torch.cat([v, torch.full_like(v, 1.0 / time)], dim=-1)
+        if isinstance(time, torch.Tensor):
+            tt = time.to(device=v.device, dtype=v.dtype)
+            if not bool(torch.all(torch.isfinite(tt) & (tt > 0))):
+                raise ValueError("time must be > 0 for every configuration")
+            inverse = (1.0 / tt).reshape(*tt.shape, 1, 1, 1).expand_as(v)
+        else:
+            if not (math.isfinite(time) and time > 0):
+                raise ValueError(f"time must be > 0, got {time!r}")
+            inverse = torch.full_like(v, 1.0 / time)
+        v = torch.cat([v, inverse], dim=-1)
     elif time is not None:
         raise ValueError("time must be None for a GNN without a time channel")
     n_layers = len(arch.channels) - 1

@@ -352,10 +352,6 @@ class TrainConfig:
     def architecture(self) -> Architecture:
         """The network to train: the paper's, with :attr:`hidden` widths if given."""
         arch = PAPER_ARCHITECTURES[self.network]
-        if isinstance(arch, GNNArchitecture) and arch.time_channel:
-            raise ValueError(
-                f"network {self.network!r} takes a time input; the quench workflow has none"
-            )
         if self.r_c:
             if not isinstance(arch, MLPArchitecture):
                 raise ValueError(f"r_c applies to the descriptor MLPs only, not {self.network!r}")
@@ -405,15 +401,19 @@ def split_by_configuration(
 @attrs.frozen(eq=False)
 class _Scales:
     """Affine maps of standardised training: inputs ``(x - shift) / scale``, outputs
-    ``out_scale * y + out_shift``."""
+    ``out_scale * y + out_shift``; a time channel sees ``(1/t) / time_scale``."""
 
     shift: Tensor
     scale: Tensor
     out_shift: Tensor
     out_scale: Tensor
+    time_scale: float = 1.0
 
-    def state(self) -> dict[str, Tensor]:
-        return {k: getattr(self, k) for k in ("shift", "scale", "out_shift", "out_scale")}
+    def to(self, device: torch.device) -> _Scales:
+        return _Scales(
+            self.shift.to(device), self.scale.to(device), self.out_shift.to(device),
+            self.out_scale.to(device), self.time_scale,
+        )  # fmt: skip
 
 
 def _inputs(arch: Architecture, Q: Tensor, lattice: SquareLattice) -> Tensor:
@@ -454,14 +454,21 @@ def _fit_scales(
 
 
 def _standardised_forces(
-    network: nn.Network, x: Tensor, lattice: SquareLattice, scales: _Scales, train: bool
+    network: nn.Network,
+    x: Tensor,
+    lattice: SquareLattice,
+    scales: _Scales,
+    train: bool,
+    times: Tensor | None = None,
 ) -> Tensor:
     """Forces of the network in standardised coordinates, mapped back to physical units."""
     arch = network.architecture
     if isinstance(arch, MLPArchitecture):
         y = nn.mlp_forward(network, (x - scales.shift) / scales.scale)
     elif isinstance(arch, GNNArchitecture):
-        y = nn.gnn_forward(network, x / scales.scale, lattice)
+        # the time channel 1/t' = (1/t) / time_scale
+        shifted = None if times is None else times * scales.time_scale
+        y = nn.gnn_forward(network, x / scales.scale, lattice, shifted)
     elif isinstance(arch, MPNNArchitecture):
         if train:
             y = nn.mpnn_forces(network, x, lattice)
@@ -498,6 +505,8 @@ def fold_standardisation(network: nn.Network, scales: _Scales) -> Weights:
         for name in ("self_weight", "neighbour_weight"):
             first = arrays[f"layers.0.{name}"].copy()
             first[:, 0] /= scale[0]
+            if arch.time_channel:
+                first[:, 1] /= scales.time_scale
             arrays[f"layers.0.{name}"] = first
             arrays[f"layers.{last}.{name}"] = s * arrays[f"layers.{last}.{name}"]
         arrays[f"layers.{last}.bias"] = s * arrays[f"layers.{last}.bias"] + m
@@ -589,16 +598,22 @@ class TrainResult:
 
 
 def _predict(
-    network: nn.Network, x: Tensor, lattice: SquareLattice, scales: _Scales, batch: int
+    network: nn.Network,
+    x: Tensor,
+    lattice: SquareLattice,
+    scales: _Scales,
+    batch: int,
+    times: Tensor | None = None,
 ) -> Tensor:
     out = []
     for i in range(0, len(x), batch):
         xb = x[i : i + batch]
+        tb = None if times is None else times[i : i + batch]
         if isinstance(network.architecture, MPNNArchitecture):
-            out.append(_standardised_forces(network, xb, lattice, scales, False).detach())
+            out.append(_standardised_forces(network, xb, lattice, scales, False, tb).detach())
         else:
             with torch.no_grad():
-                out.append(_standardised_forces(network, xb, lattice, scales, False))
+                out.append(_standardised_forces(network, xb, lattice, scales, False, tb))
     return torch.cat(out)
 
 
@@ -630,6 +645,7 @@ def train_network(
     on_epoch: Callable[[int], Any] | None = None,
     lattice: SquareLattice | None = None,
     sites: NDArray[np.bool_] | None = None,
+    times: NDArray[np.float64] | None = None,
 ) -> TrainResult:
     """Train ``config.network`` on the exact forces of ``dataset``.
 
@@ -660,6 +676,9 @@ def train_network(
         The sites whose forces are learned and scored (default: all). Paper 001 trains on
         the central columns only, away from the electrodes. The predictions then hold the
         selected sites only, shape ``(n, n_selected)``.
+    times : (n,) float, optional
+        The time of every configuration (> 0), fed as ``1/t`` to a time-conditioned GNN
+        (paper 000); required by such a network and refused by any other.
 
     Returns
     -------
@@ -677,12 +696,23 @@ def train_network(
     lattice = SquareLattice(*shape) if lattice is None else lattice
     if lattice.shape != shape:
         raise ValueError(f"lattice has shape {lattice.shape}, the dataset {shape}")
+    time_channel = isinstance(arch, GNNArchitecture) and arch.time_channel
+    if time_channel != (times is not None):
+        raise ValueError(
+            f"times must be given exactly for a time-conditioned network ({config.network} "
+            f"{'has' if time_channel else 'has no'} time channel)"
+        )
+    t_all = None if times is None else np.asarray(times, dtype=np.float64)
+    if t_all is not None and (t_all.shape != (len(dataset),) or not np.all(t_all > 0)):
+        raise ValueError(f"times must hold {len(dataset)} positive values, one per configuration")
     mask = np.ones(shape, dtype=bool) if sites is None else np.asarray(sites)
     if mask.dtype != np.bool_ or mask.shape != shape or not mask.any():
         raise ValueError(f"sites must be a boolean array of shape {shape} selecting some site")
     data_hash = str(
         dataset.attributes.get("content_hash", io.content_hash({"Q": dataset.Q, "F": dataset.F}))
     )
+    if t_all is not None:
+        data_hash = hashlib.sha256((data_hash + t_all.tobytes().hex()).encode()).hexdigest()
     identity = _checkpoint_identity(config, arch, data_hash, lattice, mask)
     train_idx, val_idx = split_by_configuration(
         len(dataset), config.validation_fraction, config.seed
@@ -704,7 +734,10 @@ def train_network(
         return y if per_site else y[:, mask_t]
 
     scales = _fit_scales(arch, x[train_idx], forces[train_idx], config.standardise, dtype)
-    scales = _Scales(*(t.to(dev) for t in scales.state().values()))
+    if t_all is not None:
+        scales = attrs.evolve(scales, time_scale=float(np.mean(1.0 / t_all[train_idx])))
+    scales = scales.to(dev)
+    t_dev = None if t_all is None else torch.as_tensor(t_all, dtype=dtype, device=dev)
     x, forces = x.to(dev), forces.to(dev)
 
     network = nn.Network(arch, seed=config.seed, dtype=dtype, device=dev)
@@ -773,14 +806,20 @@ def train_network(
         network.train()
         for i in range(0, n_train, config.batch_size):
             batch = order[i : i + config.batch_size]
-            predicted = select(_standardised_forces(network, x[batch], lattice, scales, True))
+            tb = None if t_dev is None else t_dev[batch]
+            predicted = select(_standardised_forces(network, x[batch], lattice, scales, True, tb))
             loss = torch.mean(((predicted - forces[batch]) / scales.out_scale) ** 2)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
             total += loss.detach().double() * len(batch)
         network.eval()
-        val_pred = select(_predict(network, x[val_idx], lattice, scales, max(config.batch_size, 8)))
+        val_pred = select(
+            _predict(
+                network, x[val_idx], lattice, scales, max(config.batch_size, 8),
+                None if t_dev is None else t_dev[val_idx],
+            )
+        )  # fmt: skip
         val_mse = float(torch.mean((val_pred - forces[val_idx]) ** 2))
         scheduler.step(val_mse)
         epoch += 1
@@ -808,13 +847,13 @@ def train_network(
     final = nn.Network.from_weights(weights, dtype=torch.float64, device=dev)
     q_dev = q.to(dev)
     x64 = x.double() if isinstance(arch, MLPArchitecture) else q_dev
-    unit = _Scales(
-        *(torch.tensor(v, dtype=torch.float64, device=dev) for v in (0.0, 1.0, 0.0, 1.0))
-    )
+    zero, one = (torch.tensor(v, dtype=torch.float64, device=dev) for v in (0.0, 1.0))
+    unit = _Scales(zero, one, zero, one)
     shown = train_idx[:: max(1, n_train // 64)][:64]
     # errors are reported on the total force (the exact elastic part adds none)
     elastic_sel = elastic[:, mask] if isinstance(elastic, np.ndarray) else 0.0
-    full = select(_predict(final, x64, lattice, unit, 8)).cpu().numpy() + elastic_sel
+    t64 = None if t_all is None else torch.as_tensor(t_all, dtype=torch.float64, device=dev)
+    full = select(_predict(final, x64, lattice, unit, 8, t64)).cpu().numpy() + elastic_sel
     if sites is None:  # every site: keep the lattice shape
         full, exact = full.reshape(dataset.F.shape), dataset.F
     predictions = {
@@ -900,9 +939,12 @@ class TrainedModel:
         *,
         dtype: torch.dtype = torch.float32,
         device: str | torch.device = "cpu",
+        time: float | None = None,
     ) -> MLForceField:
-        """The model as the force provider of any integrator on ``lattice``."""
-        return MLForceField(self.network(dtype=dtype, device=device), lattice, self)
+        """The model as the force provider of any integrator on ``lattice``; a
+        time-conditioned network (paper 000) needs the start ``time`` and then follows the
+        integrator's clock."""
+        return MLForceField(self.network(dtype=dtype, device=device), lattice, self, time)
 
     def network(
         self, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
@@ -975,11 +1017,29 @@ class MLForceField:
     network may run in float32).
     """
 
-    def __init__(self, network: nn.Network, lattice: SquareLattice, model: TrainedModel) -> None:
+    def __init__(
+        self,
+        network: nn.Network,
+        lattice: SquareLattice,
+        model: TrainedModel,
+        time: float | None = None,
+    ) -> None:
         self.lattice = lattice
-        self.network = nn.NetworkForceField(network, lattice)
+        self.network = nn.NetworkForceField(network, lattice, time)
         self.target = model.target
         self.holstein = HolsteinModel(lattice, model.physics, ElectronEnsemble(1.0))
+        self._model = model
+
+    @property
+    def time(self) -> float | None:
+        """The time fed to a time-conditioned network (paper 000), else None."""
+        return self.network.time
+
+    def at_time(self, time: float) -> MLForceField:
+        """A copy at ``time`` (the integrators call it for a time-conditioned network)."""
+        network = self.network.weights
+        assert isinstance(network, nn.Network)
+        return MLForceField(network, self.lattice, self._model, time)
 
     def forces(self, Q: Tensor) -> Tensor:
         """Predicted total forces, shape ``(..., Lx, Ly)``."""

@@ -53,6 +53,7 @@ __all__ = [
     "b_step",
     "brownian",
     "damping",
+    "forces_at",
     "kinetic_temperature",
     "langevin_baoab",
     "langevin_time_dependent_bath",
@@ -146,7 +147,21 @@ def _initial_state(
     if p.shape != q.shape:
         raise ValueError(f"P must have the shape of Q {q.shape}, got {p.shape}")
     generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    return DynamicsState(q, p, force_field.forces(q), check_finite_scalar("t0", t0), generator)
+    t = check_finite_scalar("t0", t0)
+    return DynamicsState(q, p, forces_at(force_field, q, t), t, generator)
+
+
+def forces_at(force_field: ForceField, Q: Array, t: float) -> Array:
+    """Return the forces of ``force_field`` at ``Q`` and time ``t``.
+
+    A time-conditioned force field (one with a ``time`` attribute that is set, such as the
+    GNN of paper 000 in :class:`reference.nn.NetworkForceField`) is evaluated at ``t`` via
+    its ``at_time``; any other force field ignores ``t``. Every integrator evaluates its
+    forces through this function, at the time of the new state.
+    """
+    if getattr(force_field, "time", None) is not None:
+        force_field = force_field.at_time(t)  # type: ignore[attr-defined]
+    return force_field.forces(Q)
 
 
 def _noise(state: DynamicsState, noise: Array | None) -> Array:
@@ -204,7 +219,7 @@ def langevin_baoab(
         q = a_step(state.Q, p, mass, dt / 2)
         p = o_step(p, mass, gamma, temperature, dt, xi)
         q = a_step(q, p, mass, dt / 2)
-        f = force_field.forces(q)
+        f = forces_at(force_field, q, state.t + dt)
         p = b_step(p, f, dt / 2)
         return DynamicsState(q, p, f, state.t + dt, state.rng)
 
@@ -228,7 +243,7 @@ def langevin_vv_ou(
         xi = _noise(state, noise)
         p = b_step(state.P, state.forces, dt / 2)
         q = a_step(state.Q, p, mass, dt)
-        f = force_field.forces(q)
+        f = forces_at(force_field, q, state.t + dt)
         p = b_step(p, f, dt / 2)
         p = o_step(p, mass, gamma, temperature, dt, xi)
         return DynamicsState(q, p, f, state.t + dt, state.rng)
@@ -326,7 +341,7 @@ def langevin_time_dependent_bath(
         q = a_step(state.Q, p, mass, dt / 2)
         p = o_step(p, mass, gamma, temperature, dt, xi)
         q = a_step(q, p, mass, dt / 2)
-        f = force_field.forces(q)
+        f = forces_at(force_field, q, state.t + dt)
         p = b_step(p, f, dt / 2)
         return DynamicsState(q, p, f, state.t + dt, state.rng)
 
@@ -346,7 +361,7 @@ def velocity_verlet(force_field: ForceField, *, mass: float, dt: float) -> Integ
         """Advance one deterministic step."""
         p = b_step(state.P, state.forces, dt / 2)
         q = a_step(state.Q, p, mass, dt)
-        f = force_field.forces(q)
+        f = forces_at(force_field, q, state.t + dt)
         p = b_step(p, f, dt / 2)
         return DynamicsState(q, p, f, state.t + dt, state.rng)
 
@@ -411,7 +426,9 @@ def brownian(
         if mask is not None:
             held = state.Q if prescribed is None else np.asarray(prescribed(state.t + dt))
             q = np.where(mask, held, q)
-        return DynamicsState(q, state.P, force_field.forces(q), state.t + dt, state.rng)
+        return DynamicsState(
+            q, state.P, forces_at(force_field, q, state.t + dt), state.t + dt, state.rng
+        )
 
     return Integrator(_make_init(force_field), step)
 
@@ -442,7 +459,7 @@ def pin_sites(
         )
     v = force_field.lattice.check_field("values", values)
     q = np.where(m, v, state.Q)
-    return DynamicsState(q, state.P, force_field.forces(q), state.t, state.rng)
+    return DynamicsState(q, state.P, forces_at(force_field, q, state.t), state.t, state.rng)
 
 
 @attrs.frozen

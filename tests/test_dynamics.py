@@ -333,3 +333,22 @@ def test_time_dependent_bath_with_constant_gamma_is_baoab() -> None:
     np.testing.assert_allclose(sa.Q, sb.Q, atol=1e-14)
     with pytest.raises(ValueError, match="schedule"):
         dynamics.langevin_time_dependent_bath(ff, mass=1.0, schedule=0.5, temperature=0.3, dt=0.1)  # type: ignore[arg-type]
+
+
+def test_integrators_evaluate_a_time_conditioned_force_field_at_the_new_time() -> None:
+    from reference.nn import GNNArchitecture, NetworkForceField, init_weights
+
+    lattice = SquareLattice(4, 4)
+    weights = init_weights(GNNArchitecture((2, 6, 1), time_channel=True), np.random.default_rng(0))
+    ff = NetworkForceField(weights, lattice, time=2.0)
+    schedule = dynamics.BathSchedule(gamma0=0.1, delta_gamma=0.2, t1=2.0, tau=1.0)
+    integ = dynamics.langevin_time_dependent_bath(
+        ff, mass=1.0, schedule=schedule, temperature=0.1, dt=0.5
+    )
+    q0 = np.random.default_rng(1).normal(size=(4, 4))
+    state = integ.init(q0, rng=2, t0=2.0)
+    np.testing.assert_allclose(state.forces, ff.forces(q0))
+    state = integ.step(state)
+    np.testing.assert_allclose(state.forces, ff.at_time(2.5).forces(state.Q))
+    assert np.max(np.abs(state.forces - ff.forces(state.Q))) > 1e-6  # time matters
+    np.testing.assert_allclose(dynamics.forces_at(ff, q0, 3.0), ff.at_time(3.0).forces(q0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 import torch
@@ -86,7 +87,7 @@ def test_folding_the_standardisation_leaves_the_function_unchanged(name: str) ->
         scales.shift + 0.1, scales.scale * 1.7, scales.out_shift - 0.4, scales.out_scale * 2.3
     )
     if not isinstance(arch, MLPArchitecture):
-        scales = _Scales(torch.zeros(1, dtype=torch.float64), *list(scales.state().values())[1:])
+        scales = attrs.evolve(scales, shift=torch.zeros(1, dtype=torch.float64))
     if isinstance(arch, MPNNArchitecture):
         scales = _Scales(
             scales.shift, torch.ones(1, dtype=torch.float64), torch.zeros(()), scales.out_scale
@@ -96,6 +97,21 @@ def test_folding_the_standardisation_leaves_the_function_unchanged(name: str) ->
     folded = fnn.Network.from_weights(fold_standardisation(net, scales), dtype=torch.float64)
     direct = fnn.NetworkForceField(folded, lattice).forces(q)
     np.testing.assert_allclose(direct.numpy(), wrapped.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_folding_keeps_a_time_conditioned_gnn_unchanged_at_every_time() -> None:
+    arch = GNNArchitecture((2, 6, 5, 1), time_channel=True)
+    lattice = SquareLattice(6, 6)
+    q = torch.as_tensor(np.random.default_rng(2).normal(size=(3, 6, 6)))
+    times = torch.tensor([5.0, 40.0, 300.0], dtype=torch.float64)
+    one = torch.ones(1, dtype=torch.float64)
+    scales = _Scales(0 * one, 1.3 * one, torch.tensor(0.2), torch.tensor(1.7), time_scale=0.01)
+    net = fnn.Network(arch, seed=3, dtype=torch.float64)
+    wrapped = _standardised_forces(net, q, lattice, scales, False, times).detach()
+    folded = fnn.Network.from_weights(fold_standardisation(net, scales), dtype=torch.float64)
+    for k, t in enumerate(times.tolist()):
+        direct = fnn.NetworkForceField(folded, lattice, time=t).forces(q[k])
+        np.testing.assert_allclose(direct.numpy(), wrapped[k].numpy(), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
@@ -159,7 +175,6 @@ def attrs_evolve(config: TrainConfig, **changes: object) -> TrainConfig:
     ("changes", "message"),
     [
         ({"network": "nope"}, "network must be one of"),
-        ({"network": "paper000_gnn"}, "takes a time input"),
         ({"validation_fraction": 1.0}, "validation_fraction must lie in"),
         ({"target": "energy"}, "target must be"),
         ({"dtype": "float16"}, "dtype must be one of"),
