@@ -72,6 +72,9 @@ def run(path: str, out: str, device: str, seed: int | None, stage: str | None, q
         if "domain_wall" in metrics:  # the voltage workflow
             xi = metrics["domain_wall"]["xi_lattice"]
             return head + f"xi(t_end) NEGF {xi['exact_final']:.3f}, ML {xi['ml_final']:.3f}"
+        if "recovery" in metrics:  # the laser workflow
+            o = metrics["recovery"]["O"]
+            return head + f"O(t_end) exact {o['exact_final']:.3f}, ML {o['ml_final']:.3f}"
         growth = metrics["growth"]["growth_exponent"]
         return head + f"alpha = {'n/a' if growth is None else format(growth['alpha'], '.3f')}"
 

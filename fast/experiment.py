@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 
 import fast
 from fast import dynamics, ed
-from fast.io import architecture_to_json, content_hash
+from fast.io import Dataset, architecture_to_json, content_hash
 from fast.simulation import StoredTrajectory, load_trajectory, run_dynamics
 from fast.train import (
     QuenchDatasetConfig,
@@ -406,7 +406,8 @@ def load_experiment(
     """Read an experiment file; ``overrides`` replace ``[experiment]`` keys (e.g. ``seed``).
 
     ``[experiment] kind`` picks the workflow: ``"quench"`` (default; papers 002-004,
-    :class:`Experiment`) or ``"voltage"`` (paper 001, :class:`fast.voltage.VoltageExperiment`).
+    :class:`Experiment`), ``"voltage"`` (paper 001, :class:`fast.voltage.VoltageExperiment`)
+    or ``"laser"`` (paper 000, :class:`fast.laser.LaserExperiment`).
 
     Raises
     ------
@@ -424,14 +425,16 @@ def load_experiment(
     if not isinstance(head, dict):
         raise ValueError("[experiment] must be a table")
     values = {**data, **head, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    from fast.laser import LaserExperiment
     from fast.voltage import VoltageExperiment
 
-    kinds: dict[str, type[Any]] = {"quench": Experiment, "voltage": VoltageExperiment}
+    kinds: dict[str, type[Any]] = {
+        "quench": Experiment, "voltage": VoltageExperiment, "laser": LaserExperiment,
+    }  # fmt: skip
     kind = values.get("kind", "quench")
     if kind not in kinds:
         raise ValueError(
-            f"kind must be one of {sorted(kinds)} in {os.fspath(path)!r}, got {kind!r} (the "
-            "laser workflow runs through python -m reference.laser_demo)"
+            f"kind must be one of {sorted(kinds)} in {os.fspath(path)!r}, got {kind!r}"
         )
     cls = kinds[kind]
     sections = {a.name for a in attrs.fields(cls)}
@@ -558,15 +561,18 @@ def _stage_train(
     *,
     lattice: SquareLattice | None = None,
     sites: NDArray[np.bool_] | None = None,
+    data: Dataset | None = None,
+    times: NDArray[np.float64] | None = None,
 ) -> None:
-    """Train on ``dataset.h5``; ``lattice`` and ``sites`` as in :func:`fast.train.train_network`."""
+    """Train on ``data`` (default: ``dataset.h5``); ``lattice``, ``sites`` and ``times`` as
+    in :func:`fast.train.train_network`."""
     from fast.io import load_dataset
 
-    data = load_dataset(folder / "dataset.h5")
+    data = load_dataset(folder / "dataset.h5") if data is None else data
     config = experiment.train_config()
     result = train_network(
         config, data, folder / "train_checkpoint.pt", device=device, progress=progress,
-        lattice=lattice, sites=sites,
+        lattice=lattice, sites=sites, times=times,
     )  # fmt: skip
     checks = experiment.model_checks()
     summary = {

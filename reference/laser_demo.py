@@ -1,6 +1,6 @@
 r"""Laser melting of the CDW with exact Ehrenfest dynamics (paper 000), a small runnable job.
 
-Run ``python -m reference.laser_demo --config specs/experiments/laser.toml --out runs/laser``.
+Run ``python -m reference.laser_demo --config specs/experiments/exact_laser.toml --out runs/laser``.
 A half-filled periodic Holstein lattice starts in its checkerboard CDW ground state with
 weak lattice noise (paper 000, sec. II: effective temperature :math:`10^{-5}`), one noise
 realisation per ensemble member. A Gaussian laser pulse (eq. 10), coupled by the Peierls
@@ -32,7 +32,7 @@ Run as a program, the job uses one BLAS thread unless ``OPENBLAS_NUM_THREADS`` (
 made it slower, up to ten-fold on a busy 2-core machine. Every file is written under a
 temporary name and renamed, so an interrupted run leaves no half-written file.
 
-Readings of the paper (also in ``specs/experiments/laser.toml``):
+Readings of the paper (also in ``specs/experiments/exact_laser.toml``):
 
 * Paper 000 states "the adiabatic regime characterized by the ratio
   :math:`r = \tau_0/\tau_{\rm el} = 0.2`". Taken literally the phonons would be five times
@@ -469,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", default="runs/laser", help="run folder (default: runs/laser)")
     parser.add_argument(
-        "--config", help="TOML file with [laser] settings, e.g. specs/experiments/laser.toml"
+        "--config", help="TOML file with [laser] settings, e.g. specs/experiments/exact_laser.toml"
     )
     parser.add_argument("--size", type=int, help="linear lattice size L (even)")
     parser.add_argument("--ensemble", type=int, help="number of noise realisations")

@@ -31,7 +31,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 
 
 def test_laser_toml_holds_the_default_settings() -> None:
-    path = ROOT / "specs" / "experiments" / "laser.toml"
+    path = ROOT / "specs" / "experiments" / "exact_laser.toml"
     assert laser_demo.load_config(path) == laser_demo.LaserConfig()
 
 
@@ -152,7 +152,7 @@ def test_cli_rejects_an_unwritable_out(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_toml_holds_the_recovery_bath_of_paper_000() -> None:
-    config = laser_demo.load_config(ROOT / "specs" / "experiments" / "laser.toml")
+    config = laser_demo.load_config(ROOT / "specs" / "experiments" / "exact_laser.toml")
     schedule = config.bath_schedule()
     assert schedule.gamma0 == 0.003 and schedule.delta_gamma == 0.017
     assert schedule.t1 == pytest.approx(80 * config.tau0) and schedule.tau == pytest.approx(
