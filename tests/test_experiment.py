@@ -213,7 +213,7 @@ def test_a_stage_needs_its_predecessors(tmp_path: Path) -> None:
         (TINY.replace("size = 12", "size = 13"), "size must be an even integer"),
         (TINY.replace("times = [10, 20]", "times = [20, 10]"), "strictly increasing"),
         (TINY.replace("size = 10\nn_random", "size = 6\nn_random"), "receptive radius"),
-        (TINY.replace('name = "tiny"', 'kind = "laser"'), "kind must be one of"),
+        (TINY.replace('name = "tiny"', 'kind = "plasma"'), "kind must be one of"),
         (TINY.replace("[dataset]", "[dataset"), "is not valid TOML"),
         (TINY.replace("seed = 3", "seed = -1"), "seed must be an integer >= 0"),
         (TINY.replace("hidden = [8, 4]", 'network = "paper000_gnn"'), "takes a time input"),

@@ -202,7 +202,7 @@ def test_the_metallic_fraction_of_all_sites_is_the_domain_wall_position() -> Non
 @pytest.mark.parametrize(
     ("patch", "message"),
     [
-        ("[experiment]\nkind = 'laser'\n", "kind must be one of"),
+        ("[experiment]\nkind = 'plasma'\n", "kind must be one of"),
         ("[experiment]\nkind = 'voltage'\n[dataset]\nexclude_columns = 1\n"
          "[train]\nr_c = 2.0\n", "exclude_columns .1. must be at least"),
         ("[experiment]\nkind = 'voltage'\n[physics]\nLx = 10\n[compare]\nfrozen_columns = 5\n"
