@@ -25,6 +25,26 @@ def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None or not np.isfinite(value) else format(value, spec)
 
 
+def _error_table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Markdown rows of force-error statistics, then the three force-field figures."""
+    lines = [
+        "| set | configurations | RMSE | MAE | error std | max abs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, stats in rows:
+        lines.append(
+            f"| {name} | {stats['n_configurations']} | {stats['rmse']:.4g} | {stats['mae']:.4g} "
+            f"| {stats['std']:.4g} | {stats['max_abs']:.3g} |"
+        )
+    return [
+        *lines,
+        "",
+        "![parity](figures/parity.png) ![errors](figures/error_histogram.png)",
+        "![training](figures/training_curve.png)",
+        "",
+    ]
+
+
 def _parity(folder: Path, figures: Path) -> None:
     plt = _runio.pyplot()
     with h5py.File(folder / "predictions.h5", "r") as fh:
@@ -213,19 +233,9 @@ def write_report(experiment: Experiment, folder: Path) -> None:
         f"{training['training_seconds']:.0f} s on {training['device']} "
         f"({training['threads']} threads).",
         "",
-        "| set | configurations | RMSE | MAE | error std | max abs |",
-        "|---|---|---|---|---|---|",
     ]
-    for name, stats in (("held out", v), ("training", training["train"])):
-        lines.append(
-            f"| {name} | {stats['n_configurations']} | {stats['rmse']:.4g} | {stats['mae']:.4g} "
-            f"| {stats['std']:.4g} | {stats['max_abs']:.3g} |"
-        )
+    lines += _error_table([("held out", v), ("training", training["train"])])
     lines += [
-        "",
-        "![parity](figures/parity.png) ![errors](figures/error_histogram.png)",
-        "![training](figures/training_curve.png)",
-        "",
         f"## Coarsening on {sim.size}x{sim.size} (ML Langevin, {sim.ensemble} runs, "
         f"{sim.steps} steps, {timings['ml_seconds_per_step'] * 1e3:.1f} ms/step)",
         "",
@@ -359,20 +369,15 @@ def write_voltage_report(experiment: VoltageExperiment, folder: Path) -> None:
         f"({training['stopped']}; best epoch {training['best_epoch']}) in "
         f"{training['training_seconds']:.0f} s on {training['device']}.",
         "",
-        "| set | configurations | RMSE | MAE | error std | max abs |",
-        "|---|---|---|---|---|---|",
     ]
-    for name, stats in (("held-out snapshots", v), ("training", training["train"]),
-                        ("held-out runs, ML-driven sites", h)):  # fmt: skip
-        lines.append(
-            f"| {name} | {stats['n_configurations']} | {stats['rmse']:.4g} | {stats['mae']:.4g} "
-            f"| {stats['std']:.4g} | {stats['max_abs']:.3g} |"
-        )
+    lines += _error_table(
+        [
+            ("held-out snapshots", v),
+            ("training", training["train"]),
+            ("held-out runs, ML-driven sites", h),
+        ]
+    )
     lines += [
-        "",
-        "![parity](figures/parity.png) ![errors](figures/error_histogram.png)",
-        "![training](figures/training_curve.png)",
-        "",
         f"## NEGF vs ML Brownian dynamics ({cmp.ensemble} held-out runs)",
         "",
         f"Both start from the same states and draw the same noise; in the ML runs the "
@@ -485,20 +490,11 @@ def write_laser_report(experiment: LaserExperiment, folder: Path) -> None:
         f"({training['stopped']}; best epoch {training['best_epoch']}) in "
         f"{training['training_seconds']:.0f} s on {training['device']}.",
         "",
-        "| set | configurations | RMSE | MAE | error std | max abs |",
-        "|---|---|---|---|---|---|",
     ]
-    for name, stats in (("held-out snapshots", v), ("training", training["train"]),
-                        ("held-out runs", h)):  # fmt: skip
-        lines.append(
-            f"| {name} | {stats['n_configurations']} | {stats['rmse']:.4g} | {stats['mae']:.4g} "
-            f"| {stats['std']:.4g} | {stats['max_abs']:.3g} |"
-        )
+    lines += _error_table(
+        [("held-out snapshots", v), ("training", training["train"]), ("held-out runs", h)]
+    )
     lines += [
-        "",
-        "![parity](figures/parity.png) ![errors](figures/error_histogram.png)",
-        "![training](figures/training_curve.png)",
-        "",
         f"## Recovery: exact Ehrenfest vs ML Langevin ({experiment.compare.ensemble} held-out "
         "runs)",
         "",

@@ -461,19 +461,17 @@ def _read_stages(folder: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
+def run_files(*names: str) -> tuple[str, ...]:
+    """The files of resumable runs ``<name>.h5``: finished, in progress and the state."""
+    return tuple(f"{n}.h5{suffix}" for n in names for suffix in ("", ".partial", ".state.pt"))
+
+
 # what each stage writes (work in progress included); ``--stage X`` on a finished X deletes
 # these for X and every later stage before it starts
 _OUTPUTS = {
     "dataset": ("dataset.h5", "dataset.h5.partial"),
     "train": ("model.pt", "training.json", "predictions.h5", "train_checkpoint.pt"),
-    "simulate": (
-        *(
-            f"{run}.h5{suffix}"
-            for run in ("trajectory", "compare_exact", "compare_ml")
-            for suffix in ("", ".partial", ".state.pt")
-        ),
-        "simulate_timings.json",
-    ),
+    "simulate": (*run_files("trajectory", "compare_exact", "compare_ml"), "simulate_timings.json"),
     "analyse": ("analysis.h5", "analysis.json"),
     "report": ("report.md", "metrics.json"),
 }

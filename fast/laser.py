@@ -47,7 +47,7 @@ import torch
 from numpy.typing import NDArray
 
 from fast import dynamics, io
-from fast.experiment import StagedExperiment, _stage_train, _write_arrays
+from fast.experiment import StagedExperiment, _stage_train, _write_arrays, run_files
 from fast.io import content_hash
 from fast.simulation import StoredTrajectory, load_trajectory, run_dynamics, run_ehrenfest
 from fast.train import ErrorStats, TrainConfig, load_model, physics_json
@@ -226,16 +226,9 @@ _DEPENDS = {
 _DEPENDS["analyse"] = _DEPENDS["simulate"]
 _DEPENDS["report"] = (*_DEPENDS["analyse"], "name")
 _OUTPUTS = {
-    "dataset": tuple(f"exact_runs.h5{s}" for s in ("", ".partial", ".state.pt")),
+    "dataset": run_files("exact_runs"),
     "train": ("model.pt", "training.json", "predictions.h5", "train_checkpoint.pt"),
-    "simulate": (
-        *(
-            f"{run}.h5{s}"
-            for run in ("compare_exact", "compare_ml")
-            for s in ("", ".partial", ".state.pt")
-        ),
-        "simulate_timings.json",
-    ),
+    "simulate": (*run_files("compare_exact", "compare_ml"), "simulate_timings.json"),
     "analyse": ("analysis.h5", "analysis.json"),
     "report": ("report.md", "metrics.json"),
 }

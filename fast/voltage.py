@@ -53,6 +53,7 @@ from fast.experiment import (
     _stage_train,
     _write_arrays,
     densities_from_forces,
+    run_files,
 )
 from fast.io import content_hash
 from fast.negf import NEGFForceField
@@ -222,14 +223,7 @@ _DEPENDS["report"] = (*_DEPENDS["analyse"], "name")
 _OUTPUTS = {
     "dataset": ("dataset.h5", "dataset.h5.partial"),
     "train": ("model.pt", "training.json", "predictions.h5", "train_checkpoint.pt"),
-    "simulate": (
-        *(
-            f"{run}.h5{suffix}"
-            for run in ("compare_exact", "compare_ml")
-            for suffix in ("", ".partial", ".state.pt")
-        ),
-        "simulate_timings.json",
-    ),
+    "simulate": (*run_files("compare_exact", "compare_ml"), "simulate_timings.json"),
     "analyse": ("analysis.h5", "analysis.json"),
     "report": ("report.md", "metrics.json"),
 }
