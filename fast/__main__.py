@@ -2,7 +2,9 @@
 
 ``python -m fast run <experiment>.toml --out <dir> [--device cuda] [--seed 1] [--stage train]``
     runs an experiment's stages (dataset, train, simulate, analyse, report), skipping
-    finished ones; see :mod:`fast.experiment`.
+    finished ones. ``[experiment] kind`` picks the workflow: ``quench`` (papers 002-004,
+    :mod:`fast.experiment`), ``voltage`` (paper 001, :mod:`fast.voltage`) or ``laser``
+    (paper 000, :mod:`fast.laser`).
 ``python -m fast demo [--out runs/demo]``
     runs ``specs/experiments/demo.toml``: a small quench trained and simulated end to end
     in a few minutes on a laptop CPU.
@@ -87,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     default_device = "cuda" if torch.cuda.is_available() else "cpu"
     p_run = sub.add_parser("run", help="run an experiment file's stages")
-    p_run.add_argument("experiment", help="experiment file, e.g. specs/experiments/quench.toml")
+    p_run.add_argument("experiment", help="experiment file, e.g. specs/experiments/quench.toml "
+                       "(kind quench, voltage or laser)")  # fmt: skip
     p_run.add_argument("--out", required=True, help="run folder")
     p_demo = sub.add_parser("demo", help="run specs/experiments/demo.toml (a few CPU minutes)")
     p_demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
