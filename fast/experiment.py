@@ -160,7 +160,8 @@ class Langevin:
 
 @attrs.frozen(kw_only=True)
 class DatasetSettings:
-    """``[dataset]``: the exact training set (paper 003 App. B: 40x40, 200 + 400)."""
+    """``[dataset]``: the exact training set (paper 003 App. B: 40x40, 200 + 400); ``start``
+    is where the snapshot runs begin, ``"hot"`` (quench) or ``"cdw"`` (equilibrium at T)."""
 
     size: int = attrs.field(default=40, validator=positive_int)
     n_random: int = attrs.field(default=200, validator=non_negative_int)
@@ -169,6 +170,11 @@ class DatasetSettings:
     burn_in: int = attrs.field(default=0, validator=non_negative_int)
     snapshot_every: int = attrs.field(default=50, validator=positive_int)
     chunk: int = attrs.field(default=8, validator=positive_int)
+    start: str = "hot"
+
+    def __attrs_post_init__(self) -> None:
+        if self.start not in ("hot", "cdw"):
+            raise ValueError(f"start must be 'hot' or 'cdw', got {self.start!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -340,7 +346,7 @@ class Experiment(StagedExperiment):
             n_random=d.n_random, hot_temperature=lv.initial_temperature, n_runs=d.n_runs,
             snapshots_per_run=d.snapshots_per_run, burn_in=d.burn_in,
             snapshot_every=d.snapshot_every, omega_tau=lv.omega_tau, dt_omega=lv.dt_omega,
-            chunk=d.chunk, seed=self.seed,
+            chunk=d.chunk, seed=self.seed, start=d.start,
         )  # fmt: skip
 
     def train_config(self) -> TrainConfig:

@@ -32,6 +32,7 @@ import fast
 from fast import descriptors, dynamics, ed, io, nn
 from fast.io import Architecture
 from fast.model import elastic_force
+from reference import ed as _ref_ed
 from reference._runio import atomic_write, non_negative, non_negative_int, positive, positive_int
 from reference.descriptors import decompose_neighbourhood
 from reference.lattice import SquareLattice
@@ -73,8 +74,12 @@ class QuenchDatasetConfig:
     The electrons are held at ``filling`` (the chemical potential is solved for in every
     configuration) or, if ``mu`` is given, at that fixed chemical potential.
     Random configurations are the authors' hot start, ``Q ~ N(0, T_hot / kappa)``;
-    quench snapshots come from ``n_runs`` BAOAB runs started from such states at the
-    bath temperature, recorded every ``snapshot_every`` steps after ``burn_in`` steps.
+    the snapshots come from ``n_runs`` BAOAB runs at the bath temperature, recorded every
+    ``snapshot_every`` steps after ``burn_in`` steps. With ``start = "hot"`` the runs start
+    from such hot states (quench snapshots: domains and walls); with ``start = "cdw"`` from
+    the checkerboard ground state, half of them sublattice-flipped, with momenta at the bath
+    temperature (equilibrium snapshots at ``T``, paper 003 App. B's "equilibrium
+    configurations at a low temperature").
     """
 
     size: int = attrs.field(default=40, validator=positive_int)
@@ -97,9 +102,12 @@ class QuenchDatasetConfig:
     dt_omega: float = attrs.field(default=0.022, validator=positive)
     chunk: int = attrs.field(default=8, validator=positive_int)
     seed: int = 0
+    start: str = "hot"
 
     def __attrs_post_init__(self) -> None:
         self.model()  # validates the physics
+        if self.start not in ("hot", "cdw"):
+            raise ValueError(f"start must be 'hot' or 'cdw', got {self.start!r}")
 
     def model(self) -> HolsteinModel:
         """The Holstein model the labels come from."""
@@ -228,8 +236,16 @@ def generate_quench_dataset(
         resumed = _load_state(final, integ, dev)
         if resumed is None:
             rng = np.random.default_rng([config.seed, 2**32 - 1])  # the quench stream
-            q0 = rng.normal(scale=std, size=(config.n_runs, *lattice.shape))
-            p0 = rng.normal(scale=math.sqrt(config.hot_temperature * config.mass), size=q0.shape)
+            shape = (config.n_runs, *lattice.shape)
+            if config.start == "hot":
+                q0 = rng.normal(scale=std, size=shape)
+                p_temperature = config.hot_temperature
+            else:  # the two CDW domains, alternating between runs
+                cdw = _ref_ed.ground_state(model).Q
+                q0 = np.stack([cdw if r % 2 == 0 else np.roll(cdw, 1, axis=0)
+                               for r in range(config.n_runs)])  # fmt: skip
+                p_temperature = config.temperature
+            p0 = rng.normal(scale=math.sqrt(p_temperature * config.mass), size=q0.shape)
             gen = torch.Generator(device=dev)
             gen.manual_seed(config.seed)
             state, step = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import h5py
 import numpy as np
 import pytest
@@ -93,3 +94,15 @@ def test_bad_settings_fail_before_any_work() -> None:
         QuenchDatasetConfig(kappa=0.3)
     with pytest.raises(ValueError, match="snapshot_every"):
         QuenchDatasetConfig(snapshot_every=0)
+
+
+def test_equilibrium_snapshots_start_in_both_cdw_domains(tmp_path: Path) -> None:
+    from reference.observables import staggered_order
+
+    config = attrs.evolve(TINY, start="cdw", n_random=0, n_runs=2, snapshots_per_run=2)
+    data = generate_quench_dataset(config, tmp_path / "e.h5", progress=False)
+    np.testing.assert_allclose(data.F, ed.total_force(data.Q, config.model()), atol=1e-10)
+    order = staggered_order(data.Q, config.model().lattice)  # runs alternate between chunks
+    assert np.all(np.abs(order) > 0.5) and order[0] * order[1] < 0
+    with pytest.raises(ValueError, match="start must be 'hot' or 'cdw'"):
+        attrs.evolve(TINY, start="cold")
