@@ -254,6 +254,24 @@ def _ehrenfest(rng: np.random.Generator) -> Inputs:
     return (state, model, 0.05, LaserPulse()), {}
 
 
+def _adiabatic(rng: np.random.Generator) -> Inputs:
+    (state, model, _, pulse), _ = _ehrenfest(rng)
+    a = rng.normal(size=(4, 16, 16)) + 1j * rng.normal(size=(4, 16, 16))
+    rho = a @ a.conj().transpose(0, 2, 1)
+    rho = 8 * rho / np.trace(rho, axis1=1, axis2=2)[:, None, None]
+    q = np.stack([state.Q, np.full((4, 4), 0.4)])  # uniform Q: degenerate levels
+    return (rho[:2], q, model, np.asarray(reference.model.vector_potential(3.0, pulse))), {}
+
+
+def _adiabatic_reference(rho: Any, q: Any, model: HolsteinModel, a: Any) -> Any:
+    return np.stack(
+        [
+            reference.ehrenfest.adiabatic_densities(r, qq, model, a)
+            for r, qq in zip(rho, q, strict=True)
+        ]
+    )
+
+
 def _registry() -> list[Case]:
     r, f = reference, fast
     cases = [
@@ -315,6 +333,12 @@ def _registry() -> list[Case]:
             f.negf.negf_densities,
             atol=1e-7,
             rtol=0.0,
+        ),
+        Case(
+            "ehrenfest.adiabatic_densities (batched, degenerate levels)",
+            _adiabatic,
+            _adiabatic_reference,
+            f.ehrenfest.adiabatic_densities,
         ),
         Case(
             "ehrenfest.ehrenfest_step",
