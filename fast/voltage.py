@@ -354,11 +354,7 @@ def cdw_initial_states(
     filling and ``physics.temperature`` (paper 001: the system starts in the CDW insulator).
     """
     cdw = ed.ground_state(physics.model()).Q
-    return (
-        cdw + rng.normal(scale=noise, size=(count, *cdw.shape))
-        if noise
-        else np.stack([cdw] * count)
-    )
+    return np.asarray(cdw + rng.normal(scale=noise, size=(count, *cdw.shape)), dtype=np.float64)
 
 
 def _brownian(physics: VoltagePhysics, brownian: BrownianSettings, force_field: Any,
