@@ -244,6 +244,10 @@ def _negf_fine(q: Any, model: HolsteinModel, el: Electrodes) -> Any:
     return reference.negf.negf_densities(q, model, el, step=0.0005)
 
 
+def _currents_fine(q: Any, model: HolsteinModel, el: Electrodes) -> Any:
+    return reference.negf.particle_currents(q, model, el, step=0.0005)
+
+
 def _ehrenfest(rng: np.random.Generator) -> Inputs:
     lat = SquareLattice(4, 4)
     params = HolsteinParams(hopping=-1.0, g=math.sqrt(3), k=1.0, kappa=0.0, mass=25.0, coupling="n")
@@ -331,6 +335,14 @@ def _registry() -> list[Case]:
             _negf,
             _negf_fine,
             f.negf.negf_densities,
+            atol=1e-7,
+            rtol=0.0,
+        ),
+        Case(
+            "negf.particle_currents (exact vs fine Riemann sum)",
+            _negf,
+            _currents_fine,
+            f.negf.particle_currents,
             atol=1e-7,
             rtol=0.0,
         ),

@@ -27,9 +27,9 @@ the reference's Riemann sum approaches as its step shrinks and its window widens
 It needs every :math:`\gamma_k > 0`, i.e. every eigenmode coupled to some reservoir
 (true whenever :math:`\Gamma_{\rm bath} > 0`); otherwise the reference sum is used.
 
-``negf_densities`` and ``negf_force`` take the reference's parameters; with the
-default ``step=None`` they use the exact evaluation, with a ``step`` they run the
-reference's Riemann sum (so the two can be compared at equal discretisation).
+``negf_densities``, ``negf_force`` and ``particle_currents`` take the reference's
+parameters; with the default ``step=None`` they use the exact evaluation, with a ``step``
+they run the reference's Riemann sum (so the two can be compared at equal discretisation).
 """
 
 from __future__ import annotations
@@ -66,7 +66,6 @@ energy_grid = delegate(_ref.energy_grid)
 lesser_green = delegate(_ref.lesser_green)
 lesser_self_energy = delegate(_ref.lesser_self_energy)
 level_broadening = delegate(_ref.level_broadening)
-particle_currents = delegate(_ref.particle_currents)
 retarded_green = delegate(_ref.retarded_green)
 retarded_self_energy = delegate(_ref.retarded_self_energy)
 spectral_function = delegate(_ref.spectral_function)
@@ -115,7 +114,11 @@ def _pole_integral(a: Tensor, b: Tensor, mu: float, temperature: float) -> Tenso
     return -1j * math.pi + torch.log(mu - a) - torch.log(b - mu)
 
 
-def _exact_densities(q: Tensor, model: HolsteinModel, electrodes: Electrodes) -> Tensor:
+def _poles(
+    q: Tensor, model: HolsteinModel, electrodes: Electrodes
+) -> tuple[Tensor, np.ndarray, Tensor, Tensor, Tensor]:
+    """``(gamma, mu, lambda, R, L)``: broadenings and chemical potentials per site, and the
+    eigendecomposition ``H - i Gamma = R diag(lambda) L`` with ``L = R^-1``."""
     lat = model.lattice
     gamma = torch.as_tensor(_ref.level_broadening(lat, electrodes).ravel(), device=q.device)
     mu = _ref.chemical_potentials(lat, electrodes).ravel()
@@ -123,7 +126,12 @@ def _exact_densities(q: Tensor, model: HolsteinModel, electrodes: Electrodes) ->
     lam, right = torch.linalg.eig(h_eff)
     if bool((lam.imag >= 0).any()):
         raise ValueError("a mode is decoupled from every reservoir (gamma_k = 0)")
-    left = torch.linalg.inv(right)  # rows l_k^T
+    return gamma, mu, lam, right, torch.linalg.inv(right)
+
+
+def _exact_densities(q: Tensor, model: HolsteinModel, electrodes: Electrodes) -> Tensor:
+    lat = model.lattice
+    gamma, mu, lam, right, left = _poles(q, model, electrodes)  # rows of left: l_k^T
     a = lam[:, None]
     b = lam.conj()[None, :]
     n = torch.zeros(lat.n_sites, dtype=torch.float64, device=q.device)
@@ -185,6 +193,62 @@ def negf_force(
     n = negf_densities(q, model, electrodes, step, window, tail_correction)
     p = model.params
     return p.g * (n - p.coupling.offset) + elastic_force(q, model)
+
+
+def _exact_currents(q: Tensor, model: HolsteinModel, electrodes: Electrodes) -> Tensor:
+    r"""``J_i = 2 Gamma_i [int f_i A_ii / 2 pi - n_i]`` with the energy integral done per pole.
+
+    :math:`A_{ii} = i\sum_k [c_{ik}/(\epsilon - \lambda_k) - \bar c_{ik}/(\epsilon - \bar
+    \lambda_k)]`, :math:`c_{ik} = R_{ik}L_{ki}`, :math:`\sum_k c_{ik} = 1`. Pairing each pole
+    with a reference pole :math:`b_0 = \mu + i` (or :math:`a_0 = \bar b_0`) leaves only the
+    convergent two-pole integrals of :func:`_pole_integral`.
+    """
+    gamma, mu, lam, right, left = _poles(q, model, electrodes)
+    c = right * left.transpose(0, 1)  # c[i, k] = R_ik L_ki
+    inflow = torch.zeros(model.lattice.n_sites, dtype=torch.float64, device=q.device)
+    for value in np.unique(mu):
+        b0 = torch.tensor(complex(value, 1.0), dtype=torch.complex128, device=q.device)
+        a0 = b0.conj()
+        t = electrodes.temperature
+        upper = _pole_integral(lam, b0, float(value), t)  # (N,) over poles k
+        lower = _pole_integral(a0, lam.conj(), float(value), t)
+        both = _pole_integral(a0, b0, float(value), t)
+        integral = (1j / (2 * math.pi)) * (c @ upper + c.conj() @ lower - both)
+        sel = torch.as_tensor(mu == value, device=q.device)
+        inflow = torch.where(sel, integral.real, inflow)
+    n = _exact_densities(q, model, electrodes).reshape(-1)
+    return 2 * gamma * (inflow - n)
+
+
+def particle_currents(
+    Q: Tensor,
+    model: HolsteinModel,
+    electrodes: Electrodes,
+    step: float | None = None,
+    window: tuple[float, float] | None = None,
+) -> Tensor:
+    r"""Return the particle current from each site's reservoir into the lattice, ``(..., Lx,
+    Ly)`` (Meir-Wingreen; twin of :func:`reference.negf.particle_currents`).
+
+    ``step=None`` (default): the energy integral done exactly per pole
+    (:func:`_exact_currents`); with a ``step``: the reference's Riemann sum.
+    """
+    q = _field("Q", Q, model.lattice)
+    flat = q.reshape(-1, *model.lattice.shape)
+    if step is not None or electrodes.gamma_bath == 0.0:
+        out = [
+            torch.as_tensor(
+                _ref.particle_currents(
+                    c.cpu().numpy(), model, electrodes, 0.003 if step is None else step, window
+                ),
+                device=q.device,
+            )
+            for c in flat
+        ]
+        return torch.stack(out).reshape(q.shape)
+    _ref.level_broadening(model.lattice, electrodes)  # validates the open-x geometry
+    out = [_exact_currents(c, model, electrodes).reshape(model.lattice.shape) for c in flat]
+    return torch.stack(out).reshape(q.shape)
 
 
 class NEGFForceField:

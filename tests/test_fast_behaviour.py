@@ -167,3 +167,18 @@ def test_tiled_evaluation_is_exact(name: str) -> None:
     whole = field.forces(q)
     field.tile = 12
     np.testing.assert_allclose(field.forces(q).numpy(), whole.numpy(), atol=1e-12)
+
+
+def test_exact_particle_currents_obey_the_sum_rule_and_vanish_without_bias() -> None:
+    from reference.model import Electrodes, HolsteinModel, HolsteinParams
+
+    lattice = reference.lattice.SquareLattice(6, 4, periodic_x=False)
+    model = HolsteinModel(lattice, HolsteinParams(g=1.5, kappa=0.18))
+    q = torch.as_tensor(np.random.default_rng(5).normal(scale=0.6, size=(2, 6, 4)))
+    biased = Electrodes(gamma_lead=1.0, gamma_bath=0.05, voltage=1.0, temperature=0.1)
+    j = fast.negf.particle_currents(q, model, biased)
+    assert j.shape == (2, 6, 4)
+    np.testing.assert_allclose(j.sum(dim=(-2, -1)).numpy(), 0.0, atol=1e-12)
+    assert float(j[:, 0].sum()) < -1e-3  # mu_L = -V: electrons leave through the left lead
+    unbiased = Electrodes(gamma_lead=1.0, gamma_bath=0.05, voltage=0.0, temperature=0.1)
+    assert float(fast.negf.particle_currents(q, model, unbiased).abs().max()) < 1e-12
