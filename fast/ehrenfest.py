@@ -205,7 +205,7 @@ def _symmetric_step(
     work = torch.as_tensor(state.work, dtype=torch.float64, device=rho.device)
     if pulse is not None:
         k0, k_mid, k1 = (_hopping(model, a, rho.device) for a in (a0, a_mid, a1))
-        # Tr[rho K] = sum_ij rho_ij K_ji, elementwise (an einsum would form the product)
+        # Tr[rho K] = sum_ij rho_ij K_ji, elementwise
         gained = (rho_new * (k1 - k_mid).transpose(-1, -2)).sum((-2, -1)) + (
             rho * (k_mid - k0).transpose(-1, -2)
         ).sum((-2, -1))

@@ -250,7 +250,7 @@ StageFunction = Callable[[Any, Path, torch.device, bool], None]
 
 
 class StagedExperiment:
-    """What the quench and voltage experiments share: stage bookkeeping by class tables.
+    """What the quench, voltage and laser experiments share: stage bookkeeping by class tables.
 
     A subclass sets ``DEPENDS`` (the settings sections each stage depends on: its own and
     those of earlier stages), ``OUTPUTS`` (the files each stage writes, work in progress
@@ -262,6 +262,7 @@ class StagedExperiment:
     STAGE_FUNCTIONS: ClassVar[Mapping[str, StageFunction]]
     seed: int
     train: TrainConfig
+    physics: Any  # each workflow's [physics] settings, with ``params()``
 
     def _check_seeds(self) -> None:
         if self.seed < 0:
@@ -284,6 +285,14 @@ class StagedExperiment:
     def stage_functions(self) -> Mapping[str, StageFunction]:
         """The function that runs each stage."""
         return self.STAGE_FUNCTIONS
+
+    def train_config(self) -> TrainConfig:
+        """``[train]`` with the experiment's seed."""
+        return attrs.evolve(self.train, seed=self.seed)
+
+    def model_checks(self) -> dict[str, Any]:
+        """What a model file in the run folder must hold (:func:`fast.train.load_model`)."""
+        return {"architecture": self.train.architecture(), "physics": self.physics.params()}
 
 
 @attrs.frozen(kw_only=True)
@@ -349,17 +358,9 @@ class Experiment(StagedExperiment):
             chunk=d.chunk, seed=self.seed, start=d.start,
         )  # fmt: skip
 
-    def train_config(self) -> TrainConfig:
-        """``[train]`` with the experiment's seed."""
-        return attrs.evolve(self.train, seed=self.seed)
-
     def model_checks(self) -> dict[str, Any]:
-        """What a model file in the run folder must hold (:func:`fast.train.load_model`)."""
-        return {
-            "architecture": self.train.architecture(),
-            "physics": self.physics.params(),
-            "ensemble": self.physics.ensemble(),
-        }
+        """What a model file must hold: also the electrons' temperature and filling or mu."""
+        return super().model_checks() | {"ensemble": self.physics.ensemble()}
 
     def derived(self) -> dict[str, Any]:
         """Derived quantities recorded in ``experiment.json`` next to the settings."""
@@ -391,6 +392,33 @@ class Workflow(Protocol):
     def model_checks(self) -> dict[str, Any]: ...
 
     def derived(self) -> dict[str, Any]: ...
+
+
+def compare_ensembles(
+    exact: NDArray[np.float64], ml: NDArray[np.float64]
+) -> tuple[dict[str, Any], NDArray[Any], NDArray[Any]]:
+    """Exact vs ML per frame for values ``(frames, runs)``: the summary (final means with
+    standard errors, the largest difference of the means, the largest
+    ``z = |mean_ML - mean_exact| / sqrt(se_ML^2 + se_exact^2)`` and the share of frames with
+    ``z <= 2``), and the exact mean and the spread of its runs per frame."""
+
+    def stats(values: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+        runs = values.shape[1]
+        spread = values.std(axis=1, ddof=1) if runs > 1 else np.full(values.shape[0], np.nan)
+        return values.mean(axis=1), spread / math.sqrt(runs), spread
+
+    (m_e, e_e, s_e), (m_m, e_m, _) = stats(exact), stats(ml)
+    sigma = np.sqrt(e_e**2 + e_m**2)
+    z = np.abs(m_m - m_e) / np.where(sigma > 0, sigma, np.nan)
+    any_z = bool(np.isfinite(z).any())
+    summary = {
+        "exact_final": float(m_e[-1]), "exact_final_stderr": float(e_e[-1]),
+        "ml_final": float(m_m[-1]), "ml_final_stderr": float(e_m[-1]),
+        "max_abs_difference_of_means": float(np.max(np.abs(m_m - m_e))),
+        "max_z": float(np.nanmax(z)) if any_z else None,
+        "fraction_of_frames_within_2_sigma": float(np.nanmean(z <= 2)) if any_z else None,
+    }  # fmt: skip
+    return summary, m_e, s_e
 
 
 def settings_fingerprint(experiment: object, sections: Sequence[str]) -> str:

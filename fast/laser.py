@@ -47,7 +47,13 @@ import torch
 from numpy.typing import NDArray
 
 from fast import dynamics, io
-from fast.experiment import StagedExperiment, _stage_train, _write_arrays, run_files
+from fast.experiment import (
+    StagedExperiment,
+    _stage_train,
+    _write_arrays,
+    compare_ensembles,
+    run_files,
+)
 from fast.io import content_hash
 from fast.simulation import StoredTrajectory, load_trajectory, run_dynamics, run_ehrenfest
 from fast.train import ErrorStats, TrainConfig, load_model, physics_json
@@ -294,14 +300,6 @@ class LaserExperiment(StagedExperiment):
         """The recorded frame where the recovery stage starts (nearest to ``t1``)."""
         return round(self.recovery.t1_tau0 * self.physics.tau0 / self.frame_time)
 
-    def train_config(self) -> TrainConfig:
-        """``[train]`` with the experiment's seed."""
-        return attrs.evolve(self.train, seed=self.seed)
-
-    def model_checks(self) -> dict[str, Any]:
-        """What a model file in the run folder must hold."""
-        return {"architecture": self.train.architecture(), "physics": self.physics.params()}
-
     def derived(self) -> dict[str, Any]:
         """Derived quantities recorded in ``experiment.json``."""
         p = self.physics
@@ -459,13 +457,6 @@ def _stage_simulate(
     _runio.write_json(folder / "simulate_timings.json", timings)
 
 
-def _stats(values: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
-    """Mean over runs (axis 1), its standard error and the spread of the runs."""
-    runs = values.shape[1]
-    spread = values.std(axis=1, ddof=1) if runs > 1 else np.full(values.shape[0], np.nan)
-    return values.mean(axis=1), spread / math.sqrt(runs), spread
-
-
 def _stage_analyse(
     experiment: LaserExperiment, folder: Path, device: torch.device, progress: bool
 ) -> None:
@@ -480,18 +471,9 @@ def _stage_analyse(
     for name in ("O", "sigma"):
         o_exact, o_ml = (_observable(name, q, p.q0, lattice) for q in (exact.Q, ml.Q))
         arrays |= {f"{name}_exact": o_exact, f"{name}_ml": o_ml}
-        (m_e, e_e, s_e), (m_m, e_m, _) = _stats(o_exact[first:]), _stats(o_ml)
-        sigma = np.sqrt(e_e**2 + e_m**2)
-        z = np.abs(m_m - m_e) / np.where(sigma > 0, sigma, np.nan)
-        summary[name] = {
-            "exact_at_t1": float(m_e[0]), "exact_final": float(m_e[-1]),
-            "exact_final_stderr": float(e_e[-1]), "exact_final_spread": float(s_e[-1]),
-            "ml_final": float(m_m[-1]), "ml_final_stderr": float(e_m[-1]),
-            "max_abs_difference_of_means": float(np.max(np.abs(m_m - m_e))),
-            "max_z": float(np.nanmax(z)) if np.isfinite(z).any() else None,
-            "fraction_of_frames_within_2_sigma": float(np.nanmean(z <= 2))
-            if np.isfinite(z).any() else None,
-        }  # fmt: skip
+        compared, m_e, s_e = compare_ensembles(o_exact[first:], o_ml)
+        summary[name] = compared | {"exact_at_t1": float(m_e[0]),
+                                    "exact_final_spread": float(s_e[-1])}  # fmt: skip
     # the ML adiabatic force along the held-out exact runs (training window onwards)
     model = load_model(folder / "model.pt", **experiment.model_checks())
     frames = np.flatnonzero(exact.t >= experiment.dataset.from_tau0 * p.tau0 - 1e-9)

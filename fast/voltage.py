@@ -52,6 +52,7 @@ from fast.experiment import (
     StagedExperiment,
     _stage_train,
     _write_arrays,
+    compare_ensembles,
     densities_from_forces,
     run_files,
 )
@@ -285,10 +286,6 @@ class VoltageExperiment(StagedExperiment):
             seed=self.seed,
         )
 
-    def train_config(self) -> TrainConfig:
-        """``[train]`` with the experiment's seed."""
-        return attrs.evolve(self.train, seed=self.seed)
-
     def train_sites(self) -> NDArray[np.bool_]:
         """The learned sites: columns at least ``exclude_columns`` from either edge."""
         return _columns(self.physics, self.dataset.exclude_columns, inside=True)
@@ -296,10 +293,6 @@ class VoltageExperiment(StagedExperiment):
     def boundary(self) -> NDArray[np.bool_]:
         """The ``frozen_columns`` outermost columns per side, which follow the exact run."""
         return _columns(self.physics, self.compare.frozen_columns, inside=False)
-
-    def model_checks(self) -> dict[str, Any]:
-        """What a model file in the run folder must hold."""
-        return {"architecture": self.train.architecture(), "physics": self.physics.params()}
 
     def derived(self) -> dict[str, Any]:
         """Derived quantities recorded in ``experiment.json``."""
@@ -523,17 +516,6 @@ def metallic_fraction(
     return np.asarray(metal[..., columns].mean(axis=-1), dtype=np.float64)
 
 
-def _mean_and_error(values: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[Any]]:
-    """Mean over axis 1 (runs) and its standard error (NaN for one run)."""
-    runs = values.shape[1]
-    error = (
-        values.std(axis=1, ddof=1) / math.sqrt(runs)
-        if runs > 1
-        else np.full(values.shape[0], np.nan)
-    )
-    return values.mean(axis=1), error
-
-
 def _stage_analyse(
     experiment: VoltageExperiment, folder: Path, device: torch.device, progress: bool
 ) -> None:
@@ -553,18 +535,8 @@ def _stage_analyse(
     for region, columns in (("lattice", everywhere), ("free", ~boundary)):
         xi_e = metallic_fraction(n_exact, lattice, settings.metal_threshold, columns)
         xi_m = metallic_fraction(n_ml, lattice, settings.metal_threshold, columns)
-        (m_e, e_e), (m_m, e_m) = _mean_and_error(xi_e), _mean_and_error(xi_m)
-        sigma = np.sqrt(e_e**2 + e_m**2)
-        z = np.abs(m_m - m_e) / np.where(sigma > 0, sigma, np.nan)
         arrays |= {f"xi_{region}_exact": xi_e, f"xi_{region}_ml": xi_m}
-        summary[f"xi_{region}"] = {
-            "exact_final": float(m_e[-1]), "exact_final_stderr": float(e_e[-1]),
-            "ml_final": float(m_m[-1]), "ml_final_stderr": float(e_m[-1]),
-            "max_abs_difference_of_means": float(np.max(np.abs(m_m - m_e))),
-            "max_z": float(np.nanmax(z)) if np.isfinite(z).any() else None,
-            "fraction_of_frames_within_2_sigma": float(np.nanmean(z <= 2))
-            if np.isfinite(z).any() else None,
-        }  # fmt: skip
+        summary[f"xi_{region}"] = compare_ensembles(xi_e, xi_m)[0]
     # ML forces on the held-out exact trajectories, on the sites the ML run moves
     model = load_model(folder / "model.pt", **experiment.model_checks())
     ml_ff = model.force_field(lattice, dtype=torch.float64, device=device)
