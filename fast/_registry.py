@@ -276,6 +276,39 @@ def _adiabatic_reference(rho: Any, q: Any, model: HolsteinModel, a: Any) -> Any:
     )
 
 
+def _per_member(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A reference function of one member, mapped over the leading axis of its array inputs
+    (the model and ``A``, the last argument, are shared)."""
+
+    def mapped(*args: Any) -> Any:
+        *members, model, a = args
+        outs = [function(*one, model, a) for one in zip(*members, strict=True)]
+        if isinstance(outs[0], tuple):
+            return tuple(np.stack(parts) for parts in zip(*outs, strict=True))
+        return np.stack(outs)
+
+    return mapped
+
+
+def _thermal(rng: np.random.Generator) -> Inputs:
+    model = _model(rng, SquareLattice(4, int(rng.integers(3, 5))))
+    q = _field(rng, model.lattice)
+    if rng.random() < 0.3:
+        q[0] = 0.4  # uniform Q: degenerate levels share their occupation
+    return (q, model, rng.uniform(-1.0, 1.0, size=2)), {}
+
+
+def _populations(rng: np.random.Generator) -> Inputs:
+    (rho, _, model, a), _ = _adiabatic(rng)
+    q = rng.normal(size=(2, *model.lattice.shape))  # non-degenerate levels: a unique basis
+    return (rho, q, model, a), {}
+
+
+def _currents(rng: np.random.Generator) -> Inputs:
+    (rho, _, model, a), _ = _adiabatic(rng)
+    return (rho, model, a), {}
+
+
 def _registry() -> list[Case]:
     r, f = reference, fast
     cases = [
@@ -351,6 +384,36 @@ def _registry() -> list[Case]:
             _adiabatic,
             _adiabatic_reference,
             f.ehrenfest.adiabatic_densities,
+        ),
+        Case(
+            "ehrenfest.adiabatic_force",
+            _adiabatic,
+            _per_member(r.ehrenfest.adiabatic_force),
+            f.ehrenfest.adiabatic_force,
+        ),
+        Case(
+            "ehrenfest.density_deviation",
+            _adiabatic,
+            _per_member(r.ehrenfest.density_deviation),
+            f.ehrenfest.density_deviation,
+        ),
+        Case(
+            "ehrenfest.band_populations",
+            _populations,
+            _per_member(r.ehrenfest.band_populations),
+            f.ehrenfest.band_populations,
+        ),
+        Case(
+            "ehrenfest.lattice_current",
+            _currents,
+            _per_member(r.ehrenfest.lattice_current),
+            f.ehrenfest.lattice_current,
+        ),
+        Case(
+            "ehrenfest.equilibrium_density_matrix",
+            _thermal,
+            _per_member(r.ehrenfest.equilibrium_density_matrix),
+            f.ehrenfest.equilibrium_density_matrix,
         ),
         Case(
             "ehrenfest.ehrenfest_step",

@@ -7,7 +7,9 @@ all advanced together. The electron step is the exact propagator
 Hamiltonian, applied as :math:`U\rho U^\dagger`; the Peierls hopping matrix is built
 from two constant bond matrices,
 :math:`K(\mathbf{A}) = -t\sum_a (B_a e^{-iA_a} + B_a^\top e^{iA_a})`.
-Initial states and the one-off analyses delegate to the reference.
+The analyses (adiabatic densities and forces, band populations, the lattice current,
+thermal density matrices) are batched torch functions too; only :func:`initial_state`,
+which relaxes the ground state once and draws NumPy noise, delegates to the reference.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from fast._tensor import Tensor, delegate
-from fast.ed import eigh
+from fast.ed import _fill, eigh
 from fast.model import coupling_constant_energy, elastic_energy, elastic_force, kinetic_energy
 from reference import ehrenfest as _ref
 from reference._validation import check_positive
@@ -47,12 +49,7 @@ __all__ = [
     "simulate_ehrenfest",
 ]
 
-adiabatic_force = delegate(_ref.adiabatic_force)
-band_populations = delegate(_ref.band_populations)
-density_deviation = delegate(_ref.density_deviation)
-equilibrium_density_matrix = delegate(_ref.equilibrium_density_matrix)
 initial_state = delegate(_ref.initial_state)
-lattice_current = delegate(_ref.lattice_current)
 
 
 @functools.lru_cache(maxsize=32)
@@ -81,6 +78,83 @@ def _hopping(model: HolsteinModel, A: np.ndarray, device: torch.device) -> Tenso
 def _hamiltonian(Q: Tensor, model: HolsteinModel, A: np.ndarray) -> Tensor:
     flat = Q.reshape(*Q.shape[:-2], model.lattice.n_sites).to(torch.complex128)
     return _hopping(model, A, Q.device) - model.params.g * torch.diag_embed(flat)
+
+
+def _potential(A: Tensor | None) -> np.ndarray:
+    """The vector potential as a NumPy ``(2,)`` array (zero if ``None``)."""
+    if A is None:
+        return np.zeros(2)
+    a = np.asarray(torch.as_tensor(A).cpu(), dtype=np.float64)
+    if a.shape != (2,):
+        raise ValueError(f"A must have shape (2,), got {a.shape}")
+    return a
+
+
+def equilibrium_density_matrix(Q: Tensor, model: HolsteinModel, A: Tensor | None = None) -> Tensor:
+    r"""Return the thermal density matrix :math:`\rho = \sum_m f_m |\phi_m\rangle\langle\phi_m|`
+    of :math:`h(Q, \mathbf{A})`, batched: ``Q`` ``(..., Lx, Ly)`` gives ``(..., N, N)``
+    complex128.
+
+    Occupations as in :func:`fast.ed.occupations` (fixed filling or fixed mu; degenerate
+    levels share their occupation, so the result does not depend on the eigenbasis).
+    """
+    q = torch.as_tensor(Q)
+    eps, vecs = eigh(_hamiltonian(q, model, _potential(A)))
+    f, _ = _fill(eps, model)
+    vecs = vecs.to(torch.complex128)
+    return (vecs * f.to(torch.complex128)[..., None, :]) @ vecs.conj().transpose(-1, -2)
+
+
+def band_populations(
+    rho: Tensor, Q: Tensor, model: HolsteinModel, A: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    r"""Return the instantaneous levels and their populations (paper 000, eqs. 17-18), batched.
+
+    :math:`f_n = \langle\phi^{(n)}|\rho|\phi^{(n)}\rangle`; both ``(..., N)``.
+    """
+    r = torch.as_tensor(rho)
+    q = torch.as_tensor(Q, device=r.device)
+    eps, vecs = eigh(_hamiltonian(q, model, _potential(A)))
+    vecs = vecs.to(torch.complex128)
+    f = torch.einsum("...in,...ij,...jn->...n", vecs.conj(), r, vecs).real
+    return eps, f
+
+
+def density_deviation(
+    rho: Tensor, Q: Tensor, model: HolsteinModel, A: Tensor | None = None
+) -> Tensor:
+    r"""Return :math:`\chi_i = n^{\rm nad}_i - n^{\rm ad}_i` (paper 000, eq. 20), batched."""
+    return nonadiabatic_densities(rho, model) - adiabatic_densities(rho, Q, model, A)
+
+
+def adiabatic_force(
+    rho: Tensor, Q: Tensor, model: HolsteinModel, A: Tensor | None = None
+) -> Tensor:
+    r"""Return the adiabatic force :math:`g(n^{\rm ad}_i - c) - kQ_i - \kappa\sum_j' Q_j`
+    (paper 000, eq. 22 plus the elastic force of eq. 14), batched, ``(..., Lx, Ly)``.
+    """
+    p = model.params
+    q = torch.as_tensor(Q, device=torch.as_tensor(rho).device)
+    n_ad = adiabatic_densities(rho, q, model, A)
+    return p.g * (n_ad - p.coupling.offset) + elastic_force(q, model)
+
+
+def lattice_current(rho: Tensor, model: HolsteinModel, A: Tensor) -> Tensor:
+    r"""Return :math:`\mathbf{J} = -\mathrm{Tr}[\rho\,\partial_{\mathbf{A}} h]`, ``(..., 2)``.
+
+    A bond along axis ``a`` carries :math:`h_{ij} = -t e^{-iA_a} B_{a,ij}`, so
+    :math:`\partial_{A_a} h = it(e^{-iA_a} B_a - e^{iA_a} B_a^\top)` and
+    :math:`J_a = -2t\,\mathrm{Re}[i e^{-iA_a}\mathrm{Tr}(\rho B_a)]` for Hermitian
+    :math:`\rho`, with :math:`\mathrm{Tr}(\rho B_a) = \sum_{ij} \rho_{ji} B_{a,ij}`.
+    """
+    r = torch.as_tensor(rho)
+    a = _potential(A)
+    bonds = torch.as_tensor(_bond_matrices(model.lattice), dtype=torch.complex128, device=r.device)
+    trace = torch.einsum("...ji,aij->...a", r, bonds)
+    phase = torch.as_tensor(np.exp(-1j * a), dtype=torch.complex128, device=r.device)
+    t = model.params.hopping
+    # -Tr[rho dh/dA] = -it (e^{-iA} Tr(rho B) - e^{iA} Tr(rho B^T)); Tr(rho B^T) = conj(Tr(rho B))
+    return (-1j * t * (phase * trace - (phase * trace).conj())).real
 
 
 def _field(t: float, pulse: LaserPulse | None) -> np.ndarray:
@@ -119,8 +193,7 @@ def adiabatic_densities(
     """
     r = torch.as_tensor(rho)
     q = torch.as_tensor(Q, device=r.device)
-    a = np.zeros(2) if A is None else np.asarray(torch.as_tensor(A).cpu(), dtype=np.float64)
-    eps, vecs = eigh(_hamiltonian(q, model, a))
+    eps, vecs = eigh(_hamiltonian(q, model, _potential(A)))
     vecs = vecs.to(torch.complex128)
     tol = 1e-10 * torch.clamp(eps[..., -1:] - eps[..., :1], min=1.0)
     starts = torch.diff(eps, dim=-1) > tol

@@ -168,7 +168,7 @@ def test_tiled_evaluation_is_exact(name: str) -> None:
     )
     lat = SquareLattice(30, 26)
     q = torch.as_tensor(np.random.default_rng(7).normal(size=(2, 30, 26)))
-    field = fast.nn.NetworkForceField(net, lat)
+    field = fast.nn.NetworkForceField(net, lat, 3.5 if name == "gnn_time" else None)
     field.tile = None
     whole = field.forces(q)
     field.tile = 12
@@ -188,3 +188,54 @@ def test_exact_particle_currents_obey_the_sum_rule_and_vanish_without_bias() -> 
     assert float(j[:, 0].sum()) < -1e-3  # mu_L = -V: electrons leave through the left lead
     unbiased = Electrodes(gamma_lead=1.0, gamma_bath=0.05, voltage=0.0, temperature=0.1)
     assert float(fast.negf.particle_currents(q, model, unbiased).abs().max()) < 1e-12
+
+
+def test_thermal_state_has_no_nonadiabatic_part_and_its_current_is_minus_de_da(
+    backend: Backend,
+) -> None:
+    """Paper 000's force split on thermal states of h(Q, A), two configurations at once.
+
+    rho_eq commutes with h, so chi = 0 and its band populations are the Fermi occupations
+    of h(Q, A); at A = 0 the adiabatic force is the exact force. The lattice current is
+    J = -dE/dA at fixed rho.
+    """
+    ehr = backend.pkg.ehrenfest
+    model = HolsteinModel(SquareLattice(4, 3), HolsteinParams(g=2.0), ElectronEnsemble(0.2, 0.5))
+    q_np = np.random.default_rng(3).normal(size=(2, 4, 3))
+    a_np = np.array([0.3, -0.7])
+    batched = backend.name != "reference"
+
+    def each(function: Any, members: tuple[np.ndarray, ...], *shared: Any) -> np.ndarray:
+        """``function`` on both configurations: one batched call, or a loop for reference."""
+        if batched:
+            args = [backend.array(m) for m in members]
+            extra = [backend.array(x) if isinstance(x, np.ndarray) else x for x in shared]
+            out = function(*args, *extra)
+            return (
+                tuple(backend.numpy(o) for o in out)
+                if isinstance(out, tuple)
+                else backend.numpy(out)
+            )  # type: ignore[return-value]
+        outs = [function(*[m[k] for m in members], *shared) for k in range(2)]
+        if isinstance(outs[0], tuple):
+            return tuple(np.stack(o) for o in zip(*outs, strict=True))  # type: ignore[return-value]
+        return np.stack(outs)
+
+    rho = each(ehr.equilibrium_density_matrix, (q_np,), model, a_np)
+    np.testing.assert_allclose(each(ehr.density_deviation, (rho, q_np), model, a_np), 0, atol=1e-12)
+    levels, pops = each(ehr.band_populations, (rho, q_np), model, a_np)
+    mu = reference.ed.chemical_potential(levels[0], model.n_electrons, 0.2)
+    assert pops.sum(-1) == pytest.approx([6.0, 6.0], abs=1e-10)
+    np.testing.assert_allclose(pops[0], reference.ed.fermi_dirac(levels[0], mu, 0.2), atol=1e-10)
+    rho0 = each(ehr.equilibrium_density_matrix, (q_np,), model, np.zeros(2))
+    force = each(ehr.adiabatic_force, (rho0, q_np), model, np.zeros(2))
+    np.testing.assert_allclose(force, reference.ed.total_force(q_np, model), atol=1e-10)
+    current = each(ehr.lattice_current, (rho,), model, a_np)
+    for axis in range(2):
+        step = np.zeros(2)
+        step[axis] = 1e-5
+        e_plus, e_minus = (
+            each(ehr.electronic_energy, (rho, q_np), model, a_np + s) for s in (step, -step)
+        )
+        np.testing.assert_allclose(current[:, axis], -(e_plus - e_minus) / 2e-5, atol=1e-8)
+    assert np.abs(current).max() > 1e-3
