@@ -97,7 +97,8 @@ def neighbourhood_values(field: Tensor, offsets: Tensor, lattice: SquareLattice)
     idx, inside = _gather_index(lattice, offs)
     flat = f.reshape(*f.shape[:-2], lattice.n_sites)
     gathered = flat[..., torch.as_tensor(idx, device=f.device)]
-    gathered = gathered * torch.as_tensor(inside, dtype=f.dtype, device=f.device)
+    if not inside.all():  # open edges: neighbours outside the lattice read as zero
+        gathered = gathered * torch.as_tensor(inside, dtype=f.dtype, device=f.device)
     return gathered.reshape(*f.shape, len(offs))
 
 
@@ -117,6 +118,10 @@ def split_irreps(coefficients: Tensor, neighbourhood: Neighbourhood) -> dict[str
         raise ValueError(
             f"coefficients must have last axis {neighbourhood.size}, got shape {tuple(c.shape)}"
         )
+    return _split_irreps(c, neighbourhood)
+
+
+def _split_irreps(c: Tensor, neighbourhood: Neighbourhood) -> dict[str, Tensor]:
     out = {}
     for name in neighbourhood.group.irrep_names:
         d = neighbourhood.group.dimension(name)
@@ -154,7 +159,10 @@ def reference_irreps(values: Tensor, neighbourhood: Neighbourhood) -> dict[str, 
     """Return the reference IRs from the sector means (one constant matrix), ``{name: (..., n_ref,
     d)}``.
     """
-    v = as_tensor("values", values, dtype=None)
+    return _reference_irreps(as_tensor("values", values, dtype=None), neighbourhood)
+
+
+def _reference_irreps(v: Tensor, neighbourhood: Neighbourhood) -> dict[str, Tensor]:
     matrix, names = _reference_map(neighbourhood)
     coeff = v @ torch.as_tensor(matrix, dtype=v.dtype, device=v.device).T
     group = neighbourhood.group
@@ -265,15 +273,25 @@ def reference_phases(reference: dict[str, Tensor], group: PointGroup) -> dict[st
 
 def frame_features(values: Tensor, neighbourhood: Neighbourhood) -> Tensor:
     """Return the IR coefficients in the standard frame (45 features at r_c = 3.61)."""
+    return _frame_features(_values(values, neighbourhood), neighbourhood)
+
+
+def _values(values: Tensor, neighbourhood: Neighbourhood) -> Tensor:
+    """Validated neighbourhood values ``(..., m)``."""
     v = as_tensor("values", values, dtype=None)
     if v.shape[-1] != neighbourhood.size:
         raise ValueError(
             f"values must have last axis {neighbourhood.size}, got shape {tuple(v.shape)}"
         )
+    return v
+
+
+def _frame_features(v: Tensor, neighbourhood: Neighbourhood) -> Tensor:
+    """:func:`frame_features` on values already validated (no finiteness pass on the hot path)."""
     group = neighbourhood.group
     coeff = v @ torch.tensor(neighbourhood.basis, dtype=v.dtype, device=v.device).T
-    blocks = split_irreps(coeff, neighbourhood)
-    keys = _reference_keys(reference_irreps(v, neighbourhood), group) + [
+    blocks = _split_irreps(coeff, neighbourhood)
+    keys = _reference_keys(_reference_irreps(v, neighbourhood), group) + [
         (name, blocks[name]) for name in group.irrep_names if blocks[name].shape[-2] > 0
     ]
     moved = transform_irreps(blocks, group, canonical_element(keys, group))
@@ -285,7 +303,8 @@ def frame_features(values: Tensor, neighbourhood: Neighbourhood) -> Tensor:
 def d4_descriptor(field: Tensor, lattice: SquareLattice, r_c: float = 3.61) -> Tensor:
     """Return the D4 descriptor of every site, ``(..., Lx, Ly, m)`` (paper 003, App. A)."""
     hood = decompose_neighbourhood(D4, r_c)
-    return frame_features(neighbourhood_values(field, torch.tensor(hood.offsets), lattice), hood)
+    # the field is validated once by the gather; the (sites x m) values need no second pass
+    return _frame_features(neighbourhood_values(field, torch.tensor(hood.offsets), lattice), hood)
 
 
 def mirror_pair_features(values: Tensor, neighbourhood: Neighbourhood) -> Tensor:
@@ -296,20 +315,19 @@ def mirror_pair_features(values: Tensor, neighbourhood: Neighbourhood) -> Tensor
         raise ValueError(
             f"neighbourhood must be decomposed under Cs, got {neighbourhood.group.name}"
         )
-    v = as_tensor("values", values, dtype=None)
-    if v.shape[-1] != neighbourhood.size:
-        raise ValueError(
-            f"values must have last axis {neighbourhood.size}, got shape {tuple(v.shape)}"
-        )
+    return _mirror_pair_features(_values(values, neighbourhood), neighbourhood)
+
+
+def _mirror_pair_features(v: Tensor, neighbourhood: Neighbourhood) -> Tensor:
     coeff = v @ torch.tensor(neighbourhood.basis, dtype=v.dtype, device=v.device).T
-    blocks = split_irreps(coeff, neighbourhood)
-    ref = reference_irreps(v, neighbourhood)["A''"][..., 0, 0]
+    blocks = _split_irreps(coeff, neighbourhood)
+    ref = _reference_irreps(v, neighbourhood)["A''"][..., 0, 0]
     return torch.cat([blocks["A'"][..., 0], blocks["A''"][..., 0] * ref[..., None]], dim=-1)
 
 
 def cs_descriptor(field: Tensor, lattice: SquareLattice, r_c: float = 6.0) -> Tensor:
     """Return the Cs descriptor of paper 001 at every site, ``(..., Lx, Ly, m)``."""
     hood = decompose_neighbourhood(CS, r_c)
-    return mirror_pair_features(
+    return _mirror_pair_features(
         neighbourhood_values(field, torch.tensor(hood.offsets), lattice), hood
     )
