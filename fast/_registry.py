@@ -146,6 +146,20 @@ def _q_model(rng: np.random.Generator) -> Inputs:
     return (_field(rng, model.lattice), model), {}
 
 
+def _q_cluster(rng: np.random.Generator) -> Inputs:
+    """A fixed-mu model (the cluster approximation needs one), any lattice, a radius."""
+    model = _model(rng)
+    model = HolsteinModel(
+        model.lattice,
+        model.params,
+        ElectronEnsemble(float(rng.uniform(0.0, 0.3)), None, float(rng.uniform(-1, 1))),
+    )
+    if rng.random() < 0.5:
+        model = HolsteinModel(SquareLattice(*model.lattice.shape, False, True), model.params,
+                              model.electrons)  # fmt: skip
+    return (_field(rng, model.lattice), model, float(rng.choice([0.0, 1.0, 2.3, 3.61]))), {}
+
+
 def _q_lattice(rng: np.random.Generator) -> Inputs:
     lat = _lattice(rng, periodic=bool(rng.random() < 0.7))
     return (_field(rng, lat), lat), {}
@@ -333,6 +347,8 @@ def _registry() -> list[Case]:
         Case("ed.free_energy", _q_model, r.ed.free_energy, f.ed.free_energy),
         Case("ed.electronic_entropy", _q_model, r.ed.electronic_entropy, f.ed.electronic_entropy),
         Case("ed.total_force", _q_model, r.ed.total_force, f.ed.total_force),
+        Case("ed.cluster_force", _q_cluster, r.ed.cluster_force, f.ed.cluster_force),
+        Case("ed.cluster_densities", _q_cluster, r.ed.cluster_densities, f.ed.cluster_densities),
         Case(
             "observables.staggered_order",
             _q_lattice,

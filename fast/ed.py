@@ -9,6 +9,7 @@ mean occupation exactly as in the reference, so the two agree to ~1e-12.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -23,9 +24,13 @@ from reference.lattice import SquareLattice
 from reference.model import HolsteinModel
 
 __all__ = [
+    "ClusterForceField",
     "ExactForceField",
     "Relaxation",
     "chemical_potential",
+    "cluster_densities",
+    "cluster_force",
+    "cluster_offsets",
     "densities",
     "eigensystem",
     "electronic_energy",
@@ -42,6 +47,7 @@ __all__ = [
 _DEGENERACY_TOL = 1e-10
 
 ground_state = delegate(_ref.ground_state)
+cluster_offsets = _ref.cluster_offsets  # a constant table: computed once, shared
 
 
 def fermi_dirac(energy: Tensor, mu: Tensor | float, temperature: float) -> Tensor:
@@ -247,3 +253,86 @@ class ExactForceField:
     def densities(self, Q: Tensor) -> Tensor:
         """The site densities, shape ``(..., Lx, Ly)``."""
         return densities(Q, self.model)
+
+
+# --------------------------------------------------------------------------- local clusters
+
+
+@functools.lru_cache(maxsize=16)
+def _cluster_tables(lattice: SquareLattice, r_c: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lattice index ``(N, m)`` of every cluster site and the cluster bonds ``(N, m, m)``."""
+    offsets = _ref.cluster_offsets(r_c)
+    idx, inside = _ref._cluster_geometry(lattice, offsets)
+    step = np.abs(offsets[:, None, :] - offsets[None, :, :]).sum(-1) == 1
+    return idx, step[None] & inside[:, :, None] & inside[:, None, :]
+
+
+def _small_eigh(h: Tensor) -> tuple[Tensor, Tensor]:
+    """``eigh`` of a stack of small matrices: one NumPy (LAPACK) call on CPU, torch elsewhere."""
+    if h.device.type != "cpu":
+        eps, vecs = torch.linalg.eigh(h)
+        return eps, vecs
+    eps_np, vecs_np = np.linalg.eigh(h.numpy())
+    return torch.from_numpy(eps_np), torch.from_numpy(vecs_np)
+
+
+def cluster_densities(Q: Tensor, model: HolsteinModel, r_c: float = 3.61) -> Tensor:
+    r"""Local-cluster densities :math:`n_i \approx [f(h_{C_i})]_{ii}`, ``(..., Lx, Ly)``.
+
+    See :func:`reference.ed.cluster_densities`. All clusters of all configurations are
+    diagonalised as one batch, ``chunk`` sites at a time (a 45-site cluster is 16 kB, so
+    memory stays bounded on any lattice).
+    """
+    q = _field("Q", Q, model.lattice)
+    mu = model.electrons.mu
+    if mu is None:
+        raise ValueError(
+            "cluster_densities needs a fixed chemical potential (model.electrons.mu); "
+            "the model is at fixed filling"
+        )
+    idx_np, bonds_np = _cluster_tables(model.lattice, float(r_c))
+    m = idx_np.shape[1]
+    lead = q.shape[:-2]
+    flat = q.reshape(-1, model.lattice.n_sites)
+    out = torch.empty_like(flat)
+    p, temperature = model.params, model.electrons.temperature
+    eye = torch.eye(m, dtype=q.dtype, device=q.device)
+    chunk = max(1, _CLUSTER_CHUNK // m**2)
+    for start in range(0, model.lattice.n_sites, chunk):
+        sites = slice(start, start + chunk)
+        idx = torch.as_tensor(idx_np[sites], device=q.device)
+        bonds = torch.as_tensor(bonds_np[sites], dtype=q.dtype, device=q.device)
+        values = flat[:, idx]  # (B, n, m)
+        h = -p.hopping * bonds + (-p.g * values)[..., None] * eye
+        eps, vecs = _small_eigh(h)
+        weights = vecs[..., 0, :] ** 2
+        out[:, sites] = (weights * fermi_dirac(eps, float(mu), temperature)).sum(-1)
+    return out.reshape(*lead, *model.lattice.shape)
+
+
+_CLUSTER_CHUNK = 1 << 22
+"""Matrix elements per ``eigh`` batch of :func:`cluster_densities` (32 MB in float64)."""
+
+
+def cluster_force(Q: Tensor, model: HolsteinModel, r_c: float = 3.61) -> Tensor:
+    r"""Return :math:`g(n^{C}_i - c) - kQ_i - \kappa\sum_j' Q_j` (local-cluster densities)."""
+    p = model.params
+    q = _field("Q", Q, model.lattice)
+    return p.g * (cluster_densities(q, model, r_c) - p.coupling.offset) + elastic_force(q, model)
+
+
+class ClusterForceField:
+    """Local-cluster forces (:func:`cluster_force`) as a force provider on tensors."""
+
+    def __init__(self, model: HolsteinModel, r_c: float = 3.61) -> None:
+        self.model = model
+        self.r_c = r_c
+
+    @property
+    def lattice(self) -> SquareLattice:
+        """The lattice the force field acts on."""
+        return self.model.lattice
+
+    def forces(self, Q: Tensor) -> Tensor:
+        """The total force, shape ``(..., Lx, Ly)``."""
+        return cluster_force(Q, self.model, self.r_c)

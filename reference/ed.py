@@ -39,9 +39,13 @@ from reference.model import (
 )
 
 __all__ = [
+    "ClusterForceField",
     "ExactForceField",
     "Relaxation",
     "chemical_potential",
+    "cluster_densities",
+    "cluster_force",
+    "cluster_offsets",
     "densities",
     "eigensystem",
     "electronic_energy",
@@ -379,6 +383,143 @@ class ExactForceField:
     def densities(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
         """Return the site densities, shape ``(..., Lx, Ly)``."""
         return densities(Q, self.model)
+
+
+# --------------------------------------------------------------------------- local clusters
+
+
+def cluster_offsets(r_c: float) -> NDArray[np.int64]:
+    r"""Return the offsets :math:`\boldsymbol\delta` with :math:`|\boldsymbol\delta| \le r_c`,
+    the centre first, then by distance.
+
+    With ``r_c = 3.61`` these are the 45 sites of paper 003's descriptor neighbourhood.
+
+    Returns
+    -------
+    (m, 2) int64
+    """
+    r = check_non_negative("r_c", r_c)
+    span = math.floor(r)
+    pairs = [
+        (dx, dy)
+        for dx in range(-span, span + 1)
+        for dy in range(-span, span + 1)
+        if dx * dx + dy * dy <= r * r + 1e-9
+    ]
+    pairs.sort(key=lambda d: (d[0] ** 2 + d[1] ** 2, d[0], d[1]))
+    return np.array(pairs, dtype=np.int64)
+
+
+def _cluster_geometry(
+    lattice: SquareLattice, offsets: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Lattice index ``(N, m)`` of every cluster site and whether it lies inside the lattice."""
+    coords = lattice.coordinates
+    idx = np.zeros((lattice.n_sites, len(offsets)), dtype=np.int64)
+    inside = np.ones((lattice.n_sites, len(offsets)), dtype=bool)
+    for j, (dx, dy) in enumerate(offsets):
+        x, y = coords[:, 0] + dx, coords[:, 1] + dy
+        for c, size, periodic in (
+            (x, lattice.Lx, lattice.periodic_x),
+            (y, lattice.Ly, lattice.periodic_y),
+        ):
+            if periodic:
+                c %= size
+            else:
+                inside[:, j] &= (c >= 0) & (c < size)
+        idx[:, j] = np.clip(x, 0, lattice.Lx - 1) * lattice.Ly + np.clip(y, 0, lattice.Ly - 1)
+    return idx, inside
+
+
+def cluster_densities(
+    Q: NDArray[np.float64], model: HolsteinModel, r_c: float = 3.61
+) -> NDArray[np.float64]:
+    r"""Return the local-cluster approximation of the site densities.
+
+    Each site :math:`i` sees only the cluster :math:`C_i` of sites within ``r_c`` of it
+    (on the lattice unfolded around :math:`i`; sites beyond an open edge are left out).
+    Its density is the centre element of the Fermi function of the cluster Hamiltonian,
+
+    .. math::
+
+        n_i \approx [f(h_{C_i})]_{ii} = \sum_m f(\varepsilon^{C_i}_m - \mu)\,
+        |\phi^{C_i}_{m,i}|^2, \qquad
+        (h_{C_i})_{ab} = -t_{ab} - g Q_a \delta_{ab},\ a, b \in C_i .
+
+    Not in the papers: it is the training-free local model the papers' networks
+    approximate. The exact densities at fixed :math:`\mu` are nearsighted (a
+    perturbation beyond ``r_c`` barely reaches :math:`n_i`), so this converges to
+    :func:`densities` as ``r_c`` grows, exponentially in ``r_c`` (measured in
+    ``benchmarks/README.md``); on an open lattice whose every site is within ``r_c`` of
+    every other it is exact. The cost is linear in the number of sites, one ``m x m``
+    ``eigh`` per site.
+
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+    model : HolsteinModel
+        At fixed chemical potential (``model.electrons.mu`` set): a fixed filling
+        couples every site to one global :math:`\mu` and is refused.
+    r_c : float
+        Cluster radius (>= 0); ``r_c = 0`` is the atomic limit :math:`f(-gQ_i - \mu)`.
+
+    Returns
+    -------
+    (..., Lx, Ly) float64
+    """
+    q = model.lattice.check_field("Q", Q)
+    mu = model.electrons.mu
+    if mu is None:
+        raise ValueError(
+            "cluster_densities needs a fixed chemical potential (model.electrons.mu); "
+            "the model is at fixed filling"
+        )
+    offsets = cluster_offsets(r_c)
+    idx, inside = _cluster_geometry(model.lattice, offsets)
+    # bonds of the cluster: offset pairs one lattice step apart, both inside the lattice
+    step = np.abs(offsets[:, None, :] - offsets[None, :, :]).sum(-1) == 1
+    bonds = step[None] & inside[:, :, None] & inside[:, None, :]  # (N, m, m)
+    values = q.reshape(*q.shape[:-2], model.lattice.n_sites)[..., idx]  # (..., N, m)
+    h = -model.params.hopping * bonds + (-model.params.g * values)[..., None] * np.eye(len(offsets))
+    eps, vecs = np.linalg.eigh(h)
+    n = np.sum(vecs[..., 0, :] ** 2 * fermi_dirac(eps, mu, model.electrons.temperature), axis=-1)
+    return np.asarray(n, dtype=np.float64).reshape(q.shape)
+
+
+def cluster_force(
+    Q: NDArray[np.float64], model: HolsteinModel, r_c: float = 3.61
+) -> NDArray[np.float64]:
+    r"""Return :math:`g(n^{C}_i - c) - kQ_i - \kappa\sum_j' Q_j` with the local-cluster
+    densities of :func:`cluster_densities`.
+
+    Returns
+    -------
+    (..., Lx, Ly) float64
+    """
+    p = model.params
+    n = cluster_densities(Q, model, r_c)
+    return np.asarray(p.g * (n - p.coupling.offset) + elastic_force(Q, model), dtype=np.float64)
+
+
+@attrs.frozen
+class ClusterForceField:
+    """The local-cluster forces of :func:`cluster_force` as a force provider.
+
+    Like the papers' direct-force networks it is not conservative (no ``energy``): each
+    site's force comes from its own cluster.
+    """
+
+    model: HolsteinModel
+    r_c: float = 3.61
+
+    @property
+    def lattice(self) -> SquareLattice:
+        """The lattice the force field acts on."""
+        return self.model.lattice
+
+    def forces(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Return the total force, shape ``(..., Lx, Ly)``."""
+        return cluster_force(Q, self.model, self.r_c)
 
 
 @attrs.frozen

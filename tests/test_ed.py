@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -22,6 +24,11 @@ from reference.model import (
     HolsteinModel,
     HolsteinParams,
     hopping_matrix,
+)
+from reference.testing import (
+    assert_d4_equivariant,
+    assert_local,
+    assert_translation_equivariant,
 )
 from tests.strategies import ensembles, fields, lattices, models, params
 
@@ -266,3 +273,63 @@ def test_degenerate_levels_are_shared_at_vanishing_temperature(temperature: floa
         SquareLattice(2, 2), HolsteinParams(g=0.0, kappa=0.0), ElectronEnsemble(temperature, 0.5)
     )
     np.testing.assert_allclose(ed.densities(np.zeros((2, 2)), model), 0.5, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- local clusters
+
+HOT = HolsteinModel(
+    SquareLattice(12, 12), HolsteinParams(g=3.5, kappa=0.18), ElectronEnsemble(0.1, None, mu=0.0)
+)
+
+
+def test_cluster_offsets_are_the_descriptor_neighbourhood() -> None:
+    offsets = ed.cluster_offsets(3.61)
+    assert len(offsets) == 45 and tuple(offsets[0]) == (0, 0)
+    assert len(ed.cluster_offsets(0.0)) == 1 and len(ed.cluster_offsets(1.0)) == 5
+    assert np.all(np.diff(np.sum(offsets**2, axis=1)) >= 0)
+
+
+@given(st.integers(2, 5), st.integers(2, 5), st.floats(-1.0, 1.0), st.integers(0, 2**31 - 1))
+def test_a_cluster_holding_the_whole_open_lattice_is_exact(
+    lx: int, ly: int, mu: float, seed: int
+) -> None:
+    model = HolsteinModel(
+        SquareLattice(lx, ly, False, False), HolsteinParams(g=2.0), ElectronEnsemble(0.2, None, mu)
+    )
+    q = np.random.default_rng(seed).normal(size=(2, lx, ly))
+    np.testing.assert_allclose(
+        ed.cluster_densities(q, model, float(np.hypot(lx - 1, ly - 1))),
+        ed.densities(q, model),
+        atol=1e-12,
+    )
+
+
+def test_cluster_densities_converge_to_the_exact_ones_and_start_from_the_atomic_limit() -> None:
+    """Nearsightedness at fixed mu: the error falls by orders of magnitude with r_c."""
+    q = np.random.default_rng(4).normal(scale=4.0, size=HOT.lattice.shape)
+    exact = ed.densities(q, HOT)
+    atomic = ed.fermi_dirac(-HOT.params.g * q, 0.0, 0.1)
+    np.testing.assert_allclose(ed.cluster_densities(q, HOT, 0.0), atomic, atol=1e-14)
+    errors = [
+        np.sqrt(np.mean((ed.cluster_densities(q, HOT, r) - exact) ** 2))
+        for r in (0.0, 1.0, 2.0, 3.61)
+    ]
+    assert all(b < a for a, b in itertools.pairwise(errors))
+    assert errors[-1] < errors[0] / 20
+
+
+def test_cluster_forces_are_d4_and_translation_equivariant_and_local() -> None:
+    q = np.random.default_rng(5).normal(scale=2.0, size=HOT.lattice.shape)
+    field = ed.ClusterForceField(HOT, 2.0)
+    assert_d4_equivariant(field, q, HOT.lattice, atol=1e-12, rtol=1e-12)
+    assert_translation_equivariant(field, q, HOT.lattice, atol=1e-12, rtol=1e-12)
+    # the force on a site reads Q only inside its cluster (and the elastic neighbours)
+    assert_local(field, q, HOT.lattice, (5, 6), 2.0, rng=np.random.default_rng(6))
+
+
+def test_cluster_densities_refuse_a_fixed_filling() -> None:
+    model = HolsteinModel(SquareLattice(4, 4), HolsteinParams(), ElectronEnsemble(0.1, 0.5))
+    with pytest.raises(ValueError, match="fixed chemical potential"):
+        ed.cluster_densities(np.zeros((4, 4)), model)
+    with pytest.raises(ValueError, match="r_c"):
+        ed.cluster_densities(np.zeros((12, 12)), HOT, -1.0)

@@ -239,3 +239,18 @@ def test_thermal_state_has_no_nonadiabatic_part_and_its_current_is_minus_de_da(
         )
         np.testing.assert_allclose(current[:, axis], -(e_plus - e_minus) / 2e-5, atol=1e-8)
     assert np.abs(current).max() > 1e-3
+
+
+def test_cluster_forces_in_small_chunks_equal_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = HolsteinModel(
+        SquareLattice(9, 7), HolsteinParams(g=3.5), ElectronEnsemble(0.1, None, mu=0.0)
+    )
+    q = torch.as_tensor(np.random.default_rng(8).normal(scale=2.0, size=(2, 9, 7)))
+    whole = fast.ed.cluster_force(q, model, 2.3)
+    monkeypatch.setattr(fast.ed, "_CLUSTER_CHUNK", 5 * 21**2)  # 5 sites per eigh batch
+    np.testing.assert_allclose(
+        fast.ed.cluster_force(q, model, 2.3).numpy(), whole.numpy(), 0, 1e-14
+    )
+    np.testing.assert_allclose(
+        whole.numpy(), reference.ed.cluster_force(q.numpy(), model, 2.3), atol=1e-12
+    )
