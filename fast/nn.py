@@ -432,9 +432,10 @@ def norm_activation(y: Tensor, bias: Tensor, epsilon: float = 1e-3) -> Tensor:
     r"""Return :math:`\mathrm{ReLU}(|Y| + b)\, Y/\sqrt{|Y|^2 + \epsilon^2}` (paper 004 eq 13)."""
     norm2 = (y * y).sum(-1, keepdim=True)
     soft = torch.sqrt(norm2 + epsilon * epsilon)
-    scale = relu(torch.sqrt(norm2) + bias[:, None]) / torch.where(
-        soft > 0, soft, torch.ones_like(soft)
-    )
+    # |Y| with a zero gradient at Y = 0: d sqrt(x)/dx is infinite at 0, and inf * 0 is NaN
+    positive = norm2 > 0
+    norm = torch.where(positive, torch.sqrt(torch.where(positive, norm2, 1.0)), 0.0)
+    scale = relu(norm + bias[:, None]) / torch.where(soft > 0, soft, torch.ones_like(soft))
     return y * scale
 
 

@@ -254,3 +254,18 @@ def test_cluster_forces_in_small_chunks_equal_one_batch(monkeypatch: pytest.Monk
     np.testing.assert_allclose(
         whole.numpy(), reference.ed.cluster_force(q.numpy(), model, 2.3), atol=1e-12
     )
+
+
+def test_norm_activation_has_finite_gradients_at_a_vanishing_feature() -> None:
+    """|Y| = sqrt(Y.Y) has an infinite derivative at Y = 0; a zero feature vector (all
+    its inputs switched off) must not turn the ENN's gradients into NaN."""
+    y = torch.zeros(3, 4, 2, dtype=torch.float64)
+    y[0, 1] = torch.tensor([0.3, -0.4])
+    y.requires_grad_(True)
+    bias = torch.tensor([0.1, -0.2, 0.0, 0.5], dtype=torch.float64, requires_grad=True)
+    out = fast.nn.norm_activation(y, bias)
+    out.sum().backward()  # type: ignore[no-untyped-call]
+    assert y.grad is not None and bias.grad is not None
+    assert torch.isfinite(y.grad).all() and torch.isfinite(bias.grad).all()
+    expected = reference.nn.norm_activation(y.detach().numpy(), bias.detach().numpy())
+    np.testing.assert_allclose(out.detach().numpy(), expected, atol=1e-15)
