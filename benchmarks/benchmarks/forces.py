@@ -29,6 +29,24 @@ class ExactForce:
         sync(backend)
 
 
+class ClusterForce:
+    """Local-cluster force (r_c = 3.61, 45-site clusters) of one configuration at mu = 0."""
+
+    params = (BACKENDS, [16, 24, 40])
+    param_names = ("backend", "size")
+
+    def setup(self, backend: str, size: int) -> None:
+        self.pkg = package(backend)
+        self.model = HolsteinModel(
+            SquareLattice(size, size), HolsteinParams(g=3.5), ElectronEnsemble(0.1, None, mu=0.0)
+        )
+        self.Q = array(backend, np.random.default_rng(0).normal(scale=3.0, size=(size, size)))
+
+    def time_cluster_force(self, backend: str, size: int) -> None:
+        self.pkg.ed.cluster_force(self.Q, self.model, 3.61)
+        sync(backend)
+
+
 class LangevinStep:
     """One BAOAB step of a 4-member ensemble with exact forces (paper 003 time step and damping)."""
 
