@@ -319,6 +319,13 @@ class TrainConfig:
     standardise : bool
         Train in standardised inputs and outputs; the affine maps are folded into the
         first and last layers afterwards, so the saved network is the paper's architecture.
+        The equivariant network's input scale is then calibrated so that its freshly
+        initialised outputs have unit spread: each of its layers squares the amplitude of
+        its input (the auxiliary products), so the output is a polynomial of degree
+        ``2^(layers + 1)`` in the input scale and a unit-variance input is not enough.
+    clip_gradient : float
+        Rescale each step's gradient to at most this norm; 0 (the papers' setting) leaves
+        it alone. Worth setting for the equivariant network on hot configurations.
     dtype : {"float32", "float64"}
     time_limit_minutes : float
         Stop (keeping the best weights) after this much training time; 0 means no limit.
@@ -341,6 +348,7 @@ class TrainConfig:
     patience: int = attrs.field(default=30, validator=positive_int)
     validation_fraction: float = attrs.field(default=0.3, validator=positive)
     standardise: bool = True
+    clip_gradient: float = attrs.field(default=0.0, validator=non_negative)
     dtype: str = "float32"
     time_limit_minutes: float = attrs.field(default=0.0, validator=non_negative)
     checkpoint_every: int = attrs.field(default=1, validator=positive_int)
@@ -467,6 +475,24 @@ def _fit_scales(
     # an energy model cannot add a constant force (it would need E = -c sum Q): no shift
     out_shift = zero if isinstance(arch, MPNNArchitecture) else forces.mean().to(dtype)
     return _Scales(shift, scale, out_shift, f_std)
+
+
+def _calibrate_input_scale(
+    network: nn.Network, x: Tensor, lattice: SquareLattice, scales: _Scales
+) -> _Scales:
+    """Multiply the input scale by the factor at which the initial network's outputs on
+    ``x`` have unit standard deviation (bisection in log scale over 1e-2 to 1e2; the
+    spread falls as the inputs shrink, down to a constant output set by the biases)."""
+    lo, hi = 1e-2, 1e2
+    with torch.no_grad():
+        for _ in range(40):
+            mid = math.sqrt(lo * hi)
+            spread = float(nn.enn_forward(network, x / (scales.scale * mid), lattice).std())
+            if not math.isfinite(spread) or spread > 1.0:
+                lo = mid
+            else:
+                hi = mid
+    return attrs.evolve(scales, scale=scales.scale * math.sqrt(lo * hi))
 
 
 def _standardised_forces(
@@ -757,6 +783,8 @@ def train_network(
     x, forces = x.to(dev), forces.to(dev)
 
     network = nn.Network(arch, seed=config.seed, dtype=dtype, device=dev)
+    if isinstance(arch, ENNArchitecture) and config.standardise:
+        scales = _calibrate_input_scale(network, x[train_idx[:4]], lattice, scales)
     optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimiser, factor=config.lr_factor, patience=config.lr_patience,
@@ -827,6 +855,8 @@ def train_network(
             loss = torch.mean(((predicted - forces[batch]) / scales.out_scale) ** 2)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
+            if config.clip_gradient:
+                torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_gradient)
             optimiser.step()
             total += loss.detach().double() * len(batch)
         network.eval()

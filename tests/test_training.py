@@ -134,6 +134,35 @@ def test_training_lowers_the_held_out_error_for_every_architecture(
     )
 
 
+def test_the_equivariant_network_input_scale_gives_unit_output_spread() -> None:
+    """Each ENN layer squares its input amplitude: a unit-variance input of a hot
+    configuration gives outputs of ~1e3 at initialisation; the calibrated scale gives 1."""
+    from fast.train import _calibrate_input_scale, _fit_scales
+
+    arch = ENNArchitecture((4, 3))
+    net = fnn.Network(arch, seed=0, dtype=torch.float64)
+    lattice = SquareLattice(10, 10)
+    q = torch.as_tensor(np.random.default_rng(3).normal(scale=5.0, size=(4, 10, 10)))
+    scales = _fit_scales(arch, q, q, True, torch.float64)
+    calibrated = _calibrate_input_scale(net, q, lattice, scales)
+    with torch.no_grad():
+        spread = fnn.enn_forward(net, q / calibrated.scale, lattice).std()
+    assert float(spread) == pytest.approx(1.0, rel=1e-3)
+    assert float(calibrated.scale) != pytest.approx(float(scales.scale), rel=0.05)
+
+
+def test_gradient_clipping_trains_and_is_part_of_the_checkpoint_identity(
+    dataset, tmp_path: Path
+) -> None:
+    config = TrainConfig(network="paper004_enn", hidden=(3, 2), epochs=2, seed=2,
+                         clip_gradient=0.5)  # fmt: skip
+    result = train_network(config, dataset, tmp_path / "c.pt", progress=False)
+    assert all(np.isfinite(h["val_rmse"]) for h in result.history)
+    with pytest.raises(ValueError, match="belongs to another network"):
+        train_network(attrs_evolve(config, clip_gradient=0.0), dataset, tmp_path / "c.pt",
+                      progress=False)  # fmt: skip
+
+
 def test_a_killed_training_resumes_to_the_same_weights(dataset, tmp_path: Path) -> None:
     config = TrainConfig(hidden=(8, 4), epochs=4, batch_size=3, seed=1, dtype="float64")
     whole = train_network(config, dataset, tmp_path / "whole.pt", progress=False)
@@ -181,6 +210,7 @@ def attrs_evolve(config: TrainConfig, **changes: object) -> TrainConfig:
         ({"hidden": (4, 0)}, "hidden must hold integers"),
         ({"epochs": 0}, "epochs must be an integer >= 1"),
         ({"lr_factor": 1.5}, "lr_factor must lie in"),
+        ({"clip_gradient": -1.0}, "clip_gradient"),
     ],
 )
 def test_bad_training_settings_are_named(changes: dict[str, object], message: str) -> None:
