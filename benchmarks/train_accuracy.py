@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--target", default="electronic")
     parser.add_argument("--minutes", type=float, default=25.0)
     parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--clip-gradient", type=float, default=0.0)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     data = load_dataset(args.dataset)
@@ -43,6 +44,7 @@ def main() -> None:
         network=args.network,
         target=args.target,
         batch_size=args.batch_size,
+        clip_gradient=args.clip_gradient,
         time_limit_minutes=args.minutes,
         checkpoint_every=5,
     )
