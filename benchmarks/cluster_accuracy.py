@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from measure import best_of  # benchmarks/ is on sys.path when run as a script
 
 import fast
 from fast.io import load_dataset
@@ -25,15 +25,6 @@ from reference.lattice import SquareLattice
 from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
 
 RADII = (0.0, 1.0, 1.5, 2.0, 2.3, 3.0, 3.61, 4.25)
-
-
-def _best(fn: Any, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def accuracy(path: str, n_configs: int) -> dict[str, Any]:
@@ -84,10 +75,10 @@ def timing() -> dict[str, Any]:
         )
         q = torch.as_tensor(np.random.default_rng(1).normal(scale=3.0, size=(size, size)))
         row = {
-            "exact_seconds": _best(lambda q=q, m=model: fast.ed.total_force(q, m), 3),
+            "exact_seconds": best_of(lambda q=q, m=model: fast.ed.total_force(q, m), 3),
         }
         for r_c in (2.3, 3.61):
-            row[f"cluster_{r_c}_seconds"] = _best(
+            row[f"cluster_{r_c}_seconds"] = best_of(
                 lambda q=q, m=model, r=r_c: fast.ed.cluster_force(q, m, r), 3
             )
         out[f"{size}x{size}"] = row

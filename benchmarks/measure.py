@@ -37,7 +37,7 @@ from reference.lattice import SquareLattice
 from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams, LaserPulse
 
 
-def _best(fn: Any, repeat: int) -> float:
+def best_of(fn: Any, repeat: int) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -80,7 +80,7 @@ def ehrenfest(size: int, members: int, quick: bool) -> dict[str, Any]:
     states = [
         ref_ehrenfest.initial_state(model, noise_temperature=1e-5, rng=k) for k in range(members)
     ]
-    t_ref = _best(lambda: [ref_ehrenfest.ehrenfest_step(s, model, dt2, pulse) for s in states], 2)
+    t_ref = best_of(lambda: [ref_ehrenfest.ehrenfest_step(s, model, dt2, pulse) for s in states], 2)
     batch = fast.ehrenfest.EhrenfestState(
         torch.stack([torch.as_tensor(s.rho) for s in states]),
         torch.stack([torch.as_tensor(s.Q) for s in states]),
@@ -88,7 +88,7 @@ def ehrenfest(size: int, members: int, quick: bool) -> dict[str, Any]:
         0.0,
         torch.zeros(members, dtype=torch.float64),
     )
-    t_fast = _best(lambda: fast.ehrenfest.ehrenfest_step(batch, model, dt4, pulse, 4), 2)
+    t_fast = best_of(lambda: fast.ehrenfest.ehrenfest_step(batch, model, dt4, pulse, 4), 2)
     ref_total = math.ceil(period / dt2) * t_ref
     fast_total = math.ceil(period / dt4) * t_fast
     return {
@@ -113,7 +113,7 @@ def matmul_peak() -> float:
     a = torch.randn(2048, 2048)
     b = torch.randn(2048, 2048)
     torch.mm(a, b)
-    return 2 * 2048**3 / _best(lambda: torch.mm(a, b), 5)
+    return 2 * 2048**3 / best_of(lambda: torch.mm(a, b), 5)
 
 
 def _flops_per_site(arch: Any) -> float:
@@ -134,13 +134,13 @@ def networks(quick: bool) -> dict[str, Any]:
         q = torch.randn(small, small)
         if name == "paper002_mlp":
             x = torch.randn(small * small, 45)
-            seconds = _best(lambda net=net, x=x: fast.nn.mlp_forward(net, x), 3)
+            seconds = best_of(lambda net=net, x=x: fast.nn.mlp_forward(net, x), 3)
         elif name == "paper002_mpnn":  # the forward pass: site energies
-            seconds = _best(
+            seconds = best_of(
                 lambda net=net, q=q, lat=lat: fast.nn.mpnn_site_energies(net, q, lat), 3
             )
         else:
-            seconds = _best(lambda net=net, q=q, lat=lat: fast.nn.gnn_forward(net, q, lat), 3)
+            seconds = best_of(lambda net=net, q=q, lat=lat: fast.nn.gnn_forward(net, q, lat), 3)
         flops = _flops_per_site(arch) * small * small
         out[name] = {
             "lattice": f"{small}x{small}",
@@ -152,9 +152,9 @@ def networks(quick: bool) -> dict[str, Any]:
         arch = ref_nn.PAPER_ARCHITECTURES[name]
         field = fast.nn.NetworkForceField(fast.nn.Network(arch), SquareLattice(small, small))
         q_small, q_large = torch.randn(small, small), torch.randn(large, large)
-        t_small = _best(lambda f=field, q=q_small: f.forces(q), 3)
+        t_small = best_of(lambda f=field, q=q_small: f.forces(q), 3)
         big = fast.nn.NetworkForceField(field.weights, SquareLattice(large, large))
-        t_large = _best(lambda f=big, q=q_large: f.forces(q), 2)
+        t_large = best_of(lambda f=big, q=q_large: f.forces(q), 2)
         out[f"scaling_{name}"] = {
             "small": f"{small}x{small}",
             "large": f"{large}x{large}",
@@ -190,7 +190,7 @@ def langevin(quick: bool) -> dict[str, Any]:
             state = integ.init(q, rng=0)
             state = integ.step(state)  # warm up
             steps = (2 if size >= 60 else 5) if name == "exact" else 30
-            row[f"{name}_seconds_per_step"] = _best(
+            row[f"{name}_seconds_per_step"] = best_of(
                 lambda integ=integ, state=state: integ.step(state), steps
             )
         row["ratio"] = row["exact_seconds_per_step"] / row["ml_seconds_per_step"]

@@ -24,7 +24,7 @@ from reference.descriptors import (
     descriptor_size,
     sector_weights,
 )
-from reference.lattice import SquareLattice
+from reference.lattice import SquareLattice, offset_table
 from reference.symmetry import (
     CS,
     D4,
@@ -62,28 +62,8 @@ _TIE_TOL = 5e-13
 def _gather_index(
     lattice: SquareLattice, offsets: tuple[tuple[int, int], ...]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Flat neighbour index (N, m) and inside mask (N, m); outside sites point at 0, masked."""
-    coords = lattice.coordinates
-    n = lattice.n_sites
-    idx = np.zeros((n, len(offsets)), dtype=np.int64)
-    inside = np.ones((n, len(offsets)), dtype=bool)
-    for j, (dx, dy) in enumerate(offsets):
-        x = coords[:, 0] + dx
-        y = coords[:, 1] + dy
-        ok = np.ones(n, dtype=bool)
-        for c, size, periodic in (
-            (x, lattice.Lx, lattice.periodic_x),
-            (y, lattice.Ly, lattice.periodic_y),
-        ):
-            if periodic:
-                c %= size
-            else:
-                ok &= (c >= 0) & (c < size)
-        idx[:, j] = np.where(
-            ok, np.clip(x, 0, lattice.Lx - 1) * lattice.Ly + np.clip(y, 0, lattice.Ly - 1), 0
-        )
-        inside[:, j] = ok
-    return idx, inside
+    """Flat neighbour index and inside mask, (N, m) each (`reference.lattice.offset_table`)."""
+    return offset_table(lattice, np.array(offsets, dtype=np.int64).reshape(-1, 2))
 
 
 def neighbourhood_values(field: Tensor, offsets: Tensor, lattice: SquareLattice) -> Tensor:

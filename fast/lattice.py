@@ -36,6 +36,7 @@ __all__ = [
     "neighbour_shells",
     "neighbour_sum",
     "neighbour_table",
+    "offset_table",
     "pair_distances",
     "sublattice_sign",
     "transform_offsets",
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 neighbour_table = delegate(_ref.neighbour_table)
+offset_table = delegate(_ref.offset_table)
 bonds = delegate(_ref.bonds)
 pair_distances = delegate(_ref.pair_distances)
 

@@ -70,7 +70,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reference._validation import check_array, check_positive
-from reference.lattice import SquareLattice, neighbour_shells
+from reference.lattice import SquareLattice, neighbour_shells, offset_table
 from reference.symmetry import (
     CS,
     D4,
@@ -259,25 +259,9 @@ def neighbourhood_values(
     """
     f = lattice.check_field("field", field)
     offs = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
-    coords = lattice.coordinates  # (N, 2)
-    out = np.zeros((*f.shape[:-2], lattice.n_sites, len(offs)))
+    index, inside = offset_table(lattice, offs)
     flat = f.reshape(*f.shape[:-2], -1)
-    for j, (dx, dy) in enumerate(offs):
-        x = coords[:, 0] + dx
-        y = coords[:, 1] + dy
-        inside = np.ones(lattice.n_sites, dtype=bool)
-        for c, n, periodic in (
-            (x, lattice.Lx, lattice.periodic_x),
-            (y, lattice.Ly, lattice.periodic_y),
-        ):
-            if periodic:
-                c %= n
-            else:
-                inside &= (c >= 0) & (c < n)
-        idx = np.where(
-            inside, np.clip(x, 0, lattice.Lx - 1) * lattice.Ly + np.clip(y, 0, lattice.Ly - 1), 0
-        )
-        out[..., j] = np.where(inside, flat[..., idx], 0.0)
+    out = np.where(inside, flat[..., index], 0.0)
     return out.reshape(*f.shape, len(offs))
 
 

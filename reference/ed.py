@@ -28,7 +28,7 @@ import scipy.special
 from numpy.typing import NDArray
 
 from reference._validation import check_array, check_finite_scalar, check_non_negative
-from reference.lattice import SquareLattice, sublattice_sign
+from reference.lattice import SquareLattice, offset_table, sublattice_sign
 from reference.model import (
     HolsteinModel,
     coupling_constant_energy,
@@ -410,27 +410,6 @@ def cluster_offsets(r_c: float) -> NDArray[np.int64]:
     return np.array(pairs, dtype=np.int64)
 
 
-def _cluster_geometry(
-    lattice: SquareLattice, offsets: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-    """Lattice index ``(N, m)`` of every cluster site and whether it lies inside the lattice."""
-    coords = lattice.coordinates
-    idx = np.zeros((lattice.n_sites, len(offsets)), dtype=np.int64)
-    inside = np.ones((lattice.n_sites, len(offsets)), dtype=bool)
-    for j, (dx, dy) in enumerate(offsets):
-        x, y = coords[:, 0] + dx, coords[:, 1] + dy
-        for c, size, periodic in (
-            (x, lattice.Lx, lattice.periodic_x),
-            (y, lattice.Ly, lattice.periodic_y),
-        ):
-            if periodic:
-                c %= size
-            else:
-                inside[:, j] &= (c >= 0) & (c < size)
-        idx[:, j] = np.clip(x, 0, lattice.Lx - 1) * lattice.Ly + np.clip(y, 0, lattice.Ly - 1)
-    return idx, inside
-
-
 def cluster_densities(
     Q: NDArray[np.float64], model: HolsteinModel, r_c: float = 3.61
 ) -> NDArray[np.float64]:
@@ -475,7 +454,7 @@ def cluster_densities(
             "the model is at fixed filling"
         )
     offsets = cluster_offsets(r_c)
-    idx, inside = _cluster_geometry(model.lattice, offsets)
+    idx, inside = offset_table(model.lattice, offsets)
     # bonds of the cluster: offset pairs one lattice step apart, both inside the lattice
     step = np.abs(offsets[:, None, :] - offsets[None, :, :]).sum(-1) == 1
     bonds = step[None] & inside[:, :, None] & inside[:, None, :]  # (N, m, m)

@@ -40,6 +40,7 @@ __all__ = [
     "neighbour_shells",
     "neighbour_sum",
     "neighbour_table",
+    "offset_table",
     "pair_distances",
     "sublattice_sign",
     "transform_offsets",
@@ -140,6 +141,45 @@ def neighbour_table(lattice: SquareLattice) -> NDArray[np.int64]:
             if xs is not None and ys is not None:
                 table[i, c] = xs * lattice.Ly + ys
     return table
+
+
+def offset_table(
+    lattice: SquareLattice, offsets: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    r"""Return the site at :math:`\mathbf{r}_i + \boldsymbol\delta_j` for every site and offset.
+
+    The neighbourhoods of the descriptors and the local clusters of
+    :func:`reference.ed.cluster_densities` are read through this table.
+
+    Parameters
+    ----------
+    lattice : SquareLattice
+    offsets : (m, 2) int
+
+    Returns
+    -------
+    index : (N, m) int64
+        Flat index of the site, wrapped along periodic axes; where the offset leaves the
+        lattice across an open edge, a placeholder inside the lattice (masked by ``inside``).
+    inside : (N, m) bool
+        False where the offset crosses an open edge.
+    """
+    offs = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    coords = lattice.coordinates
+    index = np.zeros((lattice.n_sites, len(offs)), dtype=np.int64)
+    inside = np.ones((lattice.n_sites, len(offs)), dtype=bool)
+    for j, (dx, dy) in enumerate(offs):
+        x, y = coords[:, 0] + dx, coords[:, 1] + dy
+        for c, size, periodic in (
+            (x, lattice.Lx, lattice.periodic_x),
+            (y, lattice.Ly, lattice.periodic_y),
+        ):
+            if periodic:
+                c %= size
+            else:
+                inside[:, j] &= (c >= 0) & (c < size)
+        index[:, j] = np.clip(x, 0, lattice.Lx - 1) * lattice.Ly + np.clip(y, 0, lattice.Ly - 1)
+    return index, inside
 
 
 def bonds(lattice: SquareLattice) -> NDArray[np.int64]:

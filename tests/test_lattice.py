@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from reference.lattice import (
     D4_OPERATIONS,
+    NEIGHBOUR_OFFSETS,
     SquareLattice,
     apply_point_operation,
     bonds,
@@ -174,3 +175,20 @@ def test_bad_input_raises_clear_errors() -> None:
         neighbour_shells(-1.0)
     with pytest.raises(ValueError, match="outside the open lattice"):
         SquareLattice(3, 3, False, False).site_index(3, 0)
+
+
+def test_offset_table_wraps_periodic_axes_and_masks_open_edges() -> None:
+    from reference.lattice import offset_table
+
+    lat = SquareLattice(4, 3, periodic_x=True, periodic_y=False)
+    index, inside = offset_table(lat, np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]]))
+    assert index.shape == inside.shape == (12, 5)
+    np.testing.assert_array_equal(index[:, 0], np.arange(12))
+    # x wraps: site (3, 1) + (1, 0) is (0, 1); y is open: (2, 2) + (0, 1) leaves the lattice
+    assert index[3 * 3 + 1, 1] == 0 * 3 + 1 and inside[3 * 3 + 1, 1]
+    assert not inside[2 * 3 + 2, 3] and inside[2 * 3 + 2, 4]
+    assert inside.sum() == 12 * 5 - 2 * 4  # the y = 0 and y = 2 rows lose one neighbour each
+    # the nearest-neighbour table is the same relation
+    table = neighbour_table(lat)
+    nn_index, nn_inside = offset_table(lat, np.array(NEIGHBOUR_OFFSETS))
+    np.testing.assert_array_equal(np.where(nn_inside, nn_index, -1), table)
