@@ -63,8 +63,13 @@ def main() -> None:
     trained = TrainedModel(result.weights, physics, config.target, {})
     field = trained.force_field(SquareLattice(*data.Q.shape[1:]), dtype=torch.float64)
     _, val = split_by_configuration(len(data), config.validation_fraction, config.seed)
-    with torch.no_grad():
-        predicted = field.forces(torch.as_tensor(data.Q[val])).numpy()
+    with torch.no_grad():  # a few configurations at a time: the ENN's products are wide
+        predicted = np.concatenate(
+            [
+                field.forces(torch.as_tensor(data.Q[val[i : i + 4]])).numpy()
+                for i in range(0, len(val), 4)
+            ]
+        )
     delta = predicted - data.F[val]
     n_random = json.loads(data.attributes["config"]).get("n_random", 0)
     fractional = (data.n[val] > 0.05) & (data.n[val] < 0.95)
