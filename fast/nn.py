@@ -501,6 +501,9 @@ class NetworkForceField:
     """
 
     tile: int | None = 200
+    batch: int | None = 8
+    """Configurations evaluated together when ``Q`` holds many (``None``: all at once).
+    Bounds memory: the ENN's auxiliary layers hold thousands of channels per site."""
 
     def __init__(
         self, weights: Weights | Network, lattice: SquareLattice, time: float | None = None
@@ -512,6 +515,16 @@ class NetworkForceField:
     def forces(self, Q: Tensor) -> Tensor:
         """The predicted forces, shape ``(..., Lx, Ly)``."""
         q = _field("Q", Q, self.lattice)
+        lead = q.shape[:-2]
+        if self.batch is not None and math.prod(lead) > self.batch:
+            flat = q.reshape(-1, *self.lattice.shape)
+            parts = [
+                self._forces(flat[i : i + self.batch]) for i in range(0, len(flat), self.batch)
+            ]
+            return torch.cat(parts).reshape(q.shape)
+        return self._forces(q)
+
+    def _forces(self, q: Tensor) -> Tensor:
         tiled = (
             self.tile is not None
             and all(self.lattice.periodic)
@@ -561,7 +574,7 @@ class NetworkForceField:
     def at_time(self, time: float) -> NetworkForceField:
         """A copy that feeds ``time`` to a time-conditioned GNN."""
         field = NetworkForceField(self.weights, self.lattice, time)
-        field.tile = self.tile
+        field.tile, field.batch = self.tile, self.batch
         return field
 
 

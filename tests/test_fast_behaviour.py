@@ -269,3 +269,23 @@ def test_norm_activation_has_finite_gradients_at_a_vanishing_feature() -> None:
     assert torch.isfinite(y.grad).all() and torch.isfinite(bias.grad).all()
     expected = reference.nn.norm_activation(y.detach().numpy(), bias.detach().numpy())
     np.testing.assert_allclose(out.detach().numpy(), expected, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["enn", "mpnn"])
+def test_many_configurations_are_evaluated_in_batches_with_the_same_forces(name: str) -> None:
+    arch = {
+        "enn": reference.nn.ENNArchitecture(hidden=(3, 2)),
+        "mpnn": reference.nn.MPNNArchitecture((1, 6, 5)),
+    }[name]
+    net = fast.nn.Network.from_weights(
+        reference.nn.init_weights(arch, np.random.default_rng(9)), dtype=torch.float64
+    )
+    lat = SquareLattice(6, 5)
+    q = torch.as_tensor(np.random.default_rng(10).normal(size=(2, 5, 6, 5)))
+    field = fast.nn.NetworkForceField(net, lat)
+    field.batch = None
+    whole = field.forces(q)
+    field.batch = 3  # 10 configurations: chunks of 3, 3, 3 and 1
+    chunked = field.forces(q)
+    assert chunked.shape == (2, 5, 6, 5)
+    np.testing.assert_allclose(chunked.numpy(), whole.numpy(), rtol=0, atol=1e-13)
