@@ -20,7 +20,7 @@ from fast.lattice import _field
 from fast.model import coupling_constant_energy, elastic_energy, elastic_force, hamiltonian
 from reference import ed as _ref
 from reference.ed import Relaxation
-from reference.lattice import SquareLattice, offset_table
+from reference.lattice import SquareLattice
 from reference.model import HolsteinModel
 
 __all__ = [
@@ -258,13 +258,7 @@ class ExactForceField:
 # --------------------------------------------------------------------------- local clusters
 
 
-@functools.lru_cache(maxsize=16)
-def _cluster_tables(lattice: SquareLattice, r_c: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lattice index ``(N, m)`` of every cluster site and the cluster bonds ``(N, m, m)``."""
-    offsets = _ref.cluster_offsets(r_c)
-    idx, inside = offset_table(lattice, offsets)
-    step = np.abs(offsets[:, None, :] - offsets[None, :, :]).sum(-1) == 1
-    return idx, step[None] & inside[:, :, None] & inside[:, None, :]
+_cluster_tables = functools.lru_cache(maxsize=16)(_ref._cluster_tables)
 
 
 def _small_eigh(h: Tensor) -> tuple[Tensor, Tensor]:

@@ -216,8 +216,7 @@ def electronic_energy(
 ) -> Tensor:
     r"""Return :math:`\mathrm{Tr}[\rho\, h(Q, \mathbf{A})]`, shape ``(...)``."""
     q = torch.as_tensor(Q)
-    a = np.zeros(2) if A is None else np.asarray(torch.as_tensor(A).cpu())
-    h = _hamiltonian(q, model, a)
+    h = _hamiltonian(q, model, _potential(A))
     return torch.einsum("...ij,...ji->...", torch.as_tensor(rho), h).real
 
 

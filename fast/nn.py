@@ -158,6 +158,11 @@ def _param(weights: Weights | Network, name: str, like: Tensor) -> Tensor:
 
 def _input(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
     q = _field("Q", Q, lattice) if not (isinstance(Q, Tensor) and Q.requires_grad) else Q
+    return _as_network_input(weights, q)
+
+
+def _as_network_input(weights: Weights | Network, q: Tensor) -> Tensor:
+    """``q`` in the dtype and on the device of a module's parameters (unchanged otherwise)."""
     if isinstance(weights, Network):
         first = next(iter(weights.params.values()))
         return q.to(dtype=first.dtype, device=first.device)
@@ -316,7 +321,7 @@ def _gnn_core(weights: Weights | Network, patch: Tensor, time: float | None) -> 
     widest layer's size beyond the matmul output.
     """
     arch: GNNArchitecture = _arch(weights)  # type: ignore[assignment]
-    v = _gnn_input(weights, _input_patch(weights, patch), arch, time)
+    v = _gnn_input(weights, _as_network_input(weights, patch), arch, time)
     n_layers = len(arch.channels) - 1
     scale = 0.25 if arch.aggregation == "mean" else 1.0
     for k in range(n_layers):
@@ -335,13 +340,6 @@ def _gnn_core(weights: Weights | Network, patch: Tensor, time: float | None) -> 
         del y, nn_part
         v = torch.relu_(u) if k < n_layers - 1 else u
     return v[..., 0]
-
-
-def _input_patch(weights: Weights | Network, patch: Tensor) -> Tensor:
-    if isinstance(weights, Network):
-        first = next(iter(weights.params.values()))
-        return patch.to(dtype=first.dtype, device=first.device)
-    return patch
 
 
 # --------------------------------------------------------------------------- energy MPNN

@@ -410,6 +410,17 @@ def cluster_offsets(r_c: float) -> NDArray[np.int64]:
     return np.array(pairs, dtype=np.int64)
 
 
+def _cluster_tables(
+    lattice: SquareLattice, r_c: float
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Lattice index ``(N, m)`` of every cluster site and the cluster bonds ``(N, m, m)``:
+    offset pairs one lattice step apart, both inside the lattice."""
+    offsets = cluster_offsets(r_c)
+    idx, inside = offset_table(lattice, offsets)
+    step = np.abs(offsets[:, None, :] - offsets[None, :, :]).sum(-1) == 1
+    return idx, step[None] & inside[:, :, None] & inside[:, None, :]
+
+
 def cluster_densities(
     Q: NDArray[np.float64], model: HolsteinModel, r_c: float = 3.61
 ) -> NDArray[np.float64]:
@@ -453,13 +464,9 @@ def cluster_densities(
             "cluster_densities needs a fixed chemical potential (model.electrons.mu); "
             "the model is at fixed filling"
         )
-    offsets = cluster_offsets(r_c)
-    idx, inside = offset_table(model.lattice, offsets)
-    # bonds of the cluster: offset pairs one lattice step apart, both inside the lattice
-    step = np.abs(offsets[:, None, :] - offsets[None, :, :]).sum(-1) == 1
-    bonds = step[None] & inside[:, :, None] & inside[:, None, :]  # (N, m, m)
+    idx, bonds = _cluster_tables(model.lattice, r_c)
     values = q.reshape(*q.shape[:-2], model.lattice.n_sites)[..., idx]  # (..., N, m)
-    h = -model.params.hopping * bonds + (-model.params.g * values)[..., None] * np.eye(len(offsets))
+    h = -model.params.hopping * bonds + (-model.params.g * values)[..., None] * np.eye(idx.shape[1])
     eps, vecs = np.linalg.eigh(h)
     n = np.sum(vecs[..., 0, :] ** 2 * fermi_dirac(eps, mu, model.electrons.temperature), axis=-1)
     return np.asarray(n, dtype=np.float64).reshape(q.shape)
