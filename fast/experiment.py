@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -496,8 +497,8 @@ def _read_stages(folder: Path) -> dict[str, str]:
 
 
 def run_files(*names: str) -> tuple[str, ...]:
-    """The files of resumable runs ``<name>.h5``: finished, in progress and the state."""
-    return tuple(f"{n}.h5{suffix}" for n in names for suffix in ("", ".partial", ".state.pt"))
+    """The outputs of resumable runs ``<name>.h5``: finished and in progress (a folder)."""
+    return tuple(f"{n}.h5{suffix}" for n in names for suffix in ("", ".partial"))
 
 
 # what each stage writes (work in progress included); ``--stage X`` on a finished X deletes
@@ -516,7 +517,11 @@ def _forget(folder: Path, stage: str, outputs: Mapping[str, tuple[str, ...]]) ->
     later = STAGES[STAGES.index(stage) :]
     for name in later:
         for file in outputs[name]:
-            (folder / file).unlink(missing_ok=True)
+            path = folder / file
+            if path.is_dir():  # a run or dataset in progress
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
     if "report" in later:
         for figure in (folder / "figures").glob("*.png"):
             figure.unlink()

@@ -2,10 +2,15 @@
 
 A dataset is a set of configurations ``Q`` ``(n, Lx, Ly)`` with their exact forces
 ``F`` and densities ``n``, plus attributes (the generating configuration as JSON, the
-code version, and a SHA-256 hash of the arrays). Generation appends chunks to
-``<path>.partial`` and flushes after each, so a killed run resumes where it stopped;
-the file is renamed to ``<path>`` only when complete, so a finished-looking file is
-always whole.
+code version, and a SHA-256 hash of the arrays).
+
+Generation writes into the folder ``<path>.partial``: a ``meta.json`` and one ``.npz``
+file per chunk of samples, holding the chunk and the generator's resume point together.
+Every file there is written under a temporary name and renamed, so a kill at any moment
+(even in the middle of a write) leaves whole chunks only, and the run resumes after the
+last one. When all chunks are there, :func:`finalise` joins them into the HDF5 file
+``<path>`` (again under a temporary name first), so a finished-looking file is always
+whole.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import fast
+from reference._runio import atomic_write
 from reference.nn import ENNArchitecture, GNNArchitecture, MLPArchitecture, MPNNArchitecture
 
 Architecture = MLPArchitecture | GNNArchitecture | MPNNArchitecture | ENNArchitecture
@@ -34,12 +41,16 @@ __all__ = [
     "architecture_to_json",
     "content_hash",
     "finalise",
+    "last_state",
     "load_dataset",
     "open_partial",
     "partial_path",
+    "write_npz",
 ]
 
 FIELDS = ("Q", "F", "n")
+PART_FORMAT = "holstein-mlff/partial-dataset/1"
+_META = "meta.json"
 
 
 @attrs.frozen(eq=False)
@@ -80,6 +91,32 @@ def partial_path(path: str | os.PathLike[str]) -> Path:
     return p.with_name(p.name + ".partial")
 
 
+def _chunk_name(index: int) -> str:
+    return f"chunk-{index:06d}.npz"
+
+
+def _chunks(part: Path) -> list[Path]:
+    """The chunk files of a partial dataset, in writing order."""
+    return sorted(part.glob("chunk-*.npz"))
+
+
+def _read_meta(part: Path) -> dict[str, Any]:
+    if not part.is_dir():
+        raise ValueError(
+            f"{part} is not a partial dataset of this version of the package; "
+            "delete it to start over"
+        )
+    try:
+        meta: dict[str, Any] = json.loads((part / _META).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"{part} has no readable {_META} ({exc}); delete it to start over"
+        ) from None
+    if meta.get("format") != PART_FORMAT:
+        raise ValueError(f"{part} is not a partial dataset of this package; delete it")
+    return meta
+
+
 def open_partial(
     path: str | os.PathLike[str],
     shape: tuple[int, int],
@@ -87,34 +124,74 @@ def open_partial(
     kind: str,
     attributes: Mapping[str, str] | None = None,
 ) -> int:
-    """Create ``<path>.partial`` (or reopen it) and return how many samples it already holds.
+    """Create the folder ``<path>.partial`` (or reopen it) and return how many samples it
+    already holds.
 
-    ``attributes`` are extra text attributes of the file (e.g. the lattice geometry).
+    ``attributes`` are extra text attributes of the finished file (e.g. the lattice
+    geometry). Left-over temporary files of an interrupted write are removed.
 
-    Raises ``ValueError`` if an existing partial file was made with a different configuration
-    (resuming it would mix two datasets).
+    Raises ``ValueError`` if an existing partial dataset was made with a different
+    configuration (resuming it would mix two datasets).
     """
     part = partial_path(path)
     text = json.dumps(dict(config), sort_keys=True)
     if part.exists():
-        with h5py.File(part, "r") as fh:
-            if fh.attrs.get("config") != text:
-                raise ValueError(
-                    f"{part} was started with a different configuration; delete it to start over"
-                )
-            return int(fh["Q"].shape[0])
-    part.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(part, "w") as fh:
-        fh.attrs["config"] = text
-        fh.attrs["kind"] = kind
-        fh.attrs["code_version"] = fast.__version__
-        for key, value in (attributes or {}).items():
-            fh.attrs[key] = value
-        for name in FIELDS:
-            fh.create_dataset(
-                name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8", chunks=(1, *shape)
+        meta = _read_meta(part)
+        if meta["config"] != text:
+            raise ValueError(
+                f"{part} was started with a different configuration; delete it to start over"
             )
+        for stray in part.glob("*.tmp"):
+            stray.unlink()
+        total = 0
+        for chunk in _chunks(part):
+            with np.load(chunk, allow_pickle=False) as z:
+                total += int(z["Q"].shape[0])
+        return total
+    part.mkdir(parents=True)
+    meta = {
+        "format": PART_FORMAT,
+        "config": text,
+        "kind": kind,
+        "code_version": fast.__version__,
+        "shape": list(shape),
+        "attributes": dict(attributes or {}),
+    }
+    atomic_write(part / _META, lambda p: p.write_text(json.dumps(meta, sort_keys=True)))
     return 0
+
+
+_STATE = "state."
+
+
+def _encode_state(state: Mapping[str, Any]) -> dict[str, NDArray[Any]]:
+    """State values as arrays: ``state.array.<key>``, ``state.bytes.<key>`` (uint8),
+    ``state.scalar.<key>`` (0-d)."""
+    out: dict[str, NDArray[Any]] = {}
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            out[f"{_STATE}array.{key}"] = value
+        elif isinstance(value, bytes):
+            out[f"{_STATE}bytes.{key}"] = np.frombuffer(value, dtype=np.uint8)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[f"{_STATE}scalar.{key}"] = np.asarray(value)
+        else:
+            raise TypeError(f"state {key!r}: cannot store a {type(value).__name__}")
+    return out
+
+
+def _decode_state(z: Mapping[str, NDArray[Any]]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for name in z:
+        if not name.startswith(_STATE):
+            continue
+        kind, key = name[len(_STATE) :].split(".", 1)
+        value = z[name]
+        if kind == "bytes":
+            state[key] = value.tobytes()
+        else:
+            state[key] = value if kind == "array" else value.item()
+    return state
 
 
 def append_chunk(
@@ -122,40 +199,97 @@ def append_chunk(
     chunk: Mapping[str, NDArray[np.float64]],
     state: Mapping[str, Any] | None = None,
 ) -> int:
-    """Append ``chunk`` (``Q``, ``F``, ``n`` of equal length) to the partial file.
+    """Add ``chunk`` (``Q``, ``F``, ``n`` of equal length) to the partial dataset.
 
-    ``state`` (arrays become datasets, scalars and bytes attributes) is written in the
-    same file session, so the resume point always matches the samples on disk.
+    The chunk and ``state`` (the resume point: arrays, bytes, integers and floats, read back
+    by :func:`last_state`) go into one new file, written to a temporary name and renamed:
+    a kill at any moment leaves either the whole chunk with its state or nothing of it.
     Returns the new number of samples.
     """
     part = partial_path(path)
-    with h5py.File(part, "a") as fh:
-        for key, value in (state or {}).items():
-            if isinstance(value, np.ndarray):
-                if key in fh:
-                    del fh[key]
-                fh[key] = value
-            else:
-                fh.attrs[key] = np.void(value) if isinstance(value, bytes) else value
-        size = int(fh["Q"].shape[0])
-        count = int(np.asarray(chunk["Q"]).shape[0])
-        for name in FIELDS:
-            data = np.asarray(chunk[name], dtype=np.float64)
-            if data.shape[0] != count:
-                raise ValueError(f"chunk field {name} has {data.shape[0]} samples, Q has {count}")
-            fh[name].resize(size + count, axis=0)
-            fh[name][size:] = data
-        fh.flush()
-    return size + count
+    meta = _read_meta(part)
+    count = int(np.asarray(chunk["Q"]).shape[0])
+    arrays: dict[str, NDArray[Any]] = {}
+    for name in FIELDS:
+        data = np.ascontiguousarray(chunk[name], dtype=np.float64)
+        if data.shape != (count, *meta["shape"]):
+            raise ValueError(
+                f"chunk field {name} has shape {data.shape}, expected {(count, *meta['shape'])}"
+            )
+        arrays[name] = data
+    arrays.update(_encode_state(state or {}))
+    chunks = _chunks(part)
+    target = part / _chunk_name(len(chunks))
+
+    write_npz(target, arrays)
+    total = count
+    for done in chunks:
+        with np.load(done, allow_pickle=False) as z:
+            total += int(z["Q"].shape[0])
+    return total
+
+
+def write_npz(path: Path, arrays: Mapping[str, NDArray[Any]]) -> None:
+    """Write ``arrays`` as an ``.npz`` file under a temporary name, synced to the disk, then
+    rename it to ``path``: the file is whole or absent."""
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # (stubs: allow_pickle)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    atomic_write(path, write)
+
+
+def last_state(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``state`` stored with the last chunk of the partial dataset that has one."""
+    part = partial_path(path)
+    for chunk in reversed(_chunks(part)):
+        with np.load(chunk, allow_pickle=False) as z:
+            state = _decode_state(z)
+        if state:
+            return state
+    return None
 
 
 def finalise(path: str | os.PathLike[str]) -> Path:
-    """Write the content hash into the partial file and rename it to ``path``."""
+    """Join the chunks of ``<path>.partial`` into the HDF5 file ``path``, with the content
+    hash, written under a temporary name and renamed; then remove the partial folder."""
     part = partial_path(path)
-    with h5py.File(part, "a") as fh:
-        fh.attrs["content_hash"] = content_hash({name: fh[name][...] for name in FIELDS})
+    meta = _read_meta(part)
+    chunks = _chunks(part)
+    lengths = []
+    for chunk in chunks:
+        with np.load(chunk, allow_pickle=False) as z:
+            lengths.append(int(z["Q"].shape[0]))
+    shape = (sum(lengths), *meta["shape"])
     final = Path(path)
-    os.replace(part, final)
+
+    def write(tmp: Path) -> None:
+        digest = hashlib.sha256()
+        with h5py.File(tmp, "w") as fh:
+            fh.attrs["config"] = meta["config"]
+            fh.attrs["kind"] = meta["kind"]
+            fh.attrs["code_version"] = meta["code_version"]
+            for key, value in meta["attributes"].items():
+                fh.attrs[key] = value
+            for name in sorted(FIELDS):  # the order of content_hash
+                ds = fh.create_dataset(name, shape=shape, dtype="f8", chunks=(1, *shape[1:]))
+                digest.update(name.encode())
+                digest.update(str(shape).encode())
+                digest.update(str(np.dtype("f8")).encode())
+                start = 0
+                for chunk, length in zip(chunks, lengths, strict=True):
+                    with np.load(chunk, allow_pickle=False) as z:
+                        data = z[name]
+                    ds[start : start + length] = data
+                    digest.update(data.tobytes())
+                    start += length
+            fh.attrs["content_hash"] = digest.hexdigest()
+
+    atomic_write(final, write)
+    shutil.rmtree(part)
     return final
 
 

@@ -3,18 +3,18 @@
 :func:`run_dynamics` advances any integrator of :mod:`fast.dynamics` (any force field:
 exact, NEGF or a trained network; ensembles as leading batch axes) and
 
-* appends recorded frames (``t``, ``Q`` and the forces, from which densities follow) to
-  ``<path>.partial``, an HDF5 file, every ``checkpoint_every`` steps;
-* after each such flush writes the full integrator state (``Q``, ``P``, forces, time, step,
-  number of frames on disk and the generator state) atomically to ``<path>.state.pt``;
-* on a restart reloads that state (``torch.load(..., weights_only=True)``), drops any frame
-  written after it and continues, so a killed run ends with exactly the trajectory of an
-  uninterrupted one;
-* renames ``<path>.partial`` to ``path`` when done (a finished-looking file is whole).
+* every ``checkpoint_every`` steps writes the frames recorded since the last checkpoint
+  (``t``, ``Q`` and the forces, from which densities follow) as one file into the folder
+  ``<path>.partial``, then the full integrator state (``Q``, ``P``, forces, time, step,
+  number of frames on disk and the generator state) as ``<path>.partial/state.pt``;
+* on a restart reloads that state (``torch.load(..., weights_only=True)``), drops any
+  frames written after it and continues, so a killed run ends with exactly the trajectory
+  of an uninterrupted one;
+* when done joins the frames into the HDF5 file ``path`` and removes the folder.
 
-The state file is written atomically and is never half-written. HDF5 appends are not
-atomic: a kill in the middle of writing frames can, rarely, leave ``<path>.partial``
-unreadable, and the run then has to start over (the error says which file to delete).
+Every file is written under a temporary name and renamed, so a kill at any moment, even
+in the middle of a write, leaves only whole files: the run always resumes, and a
+finished-looking file is always whole.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,7 @@ from tqdm.auto import tqdm
 
 import fast
 from fast.dynamics import DynamicsState, Integrator
+from fast.io import write_npz
 from fast.model import elastic_force
 from reference._runio import atomic_write
 from reference.ehrenfest import EhrenfestState
@@ -71,7 +73,9 @@ class StoredTrajectory:
 
 
 def _paths(path: Path) -> tuple[Path, Path]:
-    return path.with_name(path.name + ".partial"), path.with_name(path.name + ".state.pt")
+    """The folder of a run in progress and its state file."""
+    partial = path.with_name(path.name + ".partial")
+    return partial, partial / "state.pt"
 
 
 def _check_count(name: str, value: int, minimum: int) -> None:
@@ -201,7 +205,12 @@ def _resumable_run(
         return
     settings = json.dumps([n_steps, record_every, frame_dtype])
     step, n_frames, seconds = 0, 0, 0.0
-    if state_file.exists() and partial.exists():
+    if partial.exists() and not partial.is_dir():
+        raise ValueError(
+            f"{str(partial)!r} was written by an older version of this package; delete it "
+            "to start the run over"
+        )
+    if state_file.exists():
         saved = torch.load(state_file, map_location=device, weights_only=True)
         if saved.get("format") != STATE_FORMAT or saved.get("identity") != identity:
             raise ValueError(
@@ -216,16 +225,15 @@ def _resumable_run(
         step, n_frames = int(saved["step"]), int(saved["n_frames"])
         seconds = float(saved["seconds"])
     else:
-        state_file.unlink(missing_ok=True)
-        first = frame(state)
-        _create(partial, tuple(first["Q"].shape), identity, frame_dtype, fields)
+        shutil.rmtree(partial, ignore_errors=True)
+        _create(partial, identity, frame_dtype)
     # frame 0 is the initial state, unless a checkpoint already put it on disk
     buffer = [frame(state)] if n_frames == 0 else []
     bar = tqdm(total=n_steps, initial=step, desc=description, disable=not progress, unit="step")
     start = time.perf_counter()
     while True:
         if step % checkpoint_every == 0 or step == n_steps:
-            n_frames = _append(partial, buffer, n_frames)
+            n_frames = _append(partial, buffer, n_frames, frame_dtype)
             buffer = []
             payload = {
                 "format": STATE_FORMAT,
@@ -247,53 +255,81 @@ def _resumable_run(
         if step % record_every == 0:
             buffer.append(frame(state))
     bar.close()
-    with h5py.File(partial, "a") as fh:
-        fh.attrs["steps"] = n_steps
-        # wall time of the steps, summed over every call that worked on this run
-        fh.attrs["seconds"] = seconds + time.perf_counter() - start
-    os.replace(partial, final)
-    state_file.unlink()
+    # wall time of the steps, summed over every call that worked on this run
+    _join(partial, final, fields, n_steps, seconds + time.perf_counter() - start)
 
 
 def _save(payload: dict[str, Any], path: Path) -> None:
     torch.save(payload, path)
 
 
-def _create(
-    partial: Path,
-    shape: tuple[int, ...],
-    identity: str,
-    frame_dtype: str,
-    fields: tuple[str, ...] = ("Q", "forces"),
-) -> None:
-    """A new frame file: ``t`` and one dataset per field, frames of ``shape``."""
-    partial.parent.mkdir(parents=True, exist_ok=True)
+def _create(partial: Path, identity: str, frame_dtype: str) -> None:
+    """A new run folder with its description."""
+    partial.mkdir(parents=True)
+    meta = {"identity": identity, "code_version": fast.__version__, "frame_dtype": frame_dtype}
+    atomic_write(partial / "meta.json", lambda p: p.write_text(json.dumps(meta)))
+
+
+def _frame_files(partial: Path) -> list[tuple[int, Path]]:
+    """The frame files of a run folder with the index of their first frame, in order."""
+    return sorted((int(p.stem.split("-")[1]), p) for p in partial.glob("frames-*.npz"))
+
+
+def _append(partial: Path, frames: list[dict[str, Any]], n_frames: int, frame_dtype: str) -> int:
+    """Remove frame files from after the last checkpoint (frames ``>= n_frames``), then
+    write ``frames`` (each ``t`` and the fields as tensors) as one new file; return the new
+    count."""
+    for first, path in _frame_files(partial):
+        if first >= n_frames:
+            path.unlink()
+    for stray in partial.glob("*.tmp"):
+        stray.unlink()
+    if not frames:
+        return n_frames
     dtype = _FRAME_DTYPES[frame_dtype]
-    with h5py.File(partial, "w") as fh:
-        fh.attrs["identity"] = identity
-        fh.attrs["code_version"] = fast.__version__
-        fh.attrs["layout"] = json.dumps(["frame", *["batch"] * (len(shape) - 2), "x", "y"])
-        fh.create_dataset("t", shape=(0,), maxshape=(None,), dtype="f8")
-        for name in fields:
-            fh.create_dataset(
-                name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=(1, *shape)
-            )
+    arrays = {"t": np.array([float(f["t"]) for f in frames])}
+    for name in frames[0]:
+        if name != "t":
+            stacked = torch.stack([f[name].detach() for f in frames]).cpu().numpy()
+            arrays[name] = stacked.astype(dtype, copy=False)
+    write_npz(partial / f"frames-{n_frames:09d}.npz", arrays)
+    return n_frames + len(frames)
 
 
-def _append(partial: Path, frames: list[dict[str, Any]], n_frames: int) -> int:
-    """Truncate the file to ``n_frames`` (dropping frames after the last checkpoint), then
-    append ``frames`` (each ``t`` and the fields as tensors); return the new count."""
-    with h5py.File(partial, "a") as fh:
-        total = n_frames + len(frames)
-        names = [name for name in fh if name != "t"]
-        for name in ("t", *names):
-            fh[name].resize(total, axis=0)
-        for offset, frame in enumerate(frames):
-            fh["t"][n_frames + offset] = frame["t"]
-            for name in names:
-                fh[name][n_frames + offset] = frame[name].detach().cpu().numpy()
-        fh.flush()
-    return total
+def _join(partial: Path, final: Path, fields: tuple[str, ...], steps: int, seconds: float) -> None:
+    """Join the frame files of a finished run into the HDF5 file ``final`` (written under a
+    temporary name and renamed), then remove the run folder."""
+    meta = json.loads((partial / "meta.json").read_text())
+    files = [path for _, path in _frame_files(partial)]
+
+    lengths = []
+    for path in files:
+        with np.load(path, allow_pickle=False) as z:
+            lengths.append(len(z["t"]))
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as fh:
+            fh.attrs["identity"] = meta["identity"]
+            fh.attrs["code_version"] = meta["code_version"]
+            fh.attrs["steps"] = steps
+            fh.attrs["seconds"] = seconds
+            for name in ("t", *fields):
+                start = 0
+                for path, length in zip(files, lengths, strict=True):
+                    with np.load(path, allow_pickle=False) as z:
+                        data = z[name]
+                    if start == 0:  # the first file sets shape and dtype
+                        shape = (sum(lengths), *data.shape[1:])
+                        chunks = None if name == "t" else (1, *data.shape[1:])
+                        out = fh.create_dataset(name, shape, data.dtype, chunks=chunks)
+                        if name == "Q":
+                            layout = ["frame", *["batch"] * (data.ndim - 3), "x", "y"]
+                            fh.attrs["layout"] = json.dumps(layout)
+                    out[start : start + length] = data
+                    start += length
+
+    atomic_write(final, write)
+    shutil.rmtree(partial)
 
 
 def _dynamics_frame(state: DynamicsState) -> dict[str, Any]:

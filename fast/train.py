@@ -3,9 +3,9 @@
 Papers 002, 003 and 004 train on a 40x40 lattice: 200 random configurations and
 400 snapshots of exact-force Langevin quenches (paper 003 App. B), labelled with
 exact-diagonalisation forces. :func:`generate_quench_dataset` produces that set
-with :mod:`fast` (batched ED, the BAOAB integrator), writing chunks to
-``<path>.partial`` together with the quench state (distortions, momenta, time,
-generator state) after every chunk, so a killed generation resumes and produces
+with :mod:`fast` (batched ED, the BAOAB integrator), writing chunks into the folder
+``<path>.partial`` (:mod:`fast.io`), each together with the quench state
+(distortions, momenta, time, generator state), so a killed generation resumes and produces
 the same file as an uninterrupted one.
 """
 
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import h5py
 import numpy as np
 import torch
 from numpy.typing import NDArray
@@ -155,17 +154,14 @@ def _state_record(state: dynamics.DynamicsState, step: int) -> dict[str, Any]:
 def _load_state(
     path: Path, integrator: dynamics.Integrator, device: torch.device
 ) -> tuple[dynamics.DynamicsState, int] | None:
-    with h5py.File(io.partial_path(path), "r") as fh:
-        if "quench_Q" not in fh:
-            return None
-        q = torch.as_tensor(fh["quench_Q"][...], device=device)
-        p = torch.as_tensor(fh["quench_P"][...], device=device)
-        t = float(fh.attrs["quench_t"])
-        step = int(fh.attrs["quench_step"])
-        rng_bytes = bytes(fh.attrs["quench_rng"])
+    saved = io.last_state(path)
+    if saved is None or "quench_Q" not in saved:
+        return None
+    q = torch.as_tensor(saved["quench_Q"], device=device)
+    p = torch.as_tensor(saved["quench_P"], device=device)
     gen = torch.Generator(device=device)
-    gen.set_state(torch.frombuffer(bytearray(rng_bytes), dtype=torch.uint8))
-    return integrator.init(q, p, rng=gen, t0=t), step
+    gen.set_state(torch.frombuffer(bytearray(saved["quench_rng"]), dtype=torch.uint8))
+    return integrator.init(q, p, rng=gen, t0=float(saved["quench_t"])), int(saved["quench_step"])
 
 
 def generate_quench_dataset(
@@ -182,7 +178,7 @@ def generate_quench_dataset(
     ----------
     config : QuenchDatasetConfig
     path : path-like
-        The finished HDF5 file; work in progress lives in ``<path>.partial``.
+        The finished HDF5 file; work in progress lives in the folder ``<path>.partial``.
     device : str or torch.device
         Where the exact diagonalisations run.
     progress : bool
@@ -269,11 +265,7 @@ def generate_quench_dataset(
 
 
 def _finish_dataset(final: Path) -> io.Dataset:
-    """Drop the dynamics state from the partial file, seal it with its hash and load it."""
-    with h5py.File(io.partial_path(final), "a") as fh:
-        for name in ("quench_Q", "quench_P"):
-            if name in fh:
-                del fh[name]
+    """Join the partial dataset into its final file (sealed with its hash) and load it."""
     io.finalise(final)
     return io.load_dataset(final)
 

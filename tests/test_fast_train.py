@@ -52,6 +52,35 @@ def test_a_killed_generation_resumes_to_the_same_file(tmp_path: Path) -> None:
         assert resumed.attributes["content_hash"] == whole.attributes["content_hash"]
 
 
+def test_a_kill_inside_a_chunk_write_leaves_whole_chunks_only(tmp_path: Path) -> None:
+    """Each chunk (with the resume point) is one file written under a temporary name: what a
+    kill in the middle of a write leaves is ignored, and resuming gives the same file."""
+    whole = generate_quench_dataset(TINY, tmp_path / "whole.h5", progress=False)
+    path = tmp_path / "d.h5"
+
+    def interrupt(done: int) -> None:
+        if done >= 7:
+            raise _StopError
+
+    with pytest.raises(_StopError):
+        generate_quench_dataset(TINY, path, progress=False, on_chunk=interrupt)
+    part = io.partial_path(path)
+    assert part.is_dir() and len(list(part.glob("chunk-*.npz"))) == 4  # 2 + 2 + 1 + 2 samples
+    (part / "chunk-000004.npz.tmp").write_bytes(b"the first bytes of a chunk")
+    resumed = generate_quench_dataset(TINY, path, progress=False)
+    assert resumed.attributes["content_hash"] == whole.attributes["content_hash"]
+    assert (
+        io.content_hash({"Q": resumed.Q, "F": resumed.F, "n": resumed.n})
+        == (resumed.attributes["content_hash"])
+    )
+    assert not part.exists()
+    # a partial file of an older version is named, not misread
+    old = tmp_path / "old.h5"
+    io.partial_path(old).write_bytes(b"")
+    with pytest.raises(ValueError, match="not a partial dataset of this version"):
+        generate_quench_dataset(TINY, old, progress=False)
+
+
 def test_resuming_with_another_configuration_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "d.h5"
     with pytest.raises(_StopError):

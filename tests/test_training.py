@@ -303,3 +303,47 @@ def test_a_killed_run_resumes_to_the_uninterrupted_trajectory(tmp_path: Path) ->
         run_dynamics(integ, start(), 40, tmp_path / "x.h5", identity="x", record_every=3,
                      checkpoint_every=10)  # fmt: skip
     assert load_trajectory(tmp_path / "w.h5").attributes["identity"] == "run"
+
+
+def test_a_run_killed_between_its_frames_and_its_state_resumes_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill after a checkpoint's frames reach the disk but before its state does (and
+    one that leaves a half-written temporary file) loses nothing and duplicates nothing."""
+    import fast.simulation as sim
+
+    model = HolsteinModel(SquareLattice(4, 4), HolsteinParams(), ElectronEnsemble(0.1))
+    integ = dynamics.langevin_baoab(
+        ed.ExactForceField(model), mass=5.0, gamma=0.2, temperature=0.1, dt=0.05
+    )
+    q0 = torch.as_tensor(np.random.default_rng(1).normal(size=(2, 4, 4)))
+    kwargs = {"identity": "run", "record_every": 2, "checkpoint_every": 10,
+              "frame_dtype": "float64"}  # fmt: skip
+    whole = run_dynamics(integ, integ.init(q0, rng=3), 30, tmp_path / "w.h5", **kwargs)  # type: ignore[arg-type]
+    save, calls = sim._save, []
+
+    def dies_at_the_third_state(payload: dict[str, object], path: Path) -> None:
+        calls.append(path)
+        if len(calls) == 3:  # the checkpoint at step 20: its frames are on disk already
+            path.write_bytes(b"half a state")
+            raise _StopError
+        save(payload, path)
+
+    monkeypatch.setattr(sim, "_save", dies_at_the_third_state)
+    path = tmp_path / "r.h5"
+    with pytest.raises(_StopError):
+        run_dynamics(integ, integ.init(q0, rng=3), 30, path, **kwargs)  # type: ignore[arg-type]
+    partial = path.with_name("r.h5.partial")
+    assert sorted(p.name for p in partial.glob("frames-*")) == [
+        "frames-000000000.npz", "frames-000000001.npz", "frames-000000006.npz"
+    ]  # fmt: skip
+    (partial / "frames-000000011.npz.tmp").write_bytes(b"a kill in the middle of a write")
+    monkeypatch.setattr(sim, "_save", save)
+    resumed = run_dynamics(integ, integ.init(q0, rng=3), 30, path, **kwargs)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(resumed.Q, whole.Q)
+    np.testing.assert_array_equal(resumed.t, whole.t)
+    assert not partial.exists()
+    # a run folder left by an older version (an HDF5 file, not a folder) is named
+    (tmp_path / "old.h5.partial").write_bytes(b"")
+    with pytest.raises(ValueError, match="older version"):
+        run_dynamics(integ, integ.init(q0, rng=3), 30, tmp_path / "old.h5", **kwargs)  # type: ignore[arg-type]
