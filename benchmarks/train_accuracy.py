@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=25.0)
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--clip-gradient", type=float, default=0.0)
+    parser.add_argument("--head", default="force", help="'force' (the papers') or 'levels'")
+    parser.add_argument("--poles", type=int, default=4)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     data = load_dataset(args.dataset)
@@ -45,6 +47,8 @@ def main() -> None:
         target=args.target,
         batch_size=args.batch_size,
         clip_gradient=args.clip_gradient,
+        head=args.head,
+        poles=args.poles,
         time_limit_minutes=args.minutes,
         checkpoint_every=5,
     )

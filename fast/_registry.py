@@ -450,6 +450,7 @@ def _registry() -> list[Case]:
     small = {
         "mlp": r.nn.MLPArchitecture((45, 16, 8, 1)),
         "mlp_cs": r.nn.MLPArchitecture((113, 8, 1), descriptor="cs", r_c=6.0),
+        "mlp_levels": r.nn.MLPArchitecture((45, 16, 6), head=r.nn.LevelHead(3, 1.5, 0.3, 0.2)),
         "gnn": r.nn.GNNArchitecture((1, 8, 8, 1)),
         "gnn_time": r.nn.GNNArchitecture((2, 8, 1), time_channel=True),
         "mpnn": r.nn.MPNNArchitecture((1, 8, 6)),
@@ -460,7 +461,17 @@ def _registry() -> list[Case]:
         cases.append(Case(f"nn.{name} float64", make, ref, fst))
         make, ref, fst = _network(arch, torch.float32)
         cases.append(Case(f"nn.{name} float32", make, ref, fst, atol=0.0, rtol=1e-4))
+    cases.append(Case("nn.level_head", _level_head, r.nn.level_head, f.nn.level_head))
     return cases
+
+
+def _level_head(rng: np.random.Generator) -> Inputs:
+    head = reference.nn.LevelHead(
+        int(rng.integers(1, 5)), float(rng.uniform(1, 4)), float(rng.uniform(0.05, 1.0)),
+        float(rng.normal()), 0.5,
+    )  # fmt: skip
+    q = rng.normal(size=(2, 5, 5))
+    return (rng.normal(size=(2, 5, 5, 2 * head.poles)), q, head), {}
 
 
 CASES: list[Case] = _registry()

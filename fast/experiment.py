@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 
 import fast
 from fast import dynamics, ed
-from fast.io import Dataset, architecture_to_json, content_hash
+from fast.io import Architecture, Dataset, architecture_to_json, content_hash
 from fast.simulation import StoredTrajectory, load_trajectory, run_dynamics
 from fast.train import (
     QuenchDatasetConfig,
@@ -291,9 +291,20 @@ class StagedExperiment:
         """``[train]`` with the experiment's seed."""
         return attrs.evolve(self.train, seed=self.seed)
 
+    def architecture(self) -> Architecture:
+        """The network ``[train]`` describes. The ``"levels"`` head needs equilibrium labels at
+        a fixed chemical potential, which only the quench workflow (which overrides this) has.
+        """
+        if self.train.head != "force":
+            raise ValueError(
+                f"[train] head = {self.train.head!r} needs equilibrium labels at a fixed "
+                "chemical potential: it applies to quench experiments only"
+            )
+        return self.train.architecture()
+
     def model_checks(self) -> dict[str, Any]:
         """What a model file in the run folder must hold (:func:`fast.train.load_model`)."""
-        return {"architecture": self.train.architecture(), "physics": self.physics.params()}
+        return {"architecture": self.architecture(), "physics": self.physics.params()}
 
 
 @attrs.frozen(kw_only=True)
@@ -313,11 +324,15 @@ class Experiment(StagedExperiment):
     compare: CompareSettings = attrs.field(factory=CompareSettings)
     analyse: AnalyseSettings = attrs.field(factory=AnalyseSettings)
 
+    def architecture(self) -> Architecture:
+        """The network ``[train]`` describes, for the labels of ``[physics]``."""
+        return self.train.architecture(self.physics.params(), self.physics.ensemble())
+
     def __attrs_post_init__(self) -> None:
         if self.kind != "quench":
             raise ValueError(f"kind must be 'quench' for this class, got {self.kind!r}")
         self._check_seeds()
-        arch = self.train.architecture()
+        arch = self.architecture()
         if isinstance(arch, GNNArchitecture) and arch.time_channel:
             raise ValueError(
                 f"network {self.train.network!r} takes a time input; the quench workflow has none"
@@ -392,6 +407,8 @@ class Workflow(Protocol):
 
     def model_checks(self) -> dict[str, Any]: ...
 
+    def architecture(self) -> Architecture: ...
+
     def derived(self) -> dict[str, Any]: ...
 
 
@@ -432,7 +449,7 @@ def settings_fingerprint(experiment: object, sections: Sequence[str]) -> str:
 def _receptive(experiment: Experiment) -> int:
     from fast.nn import receptive_radius
 
-    return receptive_radius(experiment.train.architecture())
+    return receptive_radius(experiment.architecture())
 
 
 def load_experiment(
@@ -564,7 +581,7 @@ def preflight(experiment: Workflow, folder: Path, stage: str | None) -> list[str
             architecture = json.loads(saved["identity"])["architecture"]
         except Exception as exc:
             raise ValueError(f"{str(checkpoint)!r} is not a training checkpoint: {exc}") from None
-        if architecture != architecture_to_json(experiment.train.architecture()):
+        if architecture != architecture_to_json(experiment.architecture()):
             raise ValueError(
                 f"{str(checkpoint)!r} is a checkpoint of another network; use a new --out"
             )
@@ -614,7 +631,7 @@ def _stage_train(
     checks = experiment.model_checks()
     summary = {
         "network": config.network,
-        "architecture": repr(config.architecture()),
+        "architecture": repr(result.weights.architecture),
         "parameters": sum(v.size for v in result.weights.arrays.values()),
         "target": config.target,
         "device": str(device),
@@ -701,7 +718,7 @@ def _stage_simulate(
 ) -> None:
     model = load_model(
         folder / "model.pt",
-        architecture=experiment.train.architecture(),
+        architecture=experiment.architecture(),
         physics=experiment.physics.params(),
         ensemble=experiment.physics.ensemble(),
     )

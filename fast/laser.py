@@ -264,7 +264,7 @@ class LaserExperiment(StagedExperiment):
         from fast.nn import receptive_radius
         from reference.nn import GNNArchitecture
 
-        arch = self.train.architecture()
+        arch = self.architecture()
         if not (isinstance(arch, GNNArchitecture) and arch.time_channel):
             raise ValueError(
                 f"train.network must take a time input (paper000_gnn), got {self.train.network!r}"

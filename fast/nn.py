@@ -33,6 +33,7 @@ from reference.nn import (
     PAPER_ARCHITECTURES,
     ENNArchitecture,
     GNNArchitecture,
+    LevelHead,
     MLPArchitecture,
     MPNNArchitecture,
     Weights,
@@ -45,6 +46,7 @@ __all__ = [
     "PAPER_ARCHITECTURES",
     "ENNArchitecture",
     "GNNArchitecture",
+    "LevelHead",
     "MLPArchitecture",
     "MPNNArchitecture",
     "Network",
@@ -57,6 +59,7 @@ __all__ = [
     "gnn_forward",
     "init_weights",
     "layer_norm",
+    "level_head",
     "mlp_forward",
     "mpnn_energy",
     "mpnn_forces",
@@ -223,7 +226,7 @@ def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Te
 
 def mlp_forward(weights: Weights | Network, x: Tensor) -> Tensor:
     """Evaluate a fully connected network on descriptor features ``(..., widths[0])``; returns
-    ``(...)``.
+    ``(...)``, or ``(..., widths[-1])`` for a network with a :class:`LevelHead`.
     """
     _check_kind(weights, MLPArchitecture)
     widths = _arch(weights).widths  # type: ignore[union-attr]
@@ -240,7 +243,22 @@ def mlp_forward(weights: Weights | Network, x: Tensor) -> Tensor:
         if k < n_layers - 1:
             # in place when no gradient is recorded (inference): one allocation less per layer
             h = torch.relu_(h) if not torch.is_grad_enabled() else relu(h)
-    return h[..., 0]
+    return h[..., 0] if widths[-1] == 1 else h
+
+
+def level_head(outputs: Tensor, Q: Tensor, head: LevelHead) -> Tensor:
+    """Electronic force ``g (sum_m softmax(a)_m f(-g Q_i + y_m - mu) - c)`` of the learned
+    levels; ``outputs`` ``(..., 2 M)`` holds ``a`` then ``y``, ``Q`` is ``(...)``."""
+    m = head.poles
+    if outputs.shape[-1] != 2 * m or outputs.shape[:-1] != Q.shape:
+        raise ValueError(
+            f"outputs must have shape Q.shape + (2 * poles,) = {(*Q.shape, 2 * m)}, "
+            f"got {tuple(outputs.shape)}"
+        )
+    w = torch.softmax(outputs[..., :m], dim=-1)
+    level = -head.coupling * Q[..., None] + outputs[..., m:] - head.chemical_potential
+    occupation = torch.sigmoid(-level / head.temperature)
+    return head.coupling * ((w * occupation).sum(dim=-1) - head.offset)
 
 
 def descriptor_mlp_forces(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
@@ -249,7 +267,11 @@ def descriptor_mlp_forces(weights: Weights | Network, Q: Tensor, lattice: Square
     arch: MLPArchitecture = _arch(weights)  # type: ignore[assignment]
     q = _field("Q", Q, lattice)
     describe = d4_descriptor if arch.descriptor == "d4" else cs_descriptor
-    return mlp_forward(weights, describe(q, lattice, arch.r_c))
+    x = describe(q, lattice, arch.r_c)
+    out = mlp_forward(weights, x)
+    if arch.head is None:
+        return out
+    return level_head(out, x[..., 0].to(out.dtype), arch.head)
 
 
 # --------------------------------------------------------------------------- direct-force GNN

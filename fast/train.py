@@ -40,6 +40,7 @@ from reference.nn import (
     PAPER_ARCHITECTURES,
     ENNArchitecture,
     GNNArchitecture,
+    LevelHead,
     MLPArchitecture,
     MPNNArchitecture,
     Weights,
@@ -54,6 +55,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainedModel",
+    "electrons_of",
     "fold_standardisation",
     "generate_quench_dataset",
     "hot_start_spread",
@@ -318,6 +320,14 @@ class TrainConfig:
     clip_gradient : float
         Rescale each step's gradient to at most this norm; 0 (the papers' setting) leaves
         it alone. Worth setting for the equivariant network on hot configurations.
+    head : {"force", "levels"}
+        ``"force"`` (the papers'): a descriptor MLP's last layer is the force. ``"levels"``
+        (beyond the papers, descriptor MLPs and ``target = "electronic"`` only): the last
+        layer gives the weights and levels of a local density of states with ``poles``
+        poles, and :func:`reference.nn.level_head` applies the Fermi function of the
+        labels' temperature and chemical potential (which must be fixed, not the filling).
+    poles : int
+        Levels of the ``"levels"`` head.
     dtype : {"float32", "float64"}
     time_limit_minutes : float
         Stop (keeping the best weights) after this much training time; 0 means no limit.
@@ -341,6 +351,8 @@ class TrainConfig:
     validation_fraction: float = attrs.field(default=0.3, validator=positive)
     standardise: bool = True
     clip_gradient: float = attrs.field(default=0.0, validator=non_negative)
+    head: str = "force"
+    poles: int = attrs.field(default=4, validator=positive_int)
     dtype: str = "float32"
     time_limit_minutes: float = attrs.field(default=0.0, validator=non_negative)
     checkpoint_every: int = attrs.field(default=1, validator=positive_int)
@@ -363,10 +375,42 @@ class TrainConfig:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
         if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.hidden):
             raise ValueError(f"hidden must hold integers >= 1, got {self.hidden!r}")
-        self.architecture()  # validates the combination
+        if self.head not in ("force", "levels"):
+            raise ValueError(f"head must be 'force' or 'levels', got {self.head!r}")
+        body = self._body()  # validates the combination
+        if self.head == "levels" and not isinstance(body, MLPArchitecture):
+            raise ValueError(
+                f"head 'levels' applies to the descriptor MLPs only, not {self.network!r}"
+            )
+        if self.head == "levels" and self.target != "electronic":
+            raise ValueError(
+                "head 'levels' learns the electronic force: it needs target 'electronic'"
+            )
 
-    def architecture(self) -> Architecture:
-        """The network to train: the paper's, with :attr:`hidden` widths if given."""
+    def architecture(
+        self, physics: HolsteinParams | None = None, electrons: ElectronEnsemble | None = None
+    ) -> Architecture:
+        """The network to train: the paper's, with :attr:`hidden` widths if given, and the
+        ``"levels"`` head, which needs the labels' Holstein parameters and electrons (at a
+        fixed chemical potential)."""
+        body = self._body()
+        if self.head == "force":
+            return body
+        if physics is None or electrons is None:
+            raise ValueError("head 'levels' needs the Holstein parameters and the electrons")
+        if electrons.mu is None:
+            raise ValueError(
+                "head 'levels' needs labels at a fixed chemical potential (mu), not at a fixed "
+                "filling"
+            )
+        head = LevelHead(
+            self.poles, physics.g, electrons.temperature, electrons.mu, physics.coupling.offset
+        )
+        assert isinstance(body, MLPArchitecture)
+        return attrs.evolve(body, widths=(*body.widths[:-1], 2 * self.poles), head=head)
+
+    def _body(self) -> Architecture:
+        """The paper's network with :attr:`hidden` and :attr:`r_c`, without a head."""
         arch = PAPER_ARCHITECTURES[self.network]
         if self.r_c:
             if not isinstance(arch, MLPArchitecture):
@@ -464,6 +508,8 @@ def _fit_scales(
         shift, scale = torch.zeros(1, dtype=dtype), x.std().reshape(1).to(dtype)
     else:  # MPNN: layer normalisation already standardises its first block
         shift, scale = torch.zeros(1, dtype=dtype), torch.ones(1, dtype=dtype)
+    if isinstance(arch, MLPArchitecture) and arch.head is not None:
+        return _Scales(shift, scale, zero, one)  # the head's output is in physical units
     # an energy model cannot add a constant force (it would need E = -c sum Q): no shift
     out_shift = zero if isinstance(arch, MPNNArchitecture) else forces.mean().to(dtype)
     return _Scales(shift, scale, out_shift, f_std)
@@ -499,6 +545,8 @@ def _standardised_forces(
     arch = network.architecture
     if isinstance(arch, MLPArchitecture):
         y = nn.mlp_forward(network, (x - scales.shift) / scales.scale)
+        if arch.head is not None:  # the first descriptor feature is Q_i itself
+            return nn.level_head(y, x[..., 0], arch.head)
     elif isinstance(arch, GNNArchitecture):
         # the time channel 1/t' = (1/t) / time_scale
         shifted = None if times is None else times * scales.time_scale
@@ -532,8 +580,9 @@ def fold_standardisation(network: nn.Network, scales: _Scales) -> Weights:
         w0 = arrays["layers.0.weight"] / scale[None, :]
         arrays["layers.0.weight"] = w0
         arrays["layers.0.bias"] = arrays["layers.0.bias"] - w0 @ shift
-        arrays[f"layers.{last}.weight"] = s * arrays[f"layers.{last}.weight"]
-        arrays[f"layers.{last}.bias"] = s * arrays[f"layers.{last}.bias"] + m
+        if arch.head is None:  # (a head's output map is the identity)
+            arrays[f"layers.{last}.weight"] = s * arrays[f"layers.{last}.weight"]
+            arrays[f"layers.{last}.bias"] = s * arrays[f"layers.{last}.bias"] + m
     elif isinstance(arch, GNNArchitecture):
         last = len(arch.channels) - 2
         for name in ("self_weight", "neighbour_weight"):
@@ -725,7 +774,11 @@ def train_network(
     """
     dev = torch.device(device)
     dtype = config.torch_dtype
-    arch = config.architecture()
+    arch = (
+        config.architecture(physics_of(dataset), electrons_of(dataset))
+        if config.head != "force"
+        else config.architecture()
+    )
     shape = tuple(dataset.Q.shape[1:])
     lattice = SquareLattice(*shape) if lattice is None else lattice
     if lattice.shape != shape:
@@ -931,6 +984,19 @@ def physics_of(dataset: io.Dataset) -> HolsteinParams:
         return HolsteinParams(**{name: config[name] for name in names})
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"the dataset does not record its Holstein parameters ({exc})") from None
+
+
+def electrons_of(dataset: io.Dataset) -> ElectronEnsemble | None:
+    """The electrons a dataset was labelled with (temperature, and the chemical potential or
+    the filling, from its ``config``), or None if it does not record them."""
+    try:
+        config = json.loads(dataset.attributes["config"])
+        mu = config.get("mu")
+        if mu is not None:
+            return ElectronEnsemble(float(config["temperature"]), filling=None, mu=float(mu))
+        return ElectronEnsemble(float(config["temperature"]), filling=float(config["filling"]))
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+        return None
 
 
 def save_model(

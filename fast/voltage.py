@@ -252,7 +252,7 @@ class VoltageExperiment(StagedExperiment):
         self._check_seeds()
         from fast.nn import receptive_radius
 
-        radius = receptive_radius(self.train.architecture())
+        radius = receptive_radius(self.architecture())
         p, d, c = self.physics, self.dataset, self.compare
         if p.Ly < 2 * radius + 1:
             raise ValueError(

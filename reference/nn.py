@@ -9,7 +9,8 @@ trained torch model's state and check its forward pass against this one.
 Networks
 --------
 * Descriptor MLPs (paper 003 App. B, paper 002 Table I, paper 001 Table I):
-  :class:`MLPArchitecture`, :func:`mlp_forward`, :func:`descriptor_mlp_forces`.
+  :class:`MLPArchitecture`, :func:`mlp_forward`, :func:`descriptor_mlp_forces`; beyond
+  the papers, the optional Fermi-function output :class:`LevelHead`, :func:`level_head`.
 * Direct-force graph network (paper 002 eqs 15-17, Table II) with the optional
   time channel of paper 000 (eqs 23-24): :class:`GNNArchitecture`, :func:`gnn_forward`.
 * Energy message-passing network (paper 002 eqs 19-22, Table III):
@@ -84,6 +85,7 @@ __all__ = [
     "PAPER_ARCHITECTURES",
     "ENNArchitecture",
     "GNNArchitecture",
+    "LevelHead",
     "MLPArchitecture",
     "MPNNArchitecture",
     "NetworkForceField",
@@ -95,6 +97,7 @@ __all__ = [
     "gnn_forward",
     "init_weights",
     "layer_norm",
+    "level_head",
     "mlp_forward",
     "mpnn_energy",
     "mpnn_forces",
@@ -127,6 +130,58 @@ def _check_aggregation(value: str) -> None:
 
 
 @attrs.frozen
+class LevelHead:
+    r"""An output head that puts the Fermi function into a descriptor MLP (this work).
+
+    The network's last layer gives ``2 M`` numbers per site: weights :math:`a_m` and level
+    shifts :math:`y_m`. They describe an ``M``-pole local density of states of site ``i``,
+    and the head returns its occupation as the electronic force (see :func:`level_head`):
+
+    .. math:: F_i = g\Big(\sum_m w_m\, f(\epsilon_m - \mu) - c\Big), \quad
+              w = \mathrm{softmax}(a), \quad \epsilon_m = -g Q_i + y_m, \quad
+              f(x) = \frac{1}{1 + e^{x/T}}.
+
+    The weights obey the sum rule :math:`\sum_m w_m = 1`, so :math:`0 \le n_i \le 1`
+    for any weights of the network, and at :math:`y = 0` the head is the atomic limit
+    :math:`g(f(-gQ_i - \mu) - c)`. At low :math:`T` the force is a sharp step of the
+    local levels; the head supplies that step exactly, and the network learns the levels
+    and weights, which are smooth functions of the neighbourhood.
+
+    Attributes
+    ----------
+    poles : int
+        ``M``, the number of levels (>= 1).
+    coupling : float
+        ``g`` of the Holstein model.
+    temperature : float
+        The electrons' ``T`` (> 0).
+    chemical_potential : float
+        ``mu``: the head needs labels at a fixed chemical potential.
+    offset : float
+        ``c`` of the coupling ``-g (n_i - c) Q_i`` (1/2 or 0).
+    """
+
+    poles: int
+    coupling: float
+    temperature: float
+    chemical_potential: float = 0.0
+    offset: float = 0.5
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.poles, bool) or not isinstance(self.poles, int) or self.poles < 1:
+            raise ValueError(f"poles must be an integer >= 1, got {self.poles!r}")
+        check_positive("temperature", self.temperature)
+        for name in ("coupling", "chemical_potential", "offset"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite, got {getattr(self, name)!r}")
+
+
+def _as_head(value: LevelHead | Mapping[str, float] | None) -> LevelHead | None:
+    """Accept a head given as its fields (an architecture read back from JSON)."""
+    return LevelHead(**value) if isinstance(value, Mapping) else value  # type: ignore[arg-type]
+
+
+@attrs.frozen
 class MLPArchitecture:
     """A fully connected network on a symmetry-invariant descriptor (eqs 11-13 of paper 002).
 
@@ -139,16 +194,26 @@ class MLPArchitecture:
         :func:`reference.descriptors.d4_descriptor` or :func:`~reference.descriptors.cs_descriptor`.
     r_c : float
         Descriptor cutoff; ``widths[0]`` must equal the number of neighbourhood sites.
+    head : LevelHead, optional
+        None (the papers' networks): the last layer is the force. A :class:`LevelHead`
+        with ``M`` poles: the last layer has ``2 M`` outputs, turned into the electronic
+        force by :func:`level_head`.
     """
 
     widths: tuple[int, ...]
     descriptor: Literal["d4", "cs"] = "d4"
     r_c: float = 3.61
+    head: LevelHead | None = attrs.field(default=None, converter=_as_head)
 
     def __attrs_post_init__(self) -> None:
         _check_widths("widths", self.widths)
-        if self.widths[-1] != 1:
+        if self.head is None and self.widths[-1] != 1:
             raise ValueError(f"widths must end with 1 (a scalar force), got {self.widths}")
+        if self.head is not None and self.widths[-1] != 2 * self.head.poles:
+            raise ValueError(
+                f"widths must end with 2 * poles = {2 * self.head.poles} (weights and levels "
+                f"of the head), got {self.widths}"
+            )
         if self.descriptor not in ("d4", "cs"):
             raise ValueError(f"descriptor must be 'd4' or 'cs', got {self.descriptor!r}")
         check_positive("r_c", self.r_c)
@@ -555,8 +620,8 @@ def mlp_forward(weights: Weights, x: NDArray[np.float64]) -> NDArray[np.float64]
 
     Returns
     -------
-    (...) float64
-        The scalar output per leading position.
+    (...) float64, or (..., widths[-1]) for a network with a :class:`LevelHead`
+        The output per leading position.
     """
     _check_weights(weights, MLPArchitecture)
     widths = weights.architecture.widths  # type: ignore[union-attr]
@@ -568,7 +633,48 @@ def mlp_forward(weights: Weights, x: NDArray[np.float64]) -> NDArray[np.float64]
         h = dense(h, weights[f"layers.{k}.weight"], weights[f"layers.{k}.bias"])
         if k < n_layers - 1:
             h = relu(h)
-    return h[..., 0]
+    return h[..., 0] if widths[-1] == 1 else h
+
+
+def level_head(
+    outputs: NDArray[np.float64], Q: NDArray[np.float64], head: LevelHead
+) -> NDArray[np.float64]:
+    r"""Electronic force from the occupation of learned local levels (this work).
+
+    .. math:: F_i = g\Big(\sum_{m=1}^{M} w_m\, f(\epsilon_m - \mu) - c\Big), \quad
+              w_m = \frac{e^{a_m}}{\sum_{m'} e^{a_{m'}}}, \quad
+              \epsilon_m = -g Q_i + y_m, \quad f(x) = \frac{1}{1 + e^{x/T}}
+
+    The weights :math:`w_m` are an ``M``-pole local density of states (sum rule
+    :math:`\sum_m w_m = 1`); with all :math:`y_m = 0` this is the atomic limit
+    :math:`g(f(-gQ_i - \mu) - c)`. See :class:`LevelHead`.
+
+    Parameters
+    ----------
+    outputs : (..., 2 M) float64
+        The network's last layer: weights ``a`` (first ``M``), level shifts ``y`` (last ``M``).
+    Q : (...) float64
+        The distortion of each site (the first feature of the D4 and Cs descriptors).
+    head : LevelHead
+
+    Returns
+    -------
+    (...) float64
+    """
+    out = check_array("outputs", outputs, min_ndim=1)
+    q = check_array("Q", Q)
+    m = head.poles
+    if out.shape[-1] != 2 * m or out.shape[:-1] != q.shape:
+        raise ValueError(
+            f"outputs must have shape Q.shape + (2 * poles,) = {(*q.shape, 2 * m)}, got {out.shape}"
+        )
+    a, y = out[..., :m], out[..., m:]
+    w = np.exp(a - a.max(axis=-1, keepdims=True))
+    w /= w.sum(axis=-1, keepdims=True)
+    level = -head.coupling * q[..., None] + y - head.chemical_potential
+    occupation = 0.5 * (1.0 - np.tanh(level / (2.0 * head.temperature)))  # f, overflow-free
+    n: NDArray[np.float64] = np.sum(w * occupation, axis=-1)
+    return head.coupling * (n - head.offset)
 
 
 def descriptor_mlp_forces(
@@ -591,7 +697,9 @@ def descriptor_mlp_forces(
     _check_weights(weights, MLPArchitecture)
     arch: MLPArchitecture = weights.architecture  # type: ignore[assignment]
     describe = d4_descriptor if arch.descriptor == "d4" else cs_descriptor
-    return mlp_forward(weights, describe(Q, lattice, arch.r_c))
+    x = describe(Q, lattice, arch.r_c)
+    out = mlp_forward(weights, x)
+    return out if arch.head is None else level_head(out, x[..., 0], arch.head)
 
 
 # --------------------------------------------------------------------------- direct-force GNN

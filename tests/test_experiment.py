@@ -218,6 +218,11 @@ def test_a_stage_needs_its_predecessors(tmp_path: Path) -> None:
         (TINY.replace("seed = 3", "seed = -1"), "seed must be an integer >= 0"),
         (TINY.replace("chunk = 6", 'chunk = 6\nstart = "cold"'), "start must be 'hot' or 'cdw'"),
         (TINY.replace("hidden = [8, 4]", 'network = "paper000_gnn"'), "takes a time input"),
+        (TINY.replace("hidden = [8, 4]", 'head = "levels"'), "fixed chemical potential"),
+        (
+            TINY.replace("hidden = [8, 4]", 'head = "levels"\nnetwork = "paper002_gnn"'),
+            "descriptor MLPs only",
+        ),
         (TINY.replace("epochs = 3", "epochs = 3\nseed = 5"), r"set the seed in \[experiment\]"),
         (TINY.replace("size = 10\nensemble = 3", "size = 8\nensemble = 3"), "compare.size"),
         (

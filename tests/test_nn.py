@@ -14,6 +14,7 @@ from reference.nn import (
     PAPER_ARCHITECTURES,
     ENNArchitecture,
     GNNArchitecture,
+    LevelHead,
     MLPArchitecture,
     MPNNArchitecture,
     NetworkForceField,
@@ -25,6 +26,7 @@ from reference.nn import (
     gnn_forward,
     init_weights,
     layer_norm,
+    level_head,
     mlp_forward,
     mpnn_energy,
     mpnn_forces,
@@ -47,6 +49,7 @@ LAT = SquareLattice(8, 8)
 SMALL = {
     "mlp_d4": MLPArchitecture((45, 12, 6, 1)),
     "mlp_cs": MLPArchitecture((113, 8, 1), descriptor="cs", r_c=6.0),
+    "mlp_levels": MLPArchitecture((45, 12, 6), head=LevelHead(3, 1.5, 0.5, 0.1)),
     "gnn": GNNArchitecture((1, 6, 5, 1)),
     "gnn_sum": GNNArchitecture((1, 4, 1), aggregation="sum"),
     "gnn_time": GNNArchitecture((2, 6, 1), time_channel=True),
@@ -238,6 +241,7 @@ def test_networks_are_not_accidentally_invariant_under_broken_symmetries() -> No
     ("name", "radius", "metric"),
     [
         ("mlp_d4", 3.61, "euclidean"),
+        ("mlp_levels", 3.61, "euclidean"),
         ("enn", 3.61, "euclidean"),
         ("gnn", 3, "manhattan"),
         ("gnn_time", 2, "manhattan"),
@@ -365,3 +369,55 @@ def test_cs_equivariant_network_respects_the_mirror_only() -> None:
     with pytest.raises(AssertionError):
         assert_d4_equivariant(ff, q, lat, atol=1e-9, rtol=1e-9)
     assert_local(ff, q, lat, (3, 3), 2.5)
+
+
+# --------------------------------------------------------------------------- the level head
+
+
+def test_the_level_head_is_an_occupation_and_reduces_to_the_atomic_limit() -> None:
+    rng = np.random.default_rng(12)
+    head = LevelHead(4, 3.5, 0.1, 0.3, 0.5)
+    q = rng.normal(scale=2.0, size=(3, 5, 5))
+    # any outputs: the weights obey the sum rule, so 0 <= n_i <= 1
+    wild = rng.normal(scale=50.0, size=(3, 5, 5, 8))
+    n = level_head(wild, q, head) / head.coupling + head.offset
+    assert n.min() >= 0.0 and n.max() <= 1.0
+    # no level shifts, any weights: the atomic limit g (f(-g Q_i - mu) - c)
+    shifts_zero = np.concatenate([rng.normal(size=(3, 5, 5, 4)), np.zeros((3, 5, 5, 4))], -1)
+    fermi = 1.0 / (1.0 + np.exp((-head.coupling * q - head.chemical_potential) / head.temperature))
+    atomic = head.coupling * (fermi - head.offset)
+    np.testing.assert_allclose(level_head(shifts_zero, q, head), atomic, atol=1e-12)
+    # one pole far below the chemical potential with all the weight: the site is full
+    full = np.concatenate([[50.0, 0, 0, 0], [-100.0, 0, 0, 0]]) * np.ones((3, 5, 5, 8))
+    np.testing.assert_allclose(level_head(full, np.zeros((3, 5, 5)), head), 3.5 * 0.5, atol=1e-9)
+    with pytest.raises(ValueError, match="2 \\* poles"):
+        level_head(wild[..., :6], q, head)
+
+
+def test_the_level_head_reads_q_i_as_the_first_descriptor_feature() -> None:
+    """The head takes Q_i from the descriptor: both descriptors start with the site value."""
+    from reference.descriptors import cs_descriptor
+
+    q = np.random.default_rng(13).normal(size=(2, *LAT.shape))
+    np.testing.assert_array_equal(d4_descriptor(q, LAT, 3.61)[..., 0], q)
+    np.testing.assert_array_equal(cs_descriptor(q, LAT, 6.0)[..., 0], q)
+    weights = init_weights(SMALL["mlp_levels"], np.random.default_rng(0))
+    x = d4_descriptor(q, LAT, 3.61)
+    expected = level_head(mlp_forward(weights, x), q, SMALL["mlp_levels"].head)  # type: ignore[arg-type]
+    np.testing.assert_allclose(descriptor_mlp_forces(weights, q, LAT), expected, atol=1e-13)
+
+
+def test_a_level_head_is_validated() -> None:
+    head = LevelHead(2, 1.0, 0.1)
+    with pytest.raises(ValueError, match="widths must end with 2 \\* poles = 4"):
+        MLPArchitecture((45, 8, 1), head=head)
+    with pytest.raises(ValueError, match="poles must be an integer >= 1"):
+        LevelHead(0, 1.0, 0.1)
+    with pytest.raises(ValueError, match="temperature"):
+        LevelHead(2, 1.0, 0.0)
+    with pytest.raises(ValueError, match="coupling must be finite"):
+        LevelHead(2, float("nan"), 0.1)
+    assert (
+        MLPArchitecture((45, 8, 4), head={"poles": 2, "coupling": 1.0, "temperature": 0.1}).head
+        == head
+    )  # type: ignore[arg-type]

@@ -22,13 +22,20 @@ from fast.train import (
     fold_standardisation,
     generate_quench_dataset,
     load_model,
+    physics_of,
     save_model,
     split_by_configuration,
     train_network,
 )
 from reference.lattice import SquareLattice
 from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams, elastic_force
-from reference.nn import ENNArchitecture, GNNArchitecture, MLPArchitecture, MPNNArchitecture
+from reference.nn import (
+    ENNArchitecture,
+    GNNArchitecture,
+    LevelHead,
+    MLPArchitecture,
+    MPNNArchitecture,
+)
 
 SMALL = {
     "mlp": MLPArchitecture((45, 12, 6, 1)),
@@ -347,3 +354,58 @@ def test_a_run_killed_between_its_frames_and_its_state_resumes_exactly(
     (tmp_path / "old.h5.partial").write_bytes(b"")
     with pytest.raises(ValueError, match="older version"):
         run_dynamics(integ, integ.init(q0, rng=3), 30, tmp_path / "old.h5", **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_levels_head_trains_folds_saves_and_reloads(tmp_path: Path) -> None:
+    config = QuenchDatasetConfig(size=8, n_random=6, n_runs=2, snapshots_per_run=2,
+                                 snapshot_every=5, mu=0.0, seed=4)  # fmt: skip
+    data = generate_quench_dataset(config, tmp_path / "mu.h5", progress=False)
+    train = TrainConfig(hidden=(12, 6), head="levels", poles=3, epochs=4, batch_size=2, seed=1)
+    result = train_network(train, data, tmp_path / "c.pt", progress=False)
+    arch = result.weights.architecture
+    assert isinstance(arch, MLPArchitecture) and arch.widths == (45, 12, 6, 6)
+    assert arch.head == LevelHead(3, config.g, config.temperature, 0.0, 0.5)
+    assert min(h["val_rmse"] for h in result.history) == pytest.approx(
+        result.validation.rmse, rel=1e-3
+    )
+    # the saved network (standardisation folded in) gives the reported predictions
+    save_model(tmp_path / "m.pt", result.weights, physics_of(data), "electronic")
+    model = load_model(tmp_path / "m.pt", architecture=arch)
+    field = model.force_field(SquareLattice(8, 8), dtype=torch.float64)
+    _, val = split_by_configuration(len(data), train.validation_fraction, train.seed)
+    np.testing.assert_allclose(
+        field.forces(torch.as_tensor(data.Q[val])).numpy(), result.predictions["val_ml"],
+        atol=1e-5,
+    )  # fmt: skip
+    # the head's occupations stay physical: 0 <= n_i <= 1 on any configuration
+    hot = torch.as_tensor(np.random.default_rng(0).normal(scale=9.0, size=(2, 8, 8)))
+    electronic = fnn.NetworkForceField(model.network(dtype=torch.float64), SquareLattice(8, 8))
+    n = electronic.forces(hot).numpy() / config.g + 0.5
+    assert n.min() >= -1e-12 and n.max() <= 1.0 + 1e-12
+
+
+def test_the_levels_head_is_refused_where_it_cannot_apply(dataset, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="descriptor MLPs only"):
+        TrainConfig(network="paper002_gnn", head="levels")
+    with pytest.raises(ValueError, match="target 'electronic'"):
+        TrainConfig(head="levels", target="total")
+    with pytest.raises(ValueError, match="head must be"):
+        TrainConfig(head="fermi")
+    # DATA_CONFIG is labelled at a fixed filling: no single Fermi function
+    with pytest.raises(ValueError, match="fixed chemical potential"):
+        train_network(TrainConfig(head="levels", hidden=(4,)), dataset, tmp_path / "c.pt",
+                      progress=False)  # fmt: skip
+
+
+def test_folding_keeps_a_levels_head_unchanged() -> None:
+    arch = MLPArchitecture((45, 8, 4), head=LevelHead(2, 2.0, 0.2, 0.1))
+    lattice = SquareLattice(8, 8)
+    q = torch.as_tensor(np.random.default_rng(4).normal(scale=2.0, size=(2, 8, 8)))
+    x = _inputs(arch, q, lattice)
+    scales = _fit_scales(arch, x, q, True, torch.float64)
+    assert float(scales.out_scale) == 1.0 and float(scales.out_shift) == 0.0
+    net = fnn.Network(arch, seed=3, dtype=torch.float64)
+    wrapped = _standardised_forces(net, x, lattice, scales, False).detach()
+    folded = fnn.Network.from_weights(fold_standardisation(net, scales), dtype=torch.float64)
+    direct = fnn.NetworkForceField(folded, lattice).forces(q)
+    np.testing.assert_allclose(direct.numpy(), wrapped.numpy(), rtol=1e-10, atol=1e-10)

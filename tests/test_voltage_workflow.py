@@ -214,6 +214,7 @@ def test_the_metallic_fraction_of_all_sites_is_the_domain_wall_position() -> Non
         ("[experiment]\nkind = 'voltage'\n[brownian]\nsteps = 10\nrecord_every = 3\n",
          "checkpoint_every must be a multiple"),
         ("[experiment]\nkind = 'voltage'\n[train]\nseed = 2\n", "set the seed in"),
+        ("[experiment]\nkind = 'voltage'\n[train]\nhead = 'levels'\n", "quench experiments only"),
     ],
 )  # fmt: skip
 def test_bad_voltage_files_give_one_clear_line(tmp_path: Path, patch: str, message: str) -> None:
