@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--clip-gradient", type=float, default=0.0)
     parser.add_argument("--head", default="force", help="'force' (the papers') or 'levels'")
     parser.add_argument("--poles", type=int, default=4)
+    parser.add_argument("--init", default="auto", help="auto, uniform, he or paper")
+    parser.add_argument("--seed", type=int, default=0, help="initial weights, split, order")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     data = load_dataset(args.dataset)
@@ -49,6 +51,8 @@ def main() -> None:
         clip_gradient=args.clip_gradient,
         head=args.head,
         poles=args.poles,
+        init=args.init,
+        seed=args.seed,
         time_limit_minutes=args.minutes,
         checkpoint_every=5,
     )

@@ -130,6 +130,17 @@ def test_paper_initialisation_has_the_stated_spread() -> None:
     assert np.std(w["layers.0.bias"]) == pytest.approx(0.05, rel=0.15)
 
 
+def test_uniform_and_he_initialisations_have_their_spreads() -> None:
+    arch = MLPArchitecture((45, 400, 1))
+    uniform = init_weights(arch, np.random.default_rng(1), scheme="uniform")
+    he = init_weights(arch, np.random.default_rng(1), scheme="he")
+    bound = 1.0 / np.sqrt(45)
+    for name in ("layers.0.weight", "layers.0.bias"):
+        assert np.abs(uniform[name]).max() <= bound
+        assert np.std(uniform[name]) == pytest.approx(bound / np.sqrt(3), rel=0.1)
+    assert np.std(he["layers.0.weight"]) == pytest.approx(np.sqrt(2 / 45), rel=0.02)
+
+
 # --------------------------------------------------------------------------- forward passes
 
 

@@ -391,6 +391,12 @@ def test_the_levels_head_is_refused_where_it_cannot_apply(dataset, tmp_path: Pat
         TrainConfig(head="levels", target="total")
     with pytest.raises(ValueError, match="head must be"):
         TrainConfig(head="fermi")
+    with pytest.raises(ValueError, match="init must be one of"):
+        TrainConfig(init="xavier")
+    config = TrainConfig()
+    assert config.init_scheme(config.architecture()) == "uniform"  # a descriptor MLP
+    gnn = TrainConfig(network="paper002_gnn")
+    assert gnn.init_scheme(gnn.architecture()) == "he"
     # DATA_CONFIG is labelled at a fixed filling: no single Fermi function
     with pytest.raises(ValueError, match="fixed chemical potential"):
         train_network(TrainConfig(head="levels", hidden=(4,)), dataset, tmp_path / "c.pt",
