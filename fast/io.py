@@ -100,6 +100,15 @@ def _chunks(part: Path) -> list[Path]:
     return sorted(part.glob("chunk-*.npz"))
 
 
+def _chunk_lengths(chunks: list[Path]) -> list[int]:
+    """The number of samples in each chunk file."""
+    lengths = []
+    for chunk in chunks:
+        with np.load(chunk, allow_pickle=False) as z:
+            lengths.append(int(z["Q"].shape[0]))
+    return lengths
+
+
 def _read_meta(part: Path) -> dict[str, Any]:
     if not part.is_dir():
         raise ValueError(
@@ -143,11 +152,7 @@ def open_partial(
             )
         for stray in part.glob("*.tmp"):
             stray.unlink()
-        total = 0
-        for chunk in _chunks(part):
-            with np.load(chunk, allow_pickle=False) as z:
-                total += int(z["Q"].shape[0])
-        return total
+        return sum(_chunk_lengths(_chunks(part)))
     part.mkdir(parents=True)
     meta = {
         "format": PART_FORMAT,
@@ -219,14 +224,8 @@ def append_chunk(
         arrays[name] = data
     arrays.update(_encode_state(state or {}))
     chunks = _chunks(part)
-    target = part / _chunk_name(len(chunks))
-
-    write_npz(target, arrays)
-    total = count
-    for done in chunks:
-        with np.load(done, allow_pickle=False) as z:
-            total += int(z["Q"].shape[0])
-    return total
+    write_npz(part / _chunk_name(len(chunks)), arrays)
+    return count + sum(_chunk_lengths(chunks))
 
 
 def write_npz(path: Path, arrays: Mapping[str, NDArray[Any]]) -> None:
@@ -259,10 +258,7 @@ def finalise(path: str | os.PathLike[str]) -> Path:
     part = partial_path(path)
     meta = _read_meta(part)
     chunks = _chunks(part)
-    lengths = []
-    for chunk in chunks:
-        with np.load(chunk, allow_pickle=False) as z:
-            lengths.append(int(z["Q"].shape[0]))
+    lengths = _chunk_lengths(chunks)
     shape = (sum(lengths), *meta["shape"])
     final = Path(path)
 

@@ -333,7 +333,8 @@ class TrainConfig:
     init : {"auto", "uniform", "he", "paper"}
         The initial weights (:func:`reference.nn.init_weights`). ``"auto"``: ``"uniform"``
         (torch's default for linear layers) for the descriptor MLPs, whose held-out error on
-        hot configurations it halves against ``"he"`` (measured, benchmarks/README.md), and
+        hot configurations it lowers by about a third against ``"he"`` (measured,
+        benchmarks/README.md), and
         ``"he"`` for the other networks.
     dtype : {"float32", "float64"}
     time_limit_minutes : float
