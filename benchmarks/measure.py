@@ -15,6 +15,12 @@ Run ``python benchmarks/measure.py --out benchmarks/results/measure.json`` on an
 * ``networks``: the machine's float32 matmul rate (2048^2 ``torch.mm``), the forward FLOP rate of
   the large networks, and the scaling of ML force evaluation from 100x100 to 400x400.
 
+* ``eigh``: the CPU eigendecomposition backend of :func:`fast.ed.eigh` (a stack split over
+  worker threads with single-threaded LAPACK; complex matrices from order 400 through torch's
+  MKL) against the previous one (NumPy's ``eigh`` of the whole stack, OpenBLAS threading each
+  matrix), on the workloads that use it: batched Ehrenfest steps, batched exact forces, the
+  local-cluster force and a single exact force.
+
 NEGF timings come from a separate script (they take tens of minutes for the reference).
 """
 
@@ -44,6 +50,17 @@ def best_of(fn: Any, repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def _ensemble(states: list[Any]) -> Any:
+    """Reference Ehrenfest states stacked into one batched fast state."""
+    return fast.ehrenfest.EhrenfestState(
+        torch.stack([torch.as_tensor(s.rho) for s in states]),
+        torch.stack([torch.as_tensor(s.Q) for s in states]),
+        torch.stack([torch.as_tensor(s.P) for s in states]),
+        0.0,
+        torch.zeros(len(states), dtype=torch.float64),
+    )
 
 
 def ehrenfest(size: int, members: int, quick: bool) -> dict[str, Any]:
@@ -81,13 +98,7 @@ def ehrenfest(size: int, members: int, quick: bool) -> dict[str, Any]:
         ref_ehrenfest.initial_state(model, noise_temperature=1e-5, rng=k) for k in range(members)
     ]
     t_ref = best_of(lambda: [ref_ehrenfest.ehrenfest_step(s, model, dt2, pulse) for s in states], 2)
-    batch = fast.ehrenfest.EhrenfestState(
-        torch.stack([torch.as_tensor(s.rho) for s in states]),
-        torch.stack([torch.as_tensor(s.Q) for s in states]),
-        torch.stack([torch.as_tensor(s.P) for s in states]),
-        0.0,
-        torch.zeros(members, dtype=torch.float64),
-    )
+    batch = _ensemble(states)
     t_fast = best_of(lambda: fast.ehrenfest.ehrenfest_step(batch, model, dt4, pulse, 4), 2)
     ref_total = math.ceil(period / dt2) * t_ref
     fast_total = math.ceil(period / dt4) * t_fast
@@ -198,11 +209,73 @@ def langevin(quick: bool) -> dict[str, Any]:
     return out
 
 
+def _previous_eigh(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CPU backend before 2026-11-22: one NumPy call on the stack, OpenBLAS's threads."""
+    eps, vecs = np.linalg.eigh(a)
+    return eps, vecs
+
+
+def eigh(quick: bool) -> dict[str, Any]:
+    """Seconds per call of each eigh workload, previous backend versus current, one run."""
+    from unittest import mock
+
+    torch.set_grad_enabled(False)
+    rng = np.random.default_rng(0)
+    laser = HolsteinParams(-1.0, math.sqrt(3), 1.0, 0.0, 25.0, "n")
+
+    def ehrenfest_step(size: int, members: int) -> Any:
+        model = HolsteinModel(SquareLattice(size, size), laser, ElectronEnsemble(0.0, 0.5))
+        state = _ensemble(
+            [
+                ref_ehrenfest.initial_state(model, noise_temperature=1e-5, rng=s)
+                for s in range(members)
+            ]
+        )
+        pulse = LaserPulse(0.6, 1.5, 0.5, 3.0, (1.0, 1.0))
+        return lambda: fast.ehrenfest.ehrenfest_step(state, model, 0.1, pulse)
+
+    def exact_force(size: int, members: int) -> Any:
+        model = HolsteinModel(SquareLattice(size, size), HolsteinParams(), ElectronEnsemble(0.1))
+        q = torch.as_tensor(rng.normal(scale=2.0, size=(members, size, size)))
+        return lambda: fast.ed.total_force(q, model)
+
+    def cluster_force(size: int) -> Any:
+        model = HolsteinModel(
+            SquareLattice(size, size), HolsteinParams(g=3.5), ElectronEnsemble(0.1, None, mu=0.0)
+        )
+        q = torch.as_tensor(rng.normal(scale=2.0, size=(size, size)))
+        return lambda: fast.ed.cluster_force(q, model, 3.61)
+
+    small = quick
+    cases = {
+        "ehrenfest_step 8 x 10x10 (laser_cpu)": (ehrenfest_step(6 if small else 10, 8), 10),
+        "ehrenfest_step 8 x 20x20 (laser)": (ehrenfest_step(8 if small else 20, 8), 3),
+        "total_force 8 x 24x24 (quench_cpu)": (exact_force(8 if small else 24, 8), 3),
+        "total_force 4 x 40x40": (exact_force(10 if small else 40, 4), 3),
+        "total_force 1 x 40x40": (exact_force(10 if small else 40, 1), 3),
+        "cluster_force 1 x 40x40 (r_c = 3.61)": (cluster_force(10 if small else 40), 3),
+    }
+    out: dict[str, Any] = {}
+    for name, (fn, repeat) in cases.items():
+        fn()  # warm up the worker threads and the caches
+        before, after = math.inf, math.inf
+        for _ in range(repeat):  # alternate, so drifts of the machine hit both alike
+            with (
+                mock.patch.object(fast.ed, "_lapack_eigh", _previous_eigh),
+                mock.patch.object(fast.ed, "_MKL_COMPLEX_FROM", 1 << 30),
+            ):
+                before = min(before, best_of(fn, 1))
+            after = min(after, best_of(fn, 1))
+        out[name] = {"previous_seconds": before, "seconds": after, "speedup": before / after}
+        print(f"{name}: {before * 1e3:.1f} ms -> {after * 1e3:.1f} ms", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results/measure.json")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    parser.add_argument("--only", choices=["ehrenfest", "networks", "langevin"])
+    parser.add_argument("--only", choices=["ehrenfest", "networks", "langevin", "eigh"])
     args = parser.parse_args()
     result: dict[str, Any] = {
         "torch": torch.__version__,
@@ -219,6 +292,8 @@ def main() -> None:
     if args.only in (None, "networks"):
         result["networks"] = networks(args.quick)
         print(json.dumps(result["networks"], indent=1))
+    if args.only in (None, "eigh"):
+        result["eigh"] = eigh(args.quick)
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")

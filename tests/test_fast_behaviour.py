@@ -289,3 +289,30 @@ def test_many_configurations_are_evaluated_in_batches_with_the_same_forces(name:
     chunked = field.forces(q)
     assert chunked.shape == (2, 5, 6, 5)
     np.testing.assert_allclose(chunked.numpy(), whole.numpy(), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("shape", "complex_"),
+    [
+        ((3, 2, 12, 12), False),  # a stack of small matrices: worker threads
+        ((1, 12, 12), False),  # one small matrix: single-threaded LAPACK
+        ((210, 210), False),  # one matrix above the threading threshold
+        ((3, 20, 20), True),  # complex stack: worker threads
+        ((2, 400, 400), True),  # complex from order 400: torch's MKL
+    ],
+)
+def test_every_cpu_eigh_backend_returns_an_eigendecomposition(
+    shape: tuple[int, ...], complex_: bool
+) -> None:
+    """Each branch of ``fast.ed.eigh`` on CPU: ``h V = V diag(e)``, ``V`` unitary, levels
+    ascending and equal to LAPACK's, for every member of the stack in its place."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=shape) + (1j * rng.normal(size=shape) if complex_ else 0.0)
+    h = torch.as_tensor(x + np.swapaxes(x, -1, -2).conj())
+    eps, vecs = fast.ed.eigh(h)
+    assert eps.shape == h.shape[:-1] and vecs.shape == h.shape and vecs.dtype == h.dtype
+    eye = torch.eye(shape[-1], dtype=h.dtype)
+    assert torch.allclose(h @ vecs, vecs * eps[..., None, :].to(h.dtype), atol=1e-10)
+    assert torch.allclose(vecs.conj().transpose(-1, -2) @ vecs, eye, atol=1e-12)
+    assert torch.all(torch.diff(eps, dim=-1) >= 0)
+    np.testing.assert_allclose(eps.numpy(), np.linalg.eigvalsh(h.numpy()), atol=1e-10)
