@@ -1,7 +1,8 @@
 """Exact diagonalisation on tensors: batched eigh, vectorised filling, forces and energies.
 
 Twin of :mod:`reference.ed`. A batch of configurations ``(..., Lx, Ly)`` is
-diagonalised with one ``torch.linalg.eigh`` call; the chemical potential at fixed
+diagonalised together (:func:`eigh`: one ``torch.linalg.eigh`` call on a GPU, LAPACK
+over worker threads on CPU); the chemical potential at fixed
 filling is found for the whole batch at once by bisection on a bracket that
 always holds the root (to ``1e-14`` absolute), and degenerate levels share their
 mean occupation exactly as in the reference, so the two agree to ~1e-12.
@@ -9,16 +10,12 @@ mean occupation exactly as in the reference, so the two agree to ~1e-12.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-import threadpoolctl
 import torch
 
+from fast import _lapack
 from fast._tensor import Tensor, as_tensor, delegate
 from fast.lattice import _field
 from fast.model import coupling_constant_energy, elastic_energy, elastic_force, hamiltonian
@@ -69,78 +66,13 @@ def eigh(h: Tensor) -> tuple[Tensor, Tensor]:
     """Batched Hermitian eigendecomposition of ``h`` ``(..., n, n)``: levels ascending.
 
     On accelerators (or when gradients are needed) this is one ``torch.linalg.eigh``
-    call. On CPU the backend is chosen by what was measured fastest on a 2-core machine
-    (``benchmarks/README.md``, "Exact diagonalisation on CPU"); every choice is a full
-    LAPACK ``syevd``/``heevd`` of each matrix, so the choice is of speed only:
-
-    * a stack of matrices below order 1000 is split over ``torch.get_num_threads()`` worker
-      threads, each running NumPy's LAPACK single-threaded: 1.6-1.8x faster than letting
-      OpenBLAS thread each matrix (whose threads then also compete with torch's);
-    * a single matrix below order 200 runs single-threaded (threads cost more than they
-      give there); larger ones use all of OpenBLAS's threads, one matrix at a time;
-    * complex matrices from order 400 go to torch's MKL ``heevd`` (2x OpenBLAS's at 1600).
+    call. On CPU the LAPACK and the thread layout are chosen by what was measured fastest
+    (:mod:`fast._lapack`; ``benchmarks/README.md``, "Exact diagonalisation on CPU"): a
+    stack below order 1000 is split over ``torch.get_num_threads()`` worker threads with
+    single-threaded LAPACK, complex matrices from order 400 go to torch's MKL. Every
+    choice is a full ``syevd``/``heevd`` of each matrix, so it is one of speed only.
     """
-    if h.device.type != "cpu" or h.requires_grad:
-        eps, vecs = torch.linalg.eigh(h)
-        return eps, vecs
-    n = h.shape[-1]
-    if h.is_complex() and n >= _MKL_COMPLEX_FROM:
-        eps, vecs = torch.linalg.eigh(h)
-        return eps, vecs
-    eps_np, vecs_np = _lapack_eigh(h.detach().numpy())
-    return torch.from_numpy(eps_np), torch.from_numpy(vecs_np)
-
-
-_MKL_COMPLEX_FROM = 400
-"""Order from which complex CPU matrices go to torch's MKL ``heevd``."""
-
-_THREADED_FROM = 200
-"""Order from which a CPU matrix outside a worker thread is worth OpenBLAS's threads."""
-
-_POOLED_BELOW = 1000
-"""Order below which a CPU stack is split over worker threads (above it ``eigh`` is
-memory-bound and the two ways were measured equal)."""
-
-
-def _lapack_eigh(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """NumPy ``eigh`` of ``a`` ``(..., n, n)``, the stack split over worker threads."""
-    n = a.shape[-1]
-    flat = a.reshape(-1, n, n)
-    workers = min(len(flat), max(1, torch.get_num_threads()))
-    if workers > 1 and n < _POOLED_BELOW:
-        with _single_threaded_blas():
-            parts = list(_pool(workers).map(np.linalg.eigh, np.array_split(flat, workers)))
-        eps = np.concatenate([p[0] for p in parts])
-        vecs = np.concatenate([p[1] for p in parts])
-    elif n >= _THREADED_FROM:
-        eps, vecs = np.linalg.eigh(flat)
-    else:
-        with _single_threaded_blas():
-            eps, vecs = np.linalg.eigh(flat)
-    return eps.reshape(a.shape[:-1]), vecs.reshape(a.shape)
-
-
-@functools.lru_cache(maxsize=4)
-def _pool_for(workers: int, pid: int) -> ThreadPoolExecutor:
-    del pid  # part of the key only: a forked child must not reuse its parent's threads
-    return ThreadPoolExecutor(workers, thread_name_prefix="fast-eigh")
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    return _pool_for(workers, os.getpid())
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller() -> threadpoolctl.ThreadpoolController:
-    return threadpoolctl.ThreadpoolController()
-
-
-def _single_threaded_blas() -> contextlib.AbstractContextManager[object]:
-    """Limit NumPy's BLAS/LAPACK to one thread inside the ``with`` block."""
-    limit: contextlib.AbstractContextManager[object] = _blas_controller().limit(
-        limits=1, user_api="blas"
-    )
-    return limit
+    return _lapack.eigh(h)
 
 
 def eigensystem(Q: Tensor, model: HolsteinModel) -> tuple[Tensor, Tensor]:

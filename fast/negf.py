@@ -35,10 +35,12 @@ they run the reference's Riemann sum (so the two can be compared at equal discre
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
+from fast import _lapack
 from fast._tensor import Tensor, delegate
 from fast.lattice import _field
 from fast.model import elastic_force, hamiltonian
@@ -114,31 +116,43 @@ def _pole_integral(a: Tensor, b: Tensor, mu: float, temperature: float) -> Tenso
     return -1j * math.pi + torch.log(mu - a) - torch.log(b - mu)
 
 
-def _poles(
-    q: Tensor, model: HolsteinModel, electrodes: Electrodes
-) -> tuple[Tensor, np.ndarray, Tensor, Tensor, Tensor]:
-    """``(gamma, mu, lambda, R, L)``: broadenings and chemical potentials per site, and the
-    eigendecomposition ``H - i Gamma = R diag(lambda) L`` with ``L = R^-1``."""
+_Poles = tuple[Tensor, np.ndarray, Tensor, Tensor, Tensor]
+
+
+_POLES_BATCH = 8
+"""Configurations per batched ``eig`` (bounds memory: three ``N x N`` complex per member)."""
+
+
+def _poles(q: Tensor, model: HolsteinModel, electrodes: Electrodes) -> Iterator[_Poles]:
+    """``(gamma, mu, lambda, R, L)`` of each configuration of ``q`` ``(B, Lx, Ly)``:
+    broadenings and chemical potentials per site, and the eigendecomposition
+    ``H - i Gamma = R diag(lambda) L`` with ``L = R^-1`` (batched ``eig``, a few at a time)."""
+    for start in range(0, len(q), _POLES_BATCH):
+        yield from _batch_poles(q[start : start + _POLES_BATCH], model, electrodes)
+
+
+def _batch_poles(q: Tensor, model: HolsteinModel, electrodes: Electrodes) -> list[_Poles]:
     lat = model.lattice
     gamma = torch.as_tensor(_ref.level_broadening(lat, electrodes).ravel(), device=q.device)
     mu = _ref.chemical_potentials(lat, electrodes).ravel()
     h_eff = hamiltonian(q, model).to(torch.complex128) - 1j * torch.diag(gamma).to(torch.complex128)
-    lam, right = torch.linalg.eig(h_eff)
+    lam, right = _lapack.eig(h_eff)
     if bool((lam.imag >= 0).any()):
         raise ValueError("a mode is decoupled from every reservoir (gamma_k = 0)")
-    return gamma, mu, lam, right, torch.linalg.inv(right)
+    left = torch.linalg.inv(right)
+    return [(gamma, mu, lam[b], right[b], left[b]) for b in range(len(q))]
 
 
-def _exact_densities(q: Tensor, model: HolsteinModel, electrodes: Electrodes) -> Tensor:
-    lat = model.lattice
-    gamma, mu, lam, right, left = _poles(q, model, electrodes)  # rows of left: l_k^T
+def _exact_densities(poles: _Poles, temperature: float) -> Tensor:
+    """Densities ``(N,)`` of one configuration from its :func:`_poles`."""
+    gamma, mu, lam, right, left = poles  # rows of left: l_k^T
     a = lam[:, None]
     b = lam.conj()[None, :]
-    n = torch.zeros(lat.n_sites, dtype=torch.float64, device=q.device)
+    n = torch.zeros(len(gamma), dtype=torch.float64, device=gamma.device)
     for value in np.unique(mu):
-        weight = torch.as_tensor(2.0 * (mu == value), device=q.device) * gamma
+        weight = torch.as_tensor(2.0 * (mu == value), device=gamma.device) * gamma
         b_mat = (left * weight.to(left.dtype)) @ left.conj().T
-        integral = _pole_integral(a, b, float(value), electrodes.temperature) / (a - b)
+        integral = _pole_integral(a, b, float(value), temperature) / (a - b)
         n = n + torch.real(((right @ (b_mat * integral)) * right.conj()).sum(-1))
     return n / (2 * math.pi)
 
@@ -176,7 +190,8 @@ def negf_densities(
         return torch.stack(out).reshape(q.shape)
     _ref.level_broadening(model.lattice, electrodes)  # validates the open-x geometry
     flat = q.reshape(-1, *model.lattice.shape)
-    out = [_exact_densities(c, model, electrodes).reshape(model.lattice.shape) for c in flat]
+    t = electrodes.temperature
+    out = [_exact_densities(p, t) for p in _poles(flat, model, electrodes)]
     return torch.stack(out).reshape(q.shape)
 
 
@@ -195,7 +210,7 @@ def negf_force(
     return p.g * (n - p.coupling.offset) + elastic_force(q, model)
 
 
-def _exact_currents(q: Tensor, model: HolsteinModel, electrodes: Electrodes) -> Tensor:
+def _exact_currents(poles: _Poles, temperature: float) -> Tensor:
     r"""``J_i = 2 Gamma_i [int f_i A_ii / 2 pi - n_i]`` with the energy integral done per pole.
 
     :math:`A_{ii} = i\sum_k [c_{ik}/(\epsilon - \lambda_k) - \bar c_{ik}/(\epsilon - \bar
@@ -203,20 +218,19 @@ def _exact_currents(q: Tensor, model: HolsteinModel, electrodes: Electrodes) -> 
     with a reference pole :math:`b_0 = \mu + i` (or :math:`a_0 = \bar b_0`) leaves only the
     convergent two-pole integrals of :func:`_pole_integral`.
     """
-    gamma, mu, lam, right, left = _poles(q, model, electrodes)
+    gamma, mu, lam, right, left = poles
     c = right * left.transpose(0, 1)  # c[i, k] = R_ik L_ki
-    inflow = torch.zeros(model.lattice.n_sites, dtype=torch.float64, device=q.device)
+    inflow = torch.zeros(len(gamma), dtype=torch.float64, device=gamma.device)
     for value in np.unique(mu):
-        b0 = torch.tensor(complex(value, 1.0), dtype=torch.complex128, device=q.device)
+        b0 = torch.tensor(complex(value, 1.0), dtype=torch.complex128, device=gamma.device)
         a0 = b0.conj()
-        t = electrodes.temperature
-        upper = _pole_integral(lam, b0, float(value), t)  # (N,) over poles k
-        lower = _pole_integral(a0, lam.conj(), float(value), t)
-        both = _pole_integral(a0, b0, float(value), t)
+        upper = _pole_integral(lam, b0, float(value), temperature)  # (N,) over poles k
+        lower = _pole_integral(a0, lam.conj(), float(value), temperature)
+        both = _pole_integral(a0, b0, float(value), temperature)
         integral = (1j / (2 * math.pi)) * (c @ upper + c.conj() @ lower - both)
-        sel = torch.as_tensor(mu == value, device=q.device)
+        sel = torch.as_tensor(mu == value, device=gamma.device)
         inflow = torch.where(sel, integral.real, inflow)
-    n = _exact_densities(q, model, electrodes).reshape(-1)
+    n = _exact_densities(poles, temperature)
     return 2 * gamma * (inflow - n)
 
 
@@ -247,7 +261,8 @@ def particle_currents(
         ]
         return torch.stack(out).reshape(q.shape)
     _ref.level_broadening(model.lattice, electrodes)  # validates the open-x geometry
-    out = [_exact_currents(c, model, electrodes).reshape(model.lattice.shape) for c in flat]
+    t = electrodes.temperature
+    out = [_exact_currents(p, t) for p in _poles(flat, model, electrodes)]
     return torch.stack(out).reshape(q.shape)
 
 

@@ -316,3 +316,20 @@ def test_every_cpu_eigh_backend_returns_an_eigendecomposition(
     assert torch.allclose(vecs.conj().transpose(-1, -2) @ vecs, eye, atol=1e-12)
     assert torch.all(torch.diff(eps, dim=-1) >= 0)
     np.testing.assert_allclose(eps.numpy(), np.linalg.eigvalsh(h.numpy()), atol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 15, 15), (1, 15, 15), (2, 230, 230)])
+def test_the_cpu_general_eig_returns_an_eigendecomposition(shape: tuple[int, ...]) -> None:
+    """``fast._lapack.eig`` (NEGF's non-Hermitian ``H - i Gamma``) on CPU: ``a R = R
+    diag(lam)`` with unit-norm columns, and the same spectrum as LAPACK, in place."""
+    from fast import _lapack
+
+    rng = np.random.default_rng(6)
+    a = torch.as_tensor(rng.normal(size=shape) + 1j * rng.normal(size=shape))
+    lam, right = _lapack.eig(a)
+    assert lam.shape == a.shape[:-1] and right.shape == a.shape and right.dtype == a.dtype
+    assert torch.allclose(a @ right, right * lam[..., None, :], atol=1e-9)
+    assert torch.allclose(torch.linalg.vector_norm(right, dim=-2), torch.ones(lam.shape).double())
+    expected = np.sort_complex(np.linalg.eigvals(a.numpy()).reshape(-1, shape[-1]))
+    got = np.sort_complex(lam.numpy().reshape(-1, shape[-1]))
+    np.testing.assert_allclose(got, expected, atol=1e-9)
