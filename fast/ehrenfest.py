@@ -68,8 +68,14 @@ def _bond_matrices(lattice: SquareLattice) -> np.ndarray:
     return b
 
 
+@functools.lru_cache(maxsize=32)
+def _bond_tensor(lattice: SquareLattice, device: torch.device) -> Tensor:
+    """:func:`_bond_matrices` as a complex128 tensor, built once per lattice and device."""
+    return torch.as_tensor(_bond_matrices(lattice), dtype=torch.complex128, device=device)
+
+
 def _hopping(model: HolsteinModel, A: np.ndarray, device: torch.device) -> Tensor:
-    bonds = torch.as_tensor(_bond_matrices(model.lattice), dtype=torch.complex128, device=device)
+    bonds = _bond_tensor(model.lattice, device)
     phase = torch.as_tensor(np.exp(-1j * np.asarray(A)), dtype=torch.complex128, device=device)
     forward = (bonds * phase[:, None, None]).sum(0)
     return -model.params.hopping * (forward + forward.conj().T)
@@ -149,7 +155,7 @@ def lattice_current(rho: Tensor, model: HolsteinModel, A: Tensor) -> Tensor:
     """
     r = torch.as_tensor(rho)
     a = _potential(A)
-    bonds = torch.as_tensor(_bond_matrices(model.lattice), dtype=torch.complex128, device=r.device)
+    bonds = _bond_tensor(model.lattice, r.device)
     trace = torch.einsum("...ji,aij->...a", r, bonds)
     phase = torch.as_tensor(np.exp(-1j * a), dtype=torch.complex128, device=r.device)
     t = model.params.hopping
