@@ -144,6 +144,18 @@ def _growth(experiment: Experiment, arrays: dict[str, Any], summary: dict[str, A
     _runio.save_figure(fig, figures / "scaling_collapse.png")
 
 
+def _agreement_table(steps: list[int], arm: dict[str, Any]) -> list[str]:
+    """Markdown rows of one arm's C(r) agreement with the exact arm, per comparison step."""
+    rows = [
+        "| step | max abs difference of C(r) | max z | share of r within 2 sigma |",
+        "|---|---|---|---|",
+    ]
+    for step, d, z, w in zip(steps, arm["max_abs_difference"], arm["max_z"],
+                             arm["fraction_within_2_sigma"], strict=True):  # fmt: skip
+        rows.append(f"| {step} | {_fmt(d, '.3g')} | {_fmt(z, '.2f')} | {_fmt(w, '.2f')} |")
+    return rows
+
+
 def _correlations(experiment: Experiment, arrays: dict[str, Any], figures: Path) -> None:
     plt = _runio.pyplot()
     times = experiment.compare.times
@@ -154,6 +166,10 @@ def _correlations(experiment: Experiment, arrays: dict[str, Any], figures: Path)
                     color="tab:red", label="exact (ED)")  # fmt: skip
         ax.errorbar(r, arrays["C_ml"][i], arrays["C_ml_err"][i], fmt="o", ms=2.5, mfc="none",
                     color="tab:blue", label="ML")  # fmt: skip
+        if "C_cluster" in arrays:
+            ax.errorbar(r, arrays["C_cluster"][i], arrays["C_cluster_err"][i], fmt="s", ms=2.5,
+                        mfc="none", color="tab:green",
+                        label=f"cluster r_c = {experiment.compare.cluster_radius:g}")  # fmt: skip
         ax.set_xlim(0, min(r.max(), 12))
         ax.set_title(f"step {step}")
         ax.set_xlabel("$r$")
@@ -267,21 +283,25 @@ def write_report(experiment: Experiment, folder: Path) -> None:
             "",
             "Both runs start from the same hot states and draw the same noise.",
             "",
-            "| step | max abs difference of C(r) | max z | share of r within 2 sigma |",
-            "|---|---|---|---|",
-        ]
-        for step, d, z, w in zip(cc["steps"], cc["max_abs_difference"], cc["max_z"],
-                                 cc["fraction_within_2_sigma"], strict=True):  # fmt: skip
-            lines.append(f"| {step} | {_fmt(d, '.3g')} | {_fmt(z, '.2f')} | {_fmt(w, '.2f')} |")
-        lines += [
+            *_agreement_table(cc["steps"], cc),
             "",
             f"Step time at {cmp.size}x{cmp.size}: exact "
             f"{timings['compare_exact_seconds_per_step'] * 1e3:.1f} ms, ML "
             f"{timings['compare_ml_seconds_per_step'] * 1e3:.1f} ms ({speed:.1f}x).",
             "",
-            "![C(r)](figures/correlation_comparison.png)",
-            "",
         ]
+        if "cluster_comparison" in summary:
+            cl = summary["cluster_comparison"]
+            lines += [
+                f"Third arm, the same states and noise driven by the local-cluster force "
+                f"(r_c = {cl['r_c']:g}, no training; "
+                f"{timings['compare_cluster_seconds_per_step'] * 1e3:.1f} ms per step), "
+                "against exact:",
+                "",
+                *_agreement_table(cc["steps"], cl),
+                "",
+            ]
+        lines += ["![C(r)](figures/correlation_comparison.png)", ""]
     text = "\n".join(lines)
     _runio.atomic_write(folder / "report.md", lambda p: p.write_text(text))
 

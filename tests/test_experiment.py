@@ -229,6 +229,20 @@ def test_a_stage_needs_its_predecessors(tmp_path: Path) -> None:
             TINY.replace("temperature", "x") + "\n[physics]\ntemperature = -1.0\n",
             "temperature must be > 0",
         ),
+        (
+            TINY.replace(
+                "checkpoint_every = 20\n\n[analyse]",
+                "checkpoint_every = 20\ncluster_radius = 1.0\n\n[analyse]",
+            ),
+            "cluster_radius needs a fixed",
+        ),
+        (
+            TINY.replace(
+                "checkpoint_every = 20\n\n[analyse]",
+                "checkpoint_every = 20\ncluster_radius = -1.0\n\n[analyse]",
+            ),
+            "cluster_radius must be >= 0",
+        ),
     ],
 )
 def test_malformed_experiment_files_give_one_clear_line(
@@ -292,3 +306,29 @@ def test_the_demo_runs_end_to_end_and_reports_coarsening(tmp_path: Path) -> None
     assert growth is not None and 0.1 < growth["alpha"] < 1.0  # domains grow
     assert max(metrics["growth"]["correlation_comparison"]["max_z"]) < 3.0
     assert (out / "figures" / "domains.png").exists()
+
+
+def test_the_cluster_arm_runs_from_the_same_states_and_is_reported(tmp_path: Path) -> None:
+    """``[compare] cluster_radius``: a third compare arm driven by the local-cluster force,
+    from the exact arm's states and noise, with its C(r) agreement in the metrics and the
+    report."""
+    from fast.simulation import load_trajectory
+
+    text = (
+        TINY.replace(
+            "checkpoint_every = 20\n\n[analyse]",
+            "checkpoint_every = 20\ncluster_radius = 2.0\n\n[analyse]",
+        )
+        + "\n[physics]\nmu = 0.0\n"
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(_write(tmp_path, text)), "--out", str(out), "--quiet"]) == 0
+    exact = load_trajectory(out / "compare_exact.h5")
+    cluster = load_trajectory(out / "compare_cluster.h5")
+    np.testing.assert_array_equal(exact.Q[0], cluster.Q[0])
+    assert cluster.Q.shape == exact.Q.shape
+    metrics = json.loads((out / "metrics.json").read_text())
+    arm = metrics["growth"]["cluster_comparison"]
+    assert arm["r_c"] == 2.0 and len(arm["max_z"]) == 2
+    assert metrics["timings"]["compare_cluster_seconds_per_step"] > 0
+    assert "local-cluster force (r_c = 2" in (out / "report.md").read_text()
