@@ -183,7 +183,12 @@ def networks(quick: bool) -> dict[str, Any]:
 
 
 def langevin(quick: bool) -> dict[str, Any]:
-    """Seconds per Langevin step, exact diagonalisation versus the paper 003 MLP."""
+    """Seconds per Langevin step, exact diagonalisation versus the paper 003 MLP.
+
+    One configuration per step on every size; on the two smaller sizes also an ensemble of
+    ``ENSEMBLE`` configurations stepped together (as the compare stage runs them), reported
+    per configuration.
+    """
     from fast.train import TrainedModel
 
     torch.set_grad_enabled(False)
@@ -192,27 +197,37 @@ def langevin(quick: bool) -> dict[str, Any]:
         fast.nn.Network(arch, dtype=torch.float64).to_weights(), HolsteinParams(), "electronic", {}
     )
     out: dict[str, Any] = {}
-    for size in (8, 12, 16) if quick else (20, 40, 60):
+    sizes = (8, 12, 16) if quick else (20, 40, 60)
+    for size in sizes:
         model = HolsteinModel(SquareLattice(size, size), HolsteinParams(), ElectronEnsemble(0.1))
-        q = torch.as_tensor(np.random.default_rng(0).normal(scale=2.0, size=(1, size, size)))
         row = {}
-        # the network first: LAPACK's threads may spin for a while after a large eigh
-        for name, field in (
-            ("ml", trained.force_field(model.lattice)),
-            ("exact", fast.ed.ExactForceField(model)),
-        ):
-            integ = fast.dynamics.langevin_baoab(
-                field, mass=5.0, gamma=0.2, temperature=0.1, dt=0.05
+        for members in (1, ENSEMBLE) if size < sizes[-1] else (1,):
+            q = torch.as_tensor(
+                np.random.default_rng(0).normal(scale=2.0, size=(members, size, size))
             )
-            state = integ.init(q, rng=0)
-            state = integ.step(state)  # warm up
-            steps = (2 if size >= 60 else 5) if name == "exact" else 30
-            row[f"{name}_seconds_per_step"] = best_of(
-                lambda integ=integ, state=state: integ.step(state), steps
+            suffix = "" if members == 1 else f"_ensemble{members}"
+            # the network first: LAPACK's threads may spin for a while after a large eigh
+            for name, field in (
+                ("ml", trained.force_field(model.lattice)),
+                ("exact", fast.ed.ExactForceField(model)),
+            ):
+                integ = fast.dynamics.langevin_baoab(
+                    field, mass=5.0, gamma=0.2, temperature=0.1, dt=0.05
+                )
+                state = integ.init(q, rng=0)
+                state = integ.step(state)  # warm up
+                steps = (2 if size >= 60 or members > 1 else 5) if name == "exact" else 30
+                seconds = best_of(lambda integ=integ, state=state: integ.step(state), steps)
+                row[f"{name}_seconds_per_step{suffix}"] = seconds / members
+            row[f"ratio{suffix}"] = (
+                row[f"exact_seconds_per_step{suffix}"] / row[f"ml_seconds_per_step{suffix}"]
             )
-        row["ratio"] = row["exact_seconds_per_step"] / row["ml_seconds_per_step"]
         out[f"{size}x{size}"] = row
     return out
+
+
+ENSEMBLE = 8
+"""Configurations per step in the ensemble rows of :func:`langevin` (the network's batch)."""
 
 
 def _previous_stack(solver: Any, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,20 +67,34 @@ def _gather_index(
     return offset_table(lattice, np.array(offsets, dtype=np.int64).reshape(-1, 2))
 
 
+@functools.lru_cache(maxsize=64)
+def _device_gather(
+    lattice: SquareLattice, offsets: tuple[tuple[int, int], ...], device: torch.device
+) -> tuple[Tensor, Tensor | None]:
+    """:func:`_gather_index` on ``device``: the index ``(N, m)`` and the inside mask (``None``
+    when every neighbour is inside, as on a periodic lattice)."""
+    idx, inside = _gather_index(lattice, offsets)
+    mask = None if inside.all() else torch.as_tensor(inside, device=device)
+    return torch.as_tensor(idx, device=device), mask
+
+
 def neighbourhood_values(field: Tensor, offsets: Tensor, lattice: SquareLattice) -> Tensor:
     r"""Gather :math:`Q(\mathbf{r}_i + \boldsymbol\delta_j)` for every site and offset, ``(..., Lx,
     Ly, m)``.
     """
-    f = _field("field", field, lattice)
     offs = tuple(
         (int(a), int(b)) for a, b in np.asarray(torch.as_tensor(offsets).cpu()).reshape(-1, 2)
     )
-    idx, inside = _gather_index(lattice, offs)
-    flat = f.reshape(*f.shape[:-2], lattice.n_sites)
-    gathered = flat[..., torch.as_tensor(idx, device=f.device)]
-    if not inside.all():  # open edges: neighbours outside the lattice read as zero
-        gathered = gathered * torch.as_tensor(inside, dtype=f.dtype, device=f.device)
-    return gathered.reshape(*f.shape, len(offs))
+    return _gather(_field("field", field, lattice), offs, lattice)
+
+
+def _gather(f: Tensor, offsets: tuple[tuple[int, int], ...], lattice: SquareLattice) -> Tensor:
+    """:func:`neighbourhood_values` of a validated field and offsets as a tuple."""
+    idx, inside = _device_gather(lattice, offsets, f.device)
+    gathered = f.reshape(*f.shape[:-2], lattice.n_sites)[..., idx]
+    if inside is not None:  # open edges: neighbours outside the lattice read as zero
+        gathered = gathered * inside.to(f.dtype)
+    return gathered.reshape(*f.shape, len(offsets))
 
 
 def irrep_coefficients(
@@ -145,19 +160,37 @@ def reference_irreps(values: Tensor, neighbourhood: Neighbourhood) -> dict[str, 
 def _reference_irreps(v: Tensor, neighbourhood: Neighbourhood) -> dict[str, Tensor]:
     matrix, names = _reference_map(neighbourhood)
     coeff = v @ torch.as_tensor(matrix, dtype=v.dtype, device=v.device).T
-    group = neighbourhood.group
+    return _group_rows(coeff, names, neighbourhood.group)
+
+
+def _group_rows(coeff: Tensor, names: tuple[str, ...], group: PointGroup) -> dict[str, Tensor]:
+    """Reference coefficients ``(..., n_ref)`` labelled ``names``, as ``{name: (..., n, d)}``."""
     out = {}
     for name in group.irrep_names:
         rows = [a for a, lab in enumerate(names) if lab == name]
-        out[name] = coeff[..., rows].reshape(*v.shape[:-1], -1, group.dimension(name))
+        out[name] = coeff[..., rows].reshape(*coeff.shape[:-1], -1, group.dimension(name))
     return out
 
 
 @functools.cache
+def _signed_permutation(group: PointGroup, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(perm, sign)``, each ``(G, d)``, with ``D(g)[k, l] = sign[g, k] [l == perm[g, k]]``.
+
+    ``None`` unless every matrix of the irrep has one entry +-1 per row and zeros
+    elsewhere (true for the D4 and Cs bases). Then ``(D(g) f)_k = sign[g, k] f[perm[g, k]]``
+    exactly: a transformation is a gather and a sign flip, with no arithmetic to round.
+    """
+    d = np.asarray(group.irrep(name))
+    if not (np.all(np.isin(d, (-1.0, 0.0, 1.0))) and np.all(np.abs(d).sum(-1) == 1)):
+        return None
+    perm = np.abs(d).argmax(-1)
+    sign = np.take_along_axis(d, perm[..., None], -1)[..., 0]
+    return perm.astype(np.int64), sign
+
+
 def _signed_permutations(group: PointGroup, name: str) -> bool:
     """Whether every matrix of the irrep has one entry +-1 per row and zeros elsewhere."""
-    d = np.asarray(group.irrep(name))
-    return bool(np.all(np.isin(d, (-1.0, 0.0, 1.0))) and np.all(np.abs(d).sum(-1) == 1))
+    return _signed_permutation(group, name) is not None
 
 
 def canonical_element(
@@ -166,38 +199,68 @@ def canonical_element(
     """Return the element maximising the transformed keys lexicographically, with relative ties
     ``tol``.
 
-    Keys are transformed block by block, and the comparison stops as soon as every position
-    has a unique maximiser (usually after the first block). The tie scale, the largest
-    transformed value, is the largest key value when every irrep acts by signed permutations
-    (true for the D4 and Cs bases), so it needs no transformed table.
+    Key columns are compared one at a time, and the comparison stops as soon as every
+    position has a unique maximiser (usually after two columns). When every irrep acts by
+    signed permutations (the D4 and Cs bases), one column of all ``G`` transformed keys is
+    a gather of ``G`` key entries and a sign flip, and the tie scale (the largest
+    transformed value) is the largest key value; otherwise the transformed table is built
+    whole.
     """
     if not keys:
         raise ValueError("keys must hold at least one block")
+    return _canonical(keys, group, tol)
+
+
+def _canonical(
+    keys: list[tuple[str, Tensor]], group: PointGroup, tol: float, scale: Tensor | None = None
+) -> Tensor:
+    """:func:`canonical_element`; ``scale``, the largest key value per position, may be given
+    (it is the tie scale when every irrep acts by signed permutations)."""
     lead = keys[0][1].shape[:-2]
-
-    def transformed(name: str, f: Tensor) -> Tensor:
-        d = torch.as_tensor(group.irrep(name), dtype=f.dtype, device=f.device)
-        t = torch.einsum("gkl,...rl->...grk", d, f).reshape(*lead, group.order, -1)
-        return t.movedim(-1, 0)  # (n_columns, ..., G): each key a contiguous slab
-
-    blocks: Iterable[Tensor]
-    if all(_signed_permutations(group, name) for name, _ in keys):
-        scale = torch.stack([f.abs().amax(dim=(-2, -1)) for _, f in keys]).amax(dim=0)[..., None]
-        blocks = (transformed(name, f) for name, f in keys)
+    device, dtype = keys[0][1].device, keys[0][1].dtype
+    maps = [_signed_permutation(group, name) for name, _ in keys]
+    columns: Iterable[Tensor]
+    if all(m is not None for m in maps):
+        if scale is None:
+            scale = torch.stack([f.abs().amax(dim=(-2, -1)) for _, f in keys]).amax(dim=0)
+        columns = _signed_columns(keys, maps, group)
     else:
-        table = [transformed(name, f) for name, f in keys]
-        scale = torch.stack([t.abs().amax(dim=(0, -1)) for t in table]).amax(dim=0)[..., None]
-        blocks = table
-    alive = torch.ones((*lead, group.order), dtype=torch.bool, device=keys[0][1].device)
-    neg_inf = torch.tensor(-float("inf"), dtype=keys[0][1].dtype, device=keys[0][1].device)
-    for block in blocks:
-        for column in block:
-            vals = torch.where(alive, column, neg_inf)
-            best = vals.amax(dim=-1, keepdim=True)
-            alive = alive & (vals >= best - tol * scale)
+        table = [
+            torch.einsum("gkl,...rl->...grk", _irrep_tensor(group, name, dtype, device), f)
+            .reshape(*lead, group.order, -1)
+            .movedim(-1, 0)  # (n_columns, ..., G): each key a contiguous slab
+            for name, f in keys
+        ]
+        scale = torch.stack([t.abs().amax(dim=(0, -1)) for t in table]).amax(dim=0)
+        columns = (column for t in table for column in t)
+    threshold = tol * scale[..., None]
+    alive = torch.ones((*lead, group.order), dtype=torch.bool, device=device)
+    neg_inf = torch.tensor(-float("inf"), dtype=dtype, device=device)
+    for column in columns:
+        vals = torch.where(alive, column, neg_inf)
+        alive = alive & (vals >= vals.amax(dim=-1, keepdim=True) - threshold)
         if bool((alive.sum(-1) == 1).all()):
             break  # every position has a unique maximiser: later keys cannot change it
     return torch.argmax(alive.to(torch.int8), dim=-1)
+
+
+def _signed_columns(
+    keys: list[tuple[str, Tensor]], maps: list[Any], group: PointGroup
+) -> Iterable[Tensor]:
+    """Transformed key columns ``(..., G)`` in (block, row, component) order, by gathers."""
+    for (name, f), (perm, sign) in zip(keys, maps, strict=True):
+        d = group.dimension(name)
+        flat = f.reshape(*f.shape[:-2], -1)
+        index = torch.as_tensor(perm.T, device=f.device)  # (d, G)
+        signs = torch.as_tensor(sign.T, dtype=f.dtype, device=f.device)
+        for r in range(f.shape[-2]):
+            for k in range(d):
+                yield flat.index_select(-1, index[k] + r * d) * signs[k]
+
+
+def _irrep_tensor(group: PointGroup, name: str, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The irrep's matrices ``(G, d, d)`` as a tensor."""
+    return torch.as_tensor(group.irrep(name), dtype=dtype, device=device)
 
 
 def _reference_keys(reference: dict[str, Tensor], group: PointGroup) -> list[tuple[str, Tensor]]:
@@ -267,24 +330,78 @@ def _values(values: Tensor, neighbourhood: Neighbourhood) -> Tensor:
 
 
 def _frame_features(v: Tensor, neighbourhood: Neighbourhood) -> Tensor:
-    """:func:`frame_features` on values already validated (no finiteness pass on the hot path)."""
+    """:func:`frame_features` on values already validated (no finiteness pass on the hot path).
+
+    One matmul gives the IR coefficients and the reference IRs together; the standard
+    frame's element then acts on the coefficient vector as one gather and sign flip.
+    """
     group = neighbourhood.group
-    coeff = v @ torch.tensor(neighbourhood.basis, dtype=v.dtype, device=v.device).T
+    matrix, n_coeff = _coefficient_matrix(neighbourhood, v.dtype, v.device)
+    both = v @ matrix
+    coeff = both[..., :n_coeff]
     blocks = _split_irreps(coeff, neighbourhood)
-    keys = _reference_keys(_reference_irreps(v, neighbourhood), group) + [
+    names = _reference_map(neighbourhood)[1]
+    reference = _group_rows(both[..., n_coeff:], names, group)
+    keys = _reference_keys(reference, group) + [
         (name, blocks[name]) for name in group.irrep_names if blocks[name].shape[-2] > 0
     ]
-    moved = transform_irreps(blocks, group, canonical_element(keys, group))
-    return torch.cat(
-        [moved[name].reshape(*coeff.shape[:-1], -1) for name in group.irrep_names], dim=-1
-    )
+    # every coefficient and reference value is a key: the tie scale is the largest of them
+    element = _canonical(keys, group, _TIE_TOL, both.abs().amax(dim=-1))
+    signed = _coefficient_permutation(neighbourhood)
+    if signed is None:
+        moved = transform_irreps(blocks, group, element)
+        return torch.cat(
+            [moved[name].reshape(*coeff.shape[:-1], -1) for name in group.irrep_names], dim=-1
+        )
+    # one gather from [c, -c]: the sign is folded into the index
+    table = torch.as_tensor(signed, device=v.device)
+    lead = coeff.shape[:-1]
+    rows = table.index_select(0, element.reshape(-1))
+    both_signs = torch.cat([coeff, -coeff], dim=-1).reshape(-1, 2 * n_coeff)
+    return both_signs.gather(-1, rows).reshape(*lead, n_coeff)
+
+
+@functools.lru_cache(maxsize=64)
+def _coefficient_matrix(
+    neighbourhood: Neighbourhood, dtype: torch.dtype, device: torch.device
+) -> tuple[Tensor, int]:
+    """``[basis; reference map]^T`` as one ``(m, m + n_ref)`` constant, and ``m``."""
+    ref_matrix, _ = _reference_map(neighbourhood)
+    stacked = np.concatenate([neighbourhood.basis, ref_matrix]).T
+    return torch.tensor(stacked, dtype=dtype, device=device), neighbourhood.size
+
+
+@functools.lru_cache(maxsize=32)
+def _coefficient_permutation(neighbourhood: Neighbourhood) -> np.ndarray | None:
+    """``(G, m)`` gather table into ``[c, -c]``: element ``g`` maps coefficient ``a`` to
+    ``sign[g, a] * c[perm[g, a]]``, which is entry ``perm[g, a] + m [sign[g, a] < 0]`` of
+    ``[c, -c]`` (``None`` unless every irrep acts by signed permutations).
+    """
+    group = neighbourhood.group
+    perm = np.tile(np.arange(neighbourhood.size), (group.order, 1))
+    sign = np.ones((group.order, neighbourhood.size))
+    for name in group.irrep_names:
+        signed = _signed_permutation(group, name)
+        if signed is None:
+            return None
+        s, d = neighbourhood.irrep_slice(name), group.dimension(name)
+        for start in range(s.start, s.stop, d):
+            perm[:, start : start + d] = start + signed[0]
+            sign[:, start : start + d] = signed[1]
+    return perm + neighbourhood.size * (sign < 0)
 
 
 def d4_descriptor(field: Tensor, lattice: SquareLattice, r_c: float = 3.61) -> Tensor:
     """Return the D4 descriptor of every site, ``(..., Lx, Ly, m)`` (paper 003, App. A)."""
     hood = decompose_neighbourhood(D4, r_c)
-    # the field is validated once by the gather; the (sites x m) values need no second pass
-    return _frame_features(neighbourhood_values(field, torch.tensor(hood.offsets), lattice), hood)
+    # the field is validated once here; the (sites x m) values need no second pass
+    return _frame_features(_gather(_field("field", field, lattice), _offsets(hood), lattice), hood)
+
+
+@functools.lru_cache(maxsize=32)
+def _offsets(neighbourhood: Neighbourhood) -> tuple[tuple[int, int], ...]:
+    """The neighbourhood's offsets as a hashable tuple (the gather cache's key)."""
+    return tuple((int(a), int(b)) for a, b in neighbourhood.offsets)
 
 
 def mirror_pair_features(values: Tensor, neighbourhood: Neighbourhood) -> Tensor:
@@ -309,5 +426,5 @@ def cs_descriptor(field: Tensor, lattice: SquareLattice, r_c: float = 6.0) -> Te
     """Return the Cs descriptor of paper 001 at every site, ``(..., Lx, Ly, m)``."""
     hood = decompose_neighbourhood(CS, r_c)
     return _mirror_pair_features(
-        neighbourhood_values(field, torch.tensor(hood.offsets), lattice), hood
+        _gather(_field("field", field, lattice), _offsets(hood), lattice), hood
     )

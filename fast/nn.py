@@ -235,15 +235,35 @@ def mlp_forward(weights: Weights | Network, x: Tensor) -> Tensor:
         h = h.to(next(iter(weights.params.values())).dtype)
     if h.shape[-1] != widths[0]:
         raise ValueError(f"x must have last axis {widths[0]}, got shape {tuple(h.shape)}")
-    n_layers = len(widths) - 1
-    for k in range(n_layers):
-        h = dense(
-            h, _param(weights, f"layers.{k}.weight", h), _param(weights, f"layers.{k}.bias", h)
-        )
-        if k < n_layers - 1:
+    layers = [
+        (_param(weights, f"layers.{k}.weight", h), _param(weights, f"layers.{k}.bias", h))
+        for k in range(len(widths) - 1)
+    ]
+    rows = math.prod(h.shape[:-1])
+    if torch.is_grad_enabled() or rows <= MLP_ROWS:
+        out = _mlp_layers(h, layers)
+    else:
+        # inference on many sites: blocks of rows keep each layer's activations cache-sized
+        # (a 200x200 tile's 512 channels would be 80 MB of fresh memory per layer)
+        flat = h.reshape(rows, widths[0])
+        out = torch.empty((rows, widths[-1]), dtype=h.dtype, device=h.device)
+        for start in range(0, rows, MLP_ROWS):
+            out[start : start + MLP_ROWS] = _mlp_layers(flat[start : start + MLP_ROWS], layers)
+        out = out.reshape(*h.shape[:-1], widths[-1])
+    return out[..., 0] if widths[-1] == 1 else out
+
+
+MLP_ROWS = 2048
+"""Sites per block in :func:`mlp_forward` at inference (no gradient recorded)."""
+
+
+def _mlp_layers(h: Tensor, layers: list[tuple[Tensor, Tensor]]) -> Tensor:
+    for k, (weight, bias) in enumerate(layers):
+        h = dense(h, weight, bias)
+        if k < len(layers) - 1:
             # in place when no gradient is recorded (inference): one allocation less per layer
             h = torch.relu_(h) if not torch.is_grad_enabled() else relu(h)
-    return h[..., 0] if widths[-1] == 1 else h
+    return h
 
 
 def level_head(outputs: Tensor, Q: Tensor, head: LevelHead) -> Tensor:

@@ -333,3 +333,46 @@ def test_the_cpu_general_eig_returns_an_eigendecomposition(shape: tuple[int, ...
     expected = np.sort_complex(np.linalg.eigvals(a.numpy()).reshape(-1, shape[-1]))
     got = np.sort_complex(lam.numpy().reshape(-1, shape[-1]))
     np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_frame_search_by_gathers_equals_the_general_transformed_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the descriptors' fast path treats each irrep as a signed permutation (gathers and
+    # sign flips); the general path multiplies by the irrep matrices. Same frames, same
+    # features, on random neighbourhoods and on symmetric ones full of exact ties.
+    from fast import descriptors as fd
+    from reference.symmetry import D4
+
+    hood = fd.decompose_neighbourhood(D4, 3.61)
+    rng = np.random.default_rng(3)
+    lattice = SquareLattice(9, 9)
+    checkerboard = sublattice_sign(lattice) * 1.3
+    fields = torch.as_tensor(
+        np.stack([rng.normal(size=lattice.shape), checkerboard, checkerboard + 0.5])
+    )
+    values = fd.neighbourhood_values(fields, torch.as_tensor(hood.offsets), lattice)
+    blocks = fd.split_irreps(fd.irrep_coefficients(fields, hood, lattice), hood)
+    keys = [("E", blocks["E"]), ("B1", blocks["B1"]), ("A2", blocks["A2"])]
+    fast_element = fd.canonical_element(keys, D4)
+    fast_features = fd.frame_features(values, hood)
+    monkeypatch.setattr(fd, "_signed_permutation", lambda group, name: None)
+    monkeypatch.setattr(fd, "_coefficient_permutation", lambda neighbourhood: None)
+    torch.testing.assert_close(fd.canonical_element(keys, D4), fast_element, rtol=0, atol=0)
+    torch.testing.assert_close(fd.frame_features(values, hood), fast_features, rtol=0, atol=1e-14)
+
+
+def test_mlp_inference_in_row_blocks_equals_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    arch = reference.nn.MLPArchitecture((45, 16, 8, 1))
+    network = fast.nn.Network(arch, dtype=torch.float64)
+    x = torch.as_tensor(np.random.default_rng(4).normal(size=(3, 7, 5, 45)))
+    with torch.no_grad():
+        whole = fast.nn.mlp_forward(network, x)
+        monkeypatch.setattr(fast.nn, "MLP_ROWS", 16)  # 105 rows: six full blocks and a rest
+        blocks = fast.nn.mlp_forward(network, x)
+    assert blocks.shape == whole.shape == (3, 7, 5)
+    torch.testing.assert_close(blocks, whole, rtol=0, atol=1e-14)
+    with torch.enable_grad():  # training records the graph of one block
+        torch.testing.assert_close(
+            fast.nn.mlp_forward(network, x).detach(), whole, atol=1e-14, rtol=0
+        )
