@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 import torch
@@ -218,12 +217,11 @@ def _canonical(
     (it is the tie scale when every irrep acts by signed permutations)."""
     lead = keys[0][1].shape[:-2]
     device, dtype = keys[0][1].device, keys[0][1].dtype
-    maps = [_signed_permutation(group, name) for name, _ in keys]
     columns: Iterable[Tensor]
-    if all(m is not None for m in maps):
+    if all(_signed_permutation(group, name) is not None for name, _ in keys):
         if scale is None:
             scale = torch.stack([f.abs().amax(dim=(-2, -1)) for _, f in keys]).amax(dim=0)
-        columns = _signed_columns(keys, maps, group)
+        columns = _signed_columns(keys, group)
     else:
         table = [
             torch.einsum("gkl,...rl->...grk", _irrep_tensor(group, name, dtype, device), f)
@@ -244,15 +242,23 @@ def _canonical(
     return torch.argmax(alive.to(torch.int8), dim=-1)
 
 
-def _signed_columns(
-    keys: list[tuple[str, Tensor]], maps: list[Any], group: PointGroup
-) -> Iterable[Tensor]:
+@functools.lru_cache(maxsize=64)
+def _device_signed_permutation(
+    group: PointGroup, name: str, dtype: torch.dtype, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """:func:`_signed_permutation` transposed to ``(d, G)`` on ``device``."""
+    signed = _signed_permutation(group, name)
+    assert signed is not None
+    index = torch.as_tensor(signed[0].T, device=device)
+    return index, torch.as_tensor(signed[1].T, dtype=dtype, device=device)
+
+
+def _signed_columns(keys: list[tuple[str, Tensor]], group: PointGroup) -> Iterable[Tensor]:
     """Transformed key columns ``(..., G)`` in (block, row, component) order, by gathers."""
-    for (name, f), (perm, sign) in zip(keys, maps, strict=True):
+    for name, f in keys:
         d = group.dimension(name)
         flat = f.reshape(*f.shape[:-2], -1)
-        index = torch.as_tensor(perm.T, device=f.device)  # (d, G)
-        signs = torch.as_tensor(sign.T, dtype=f.dtype, device=f.device)
+        index, signs = _device_signed_permutation(group, name, f.dtype, f.device)
         for r in range(f.shape[-2]):
             for k in range(d):
                 yield flat.index_select(-1, index[k] + r * d) * signs[k]
@@ -354,7 +360,7 @@ def _frame_features(v: Tensor, neighbourhood: Neighbourhood) -> Tensor:
             [moved[name].reshape(*coeff.shape[:-1], -1) for name in group.irrep_names], dim=-1
         )
     # one gather from [c, -c]: the sign is folded into the index
-    table = torch.as_tensor(signed, device=v.device)
+    table = _device_table(neighbourhood, v.device)
     lead = coeff.shape[:-1]
     rows = table.index_select(0, element.reshape(-1))
     both_signs = torch.cat([coeff, -coeff], dim=-1).reshape(-1, 2 * n_coeff)
@@ -369,6 +375,12 @@ def _coefficient_matrix(
     ref_matrix, _ = _reference_map(neighbourhood)
     stacked = np.concatenate([neighbourhood.basis, ref_matrix]).T
     return torch.tensor(stacked, dtype=dtype, device=device), neighbourhood.size
+
+
+@functools.lru_cache(maxsize=64)
+def _device_table(neighbourhood: Neighbourhood, device: torch.device) -> Tensor:
+    """:func:`_coefficient_permutation` on ``device``."""
+    return torch.as_tensor(_coefficient_permutation(neighbourhood), device=device)
 
 
 @functools.lru_cache(maxsize=32)
