@@ -272,6 +272,19 @@ def _ehrenfest(rng: np.random.Generator) -> Inputs:
     return (state, model, 0.05, LaserPulse()), {}
 
 
+def _pulse_times(rng: np.random.Generator) -> Inputs:
+    quantity = reference.model.PULSE_QUANTITIES[int(rng.integers(2))]
+    pulse = LaserPulse(
+        float(rng.uniform(0.1, 1.0)),
+        float(rng.uniform(0.5, 2.0)),
+        float(rng.uniform(0.3, 2.0)),
+        float(rng.uniform(2.0, 4.0)),
+        (float(rng.normal()), 1.0),
+        quantity,
+    )
+    return (rng.uniform(-2.0, 10.0, size=(3, 5)), pulse), {}
+
+
 def _adiabatic(rng: np.random.Generator) -> Inputs:
     (state, model, _, pulse), _ = _ehrenfest(rng)
     a = rng.normal(size=(4, 16, 16)) + 1j * rng.normal(size=(4, 16, 16))
@@ -337,6 +350,7 @@ def _registry() -> list[Case]:
         Case("model.hamiltonian", _q_model, r.model.hamiltonian, f.model.hamiltonian),
         Case("model.elastic_energy", _q_model, r.model.elastic_energy, f.model.elastic_energy),
         Case("model.elastic_force", _q_model, r.model.elastic_force, f.model.elastic_force),
+        Case("model.electric_field", _pulse_times, r.model.electric_field, f.model.electric_field),
         Case("ed.densities", _q_model, r.ed.densities, f.ed.densities),
         Case(
             "ed.occupations",

@@ -62,7 +62,13 @@ from reference._runio import finite, non_negative, positive, positive_int
 from reference.dynamics import BathSchedule
 from reference.ehrenfest import EhrenfestState
 from reference.lattice import SquareLattice, sublattice_sign
-from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams, LaserPulse
+from reference.model import (
+    PULSE_QUANTITIES,
+    ElectronEnsemble,
+    HolsteinModel,
+    HolsteinParams,
+    LaserPulse,
+)
 
 __all__ = [
     "EhrenfestSettings",
@@ -141,11 +147,18 @@ class PulseSettings:
     width: float = attrs.field(default=0.5, validator=positive)
     centre: float = attrs.field(default=3.0, validator=finite)
     polarisation: tuple[float, float] = attrs.field(default=(1.0, 1.0), converter=_runio.float_pair)
+    quantity: str = attrs.field(default="field")
+    """``"field"``: eq. 10 is E(t), as written; ``"potential"``: eq. 10 is A(t) (E = -dA/dt)."""
+
+    @quantity.validator
+    def _check_quantity(self, _: Any, value: str) -> None:
+        if value not in PULSE_QUANTITIES:
+            raise ValueError(f"quantity must be one of {PULSE_QUANTITIES}, got {value!r}")
 
     def pulse(self) -> LaserPulse:
         """The :class:`reference.model.LaserPulse`."""
         return LaserPulse(self.amplitude, self.frequency, self.width, self.centre,
-                          self.polarisation)  # fmt: skip
+                          self.polarisation, self.quantity)  # fmt: skip
 
 
 @attrs.frozen(kw_only=True)

@@ -101,10 +101,21 @@ def kinetic_energy(P: Tensor, model: HolsteinModel) -> Tensor:
 
 
 def electric_field(t: Tensor | float, pulse: LaserPulse) -> Tensor:
-    r"""Return :math:`\mathbf{E}(t)` of paper 000 eq. 10, shape ``(..., 2)``."""
+    r"""Return :math:`\mathbf{E}(t)` of paper 000 eq. 10, shape ``(..., 2)``; when eq. 10 is the
+    vector potential (``pulse.quantity == "potential"``), :math:`-\dot{\mathbf{A}}`."""
     tt = as_tensor("t", t, device=device_of(t))
     envelope = torch.exp(-((tt - pulse.centre) ** 2) / (2 * pulse.width**2))
-    scalar = pulse.amplitude * envelope * torch.sin(pulse.frequency * tt)
+    if pulse.quantity == "field":
+        scalar = pulse.amplitude * envelope * torch.sin(pulse.frequency * tt)
+    else:  # eq. 10 is A(t): E = -dA/dt
+        scalar = (
+            -pulse.amplitude
+            * envelope
+            * (
+                pulse.frequency * torch.cos(pulse.frequency * tt)
+                - (tt - pulse.centre) / pulse.width**2 * torch.sin(pulse.frequency * tt)
+            )
+        )
     return scalar[..., None] * torch.as_tensor(pulse.polarisation, dtype=tt.dtype, device=tt.device)
 
 

@@ -74,6 +74,7 @@ from reference import _runio, ed, ehrenfest, observables
 from reference.dynamics import BathSchedule
 from reference.lattice import SquareLattice, sublattice_sign
 from reference.model import (
+    PULSE_QUANTITIES,
     ElectronEnsemble,
     HolsteinModel,
     HolsteinParams,
@@ -133,6 +134,8 @@ class LaserConfig:
         :math:`\mathcal{A}, \Omega_p, \sigma_p, t_0` of eq. 10 (times in code units).
     polarisation : (float, float)
         Pulse direction (normalised by :class:`reference.model.LaserPulse`).
+    pulse_quantity : {"field", "potential"}
+        Whether eq. 10 gives the electric field (as written) or the vector potential.
     """
 
     size: int = attrs.field(default=10, validator=_runio.positive_int)
@@ -154,6 +157,9 @@ class LaserConfig:
     pulse_frequency: float = attrs.field(default=1.5, validator=_runio.positive)
     pulse_width: float = attrs.field(default=0.5, validator=_runio.positive)
     pulse_centre: float = attrs.field(default=3.0, validator=_runio.finite)
+    pulse_quantity: str = attrs.field(
+        default="field", validator=attrs.validators.in_(PULSE_QUANTITIES)
+    )
     bath_gamma0: float = attrs.field(default=0.003, validator=_runio.non_negative)
     bath_delta_gamma: float = attrs.field(default=0.017, validator=_runio.non_negative)
     bath_t1_tau0: float = attrs.field(default=80.0, validator=_runio.finite)
@@ -226,6 +232,7 @@ class LaserConfig:
             self.pulse_width,
             self.pulse_centre,
             self.polarisation,
+            self.pulse_quantity,
         )
 
 

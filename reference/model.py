@@ -32,6 +32,7 @@ from reference._validation import check_finite_scalar, check_non_negative, check
 from reference.lattice import SquareLattice, bonds, neighbour_sum
 
 __all__ = [
+    "PULSE_QUANTITIES",
     "Coupling",
     "ElasticForceField",
     "Electrodes",
@@ -375,6 +376,10 @@ def _unit_polarisation(value: object) -> tuple[float, float]:
     return (ex / norm, ey / norm)
 
 
+PULSE_QUANTITIES = ("field", "potential")
+"""What :class:`LaserPulse`'s formula gives: the electric field or the vector potential."""
+
+
 @attrs.frozen
 class LaserPulse:
     r"""A classical laser pulse (paper 000, eq. 10).
@@ -394,6 +399,12 @@ class LaserPulse:
         Time :math:`t_0` of the envelope maximum.
     polarisation : (float, float)
         Direction :math:`\hat{\mathbf{e}}`, normalised on construction (paper 000: (1, 1)).
+    quantity : {"field", "potential"}
+        What the formula gives. ``"field"`` (paper 000's eq. 10 as written): it is
+        :math:`\mathbf{E}(t)` and :math:`\mathbf{A} = -\int_{-\infty}^t \mathbf{E}`.
+        ``"potential"``: it is :math:`\mathbf{A}(t)` itself and
+        :math:`\mathbf{E} = -\dot{\mathbf{A}}` (no net pulse area, ``A = 0`` after the
+        pulse). Paper 000's text does not settle which (``specs/equations/model.md``).
     """
 
     amplitude: float = attrs.field(default=0.6, converter=float, validator=_finite)
@@ -403,10 +414,23 @@ class LaserPulse:
     polarisation: tuple[float, float] = attrs.field(
         default=(1.0, 1.0), converter=_unit_polarisation
     )
+    quantity: str = attrs.field(default="field", validator=attrs.validators.in_(PULSE_QUANTITIES))
+
+
+def _pulse_shape(tt: NDArray[np.float64], pulse: LaserPulse) -> NDArray[np.float64]:
+    r"""The scalar :math:`\mathcal{A} e^{-(t-t_0)^2/2\sigma_p^2}\sin(\Omega_p t)` of eq. (10)."""
+    envelope = np.exp(-((tt - pulse.centre) ** 2) / (2 * pulse.width**2))
+    return np.asarray(pulse.amplitude * envelope * np.sin(pulse.frequency * tt))
 
 
 def electric_field(t: float | NDArray[np.float64], pulse: LaserPulse) -> NDArray[np.float64]:
     r"""Return :math:`\mathbf{E}(t)` of paper 000, eq. (10).
+
+    For ``pulse.quantity == "potential"`` eq. (10) is :math:`\mathbf{A}(t)` and the field is
+    its negative derivative,
+
+    .. math:: \mathbf{E}(t) = -\hat{\mathbf{e}}\mathcal{A} e^{-(t-t_0)^2/2\sigma_p^2}
+              \left[\Omega_p\cos(\Omega_p t) - \frac{t - t_0}{\sigma_p^2}\sin(\Omega_p t)\right].
 
     Parameters
     ----------
@@ -418,8 +442,18 @@ def electric_field(t: float | NDArray[np.float64], pulse: LaserPulse) -> NDArray
     (..., 2) float64
     """
     tt = np.asarray(t, dtype=np.float64)
-    envelope = np.exp(-((tt - pulse.centre) ** 2) / (2 * pulse.width**2))
-    scalar = pulse.amplitude * envelope * np.sin(pulse.frequency * tt)
+    if pulse.quantity == "field":
+        scalar = _pulse_shape(tt, pulse)
+    else:
+        envelope = np.exp(-((tt - pulse.centre) ** 2) / (2 * pulse.width**2))
+        scalar = (
+            -pulse.amplitude
+            * envelope
+            * (
+                pulse.frequency * np.cos(pulse.frequency * tt)
+                - (tt - pulse.centre) / pulse.width**2 * np.sin(pulse.frequency * tt)
+            )
+        )
     return np.asarray(scalar[..., None] * np.asarray(pulse.polarisation), dtype=np.float64)
 
 
@@ -439,7 +473,8 @@ def vector_potential(t: float | NDArray[np.float64], pulse: LaserPulse) -> NDArr
     argument in the upper half plane), and :math:`\mathbf{A} = -\hat{\mathbf{e}}\mathcal{A}`
     times its imaginary part. Eq. (10) carries :math:`\sin(\Omega_p t)`, not
     :math:`\sin(\Omega_p (t - t_0))`, so the pulse has a net area and
-    :math:`\mathbf{A}(+\infty)` is a nonzero constant in general.
+    :math:`\mathbf{A}(+\infty)` is a nonzero constant in general. For
+    ``pulse.quantity == "potential"`` eq. (10) is :math:`\mathbf{A}(t)` itself.
 
     Parameters
     ----------
@@ -453,6 +488,9 @@ def vector_potential(t: float | NDArray[np.float64], pulse: LaserPulse) -> NDArr
     from scipy.special import wofz
 
     tt = np.asarray(t, dtype=np.float64)
+    if pulse.quantity == "potential":
+        shape = _pulse_shape(tt, pulse)
+        return np.asarray(shape[..., None] * np.asarray(pulse.polarisation), dtype=np.float64)
     a = pulse.width * math.sqrt(2.0)
     x = (tt - pulse.centre) / a
     y = pulse.frequency * a / 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import numpy as np
 import pytest
 import scipy.integrate
@@ -79,6 +80,23 @@ def test_vector_potential_stays_finite_for_long_and_short_pulses(width: float) -
     a = vector_potential(t, pulse)
     assert np.all(np.isfinite(a))
     np.testing.assert_allclose(a, numeric + vector_potential(0.0, pulse), atol=1e-4)
+
+
+def test_a_potential_pulse_is_eq_10_as_a_with_field_minus_its_derivative() -> None:
+    pulse = LaserPulse(0.6, 1.5, 0.5, 3.0, (1.0, 1.0), "potential")
+    t = np.linspace(-3.0, 10.0, 26001)
+    a, e = vector_potential(t, pulse), electric_field(t, pulse)
+    envelope = 0.6 * np.exp(-((t - 3.0) ** 2) / (2 * 0.5**2))
+    np.testing.assert_allclose(a, (envelope * np.sin(1.5 * t))[:, None] * PULSE.polarisation)
+    np.testing.assert_allclose(np.gradient(a[:, 0], t), -e[:, 0], atol=2e-6)
+    # A returns to zero after the pulse (no net area), and -int E dt gives A back
+    assert np.abs(a[-1]).max() < 1e-30 and np.abs(a[0]).max() < 1e-15
+    numeric = -scipy.integrate.cumulative_trapezoid(e, t, axis=0, initial=0)
+    np.testing.assert_allclose(numeric, a, atol=1e-7)
+    # the field reading of the same numbers has a net area
+    assert np.abs(vector_potential(10.0, attrs.evolve(pulse, quantity="field"))).max() > 0.1
+    with pytest.raises(ValueError, match="quantity"):
+        LaserPulse(quantity="intensity")
 
 
 def test_peierls_phases_are_hermitian_and_a_gauge_on_open_lattices() -> None:

@@ -182,6 +182,7 @@ def test_the_bath_temperature_is_the_mean_kinetic_energy_after_t1(
         ("[recovery]\ntemperature = -1.0\n", "temperature must be > 0"),
         ("[ehrenfest]\nrecord_every = 3\n", "checkpoint_every must be a multiple"),
         ("[bath]\ngamma0 = 1.0\n", "unknown settings"),
+        ("[pulse]\nquantity = 'intensity'\n", "quantity must be one of"),
     ],
 )  # fmt: skip
 def test_bad_laser_files_give_one_clear_line(tmp_path: Path, patch: str, message: str) -> None:
