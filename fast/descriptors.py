@@ -187,11 +187,6 @@ def _signed_permutation(group: PointGroup, name: str) -> tuple[np.ndarray, np.nd
     return perm.astype(np.int64), sign
 
 
-def _signed_permutations(group: PointGroup, name: str) -> bool:
-    """Whether every matrix of the irrep has one entry +-1 per row and zeros elsewhere."""
-    return _signed_permutation(group, name) is not None
-
-
 def canonical_element(
     keys: list[tuple[str, Tensor]], group: PointGroup, tol: float = _TIE_TOL
 ) -> Tensor:
