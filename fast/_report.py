@@ -497,8 +497,10 @@ def write_laser_report(experiment: LaserExperiment, folder: Path) -> None:
         "",
         f"{p.size}x{p.size} periodic lattice, t = {p.hopping}, g = {p.g:.4g}, k = {p.k}, "
         f"kappa = {p.kappa}, Omega = {p.phonon_frequency} (tau0 = {p.tau0:g}, m = {p.mass:g}), "
-        f"coupling {p.coupling}, filling {p.filling}. Pulse: amplitude {pulse.amplitude}, "
-        f"frequency {pulse.frequency}, width {pulse.width}, centre {pulse.centre}. Exact "
+        f"coupling {p.coupling}, filling {p.filling}. Pulse (eq. 10 as the "
+        f"{'vector potential' if pulse.quantity == 'potential' else 'electric field'}): "
+        f"amplitude {pulse.amplitude}, frequency {pulse.frequency}, width {pulse.width}, "
+        f"centre {pulse.centre}. Exact "
         f"Ehrenfest dt = {experiment.ehrenfest.dt} to t = {experiment.ehrenfest.end_tau0:g} "
         f"tau0. Code version {fast.__version__}.",
         "",

@@ -15,6 +15,7 @@ from fast.lattice import _field, neighbour_sum
 from reference import model as _ref
 from reference.lattice import SquareLattice
 from reference.model import (
+    PULSE_QUANTITIES,
     Coupling,
     Electrodes,
     ElectronEnsemble,
@@ -24,6 +25,7 @@ from reference.model import (
 )
 
 __all__ = [
+    "PULSE_QUANTITIES",
     "Coupling",
     "ElasticForceField",
     "Electrodes",

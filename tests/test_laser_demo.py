@@ -113,6 +113,7 @@ def test_energy_minus_work_is_conserved(tiny_run: tuple[Path, dict[str, Any]]) -
         ({"polarisation": (0.0, 0.0)}, "polarisation must be a finite nonzero vector"),
         ({"phonon_frequency": 0.0}, "phonon_frequency must be > 0"),
         ({"size": 4.0}, "size: expected an integer"),
+        ({"pulse_quantity": "intensity"}, "pulse_quantity"),
     ],
 )
 def test_invalid_settings_raise(overrides: dict[str, object], message: str) -> None:

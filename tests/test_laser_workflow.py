@@ -197,6 +197,8 @@ def test_the_shipped_laser_files_load() -> None:
     paper = load_experiment(ROOT / "specs" / "experiments" / "laser.toml")
     assert isinstance(paper, LaserExperiment)
     assert paper.physics.size == 20 and paper.compare.ensemble == 30
+    # eq. 10 read as the vector potential: the reading that melts the CDW as in Fig. 1
+    assert paper.pulse.pulse().quantity == "potential"
     assert paper.train.architecture().channels[-2] == 128  # type: ignore[union-attr]
     assert isinstance(load_experiment(ROOT / "specs" / "experiments" / "laser_cpu.toml"),
                       LaserExperiment)  # fmt: skip
