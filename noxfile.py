@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests``, ``slow``, ``lint``, ``types``, ``demo``, ``bench``.
+"""Developer sessions: ``nox -s tests``, ``slow``, ``lint``, ``types``, ``demo``, ``bench``, ``gpu``.
 
 Each session builds its own virtual environment. torch is installed first with
 the pin below; on our CPU machines pip takes the local CPU wheel, and on a GPU
@@ -69,3 +69,11 @@ def bench(session: nox.Session) -> None:
     session.chdir("benchmarks")
     session.run("asv", "machine", "--yes")
     session.run("asv", "run", "--python=same", "--quick", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def gpu(session: nox.Session) -> None:
+    """The prepared GPU check in the current environment (your CUDA torch): the equivalence
+    registry and the CUDA tests on the GPU, then timings, in ``gpu-check/`` (about 2 minutes).
+    See ``benchmarks/gpu_check.py``; extra arguments are passed to it."""
+    session.run("python", "benchmarks/gpu_check.py", *(session.posargs or ["--out", "gpu-check"]))
