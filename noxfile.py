@@ -1,4 +1,5 @@
-"""Developer sessions: ``nox -s tests``, ``slow``, ``lint``, ``types``, ``demo``, ``bench``, ``gpu``.
+"""Developer sessions: ``nox -s tests``, ``slow``, ``lint``, ``types``, ``demo``, ``bench``, ``gpu``
+(the last in your own environment).
 
 Each session builds its own virtual environment. torch is installed first with
 the pin below; on our CPU machines pip takes the local CPU wheel, and on a GPU
