@@ -41,11 +41,16 @@ def slow(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style with ruff (lint rules and formatting)."""
-    session.install("ruff>=0.5")
+    """Check style with ruff (lint rules and formatting), then the import contracts of
+    ``[tool.importlinter]`` in pyproject.toml with import-linter."""
+    session.install("ruff>=0.5", "import-linter>=2.17")
+    # import-linter needs ``reference`` and ``fast`` importable; it only finds and parses their
+    # files (nothing is imported), so the project without its dependencies (no torch) is enough.
+    session.install("--no-deps", "-e", ".")
     args = session.posargs or ["."]
     session.run("ruff", "check", *args)
     session.run("ruff", "format", "--check", *args)
+    session.run("lint-imports", "--no-cache")
 
 
 @nox.session

@@ -2,7 +2,7 @@
 
 ``python benchmarks/cluster_accuracy.py DATASET.h5 [DATASET.h5 ...] --out results.json``
 compares :func:`fast.ed.cluster_force` at several cluster radii with the exact forces stored
-in quench datasets (``fast.train.generate_quench_dataset``: hot random configurations first,
+in quench datasets (``fast.ml.datasets.generate_quench_dataset``: hot random configurations first,
 then snapshots), separately for the random configurations and the snapshots, and times one
 cluster force against one exact force on the dataset's lattice and on 40x40.
 """
@@ -19,8 +19,7 @@ import torch
 from measure import best_of  # benchmarks/ is on sys.path when run as a script
 
 import fast
-from fast.io import load_dataset
-from fast.train import physics_of
+from fast.ml.datasets import load_dataset, physics_of
 from reference.lattice import SquareLattice
 from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
 

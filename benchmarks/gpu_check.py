@@ -81,7 +81,7 @@ def langevin(device: torch.device, sizes: list[tuple[int, int, bool]]) -> dict[s
 
     ``sizes`` holds ``(L, members, with_exact)``.
     """
-    from fast.train import TrainedModel
+    from fast.ml.models import TrainedModel
 
     arch = ref_nn.PAPER_ARCHITECTURES["paper003_mlp"]
     trained = TrainedModel(
@@ -197,7 +197,7 @@ def profile(device: torch.device, size: int, out: Path) -> str:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from fast.train import TrainedModel
+    from fast.ml.models import TrainedModel
 
     arch = ref_nn.PAPER_ARCHITECTURES["paper003_mlp"]
     trained = TrainedModel(

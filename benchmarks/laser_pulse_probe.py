@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 import fast
-from fast.experiment import load_experiment
-from fast.laser import cdw_ehrenfest_states
+from fast.runs.laser import cdw_ehrenfest_states
+from fast.runs.registry import load_experiment
 from reference.model import LaserPulse
 
 READINGS = ("field", "field-unnormalised", "potential", "potential-unnormalised")

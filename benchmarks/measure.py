@@ -189,7 +189,7 @@ def langevin(quick: bool) -> dict[str, Any]:
     ``ENSEMBLE`` configurations stepped together (as the compare stage runs them), reported
     per configuration.
     """
-    from fast.train import TrainedModel
+    from fast.ml.models import TrainedModel
 
     torch.set_grad_enabled(False)
     arch = ref_nn.PAPER_ARCHITECTURES["paper003_mlp"]

@@ -2,7 +2,7 @@
 
 ``python benchmarks/train_accuracy.py DATASET.h5 --network paper003_mlp --minutes 25
 --out benchmarks/results/accuracy_paper003_mlp.json`` trains with the paper settings of
-:class:`fast.train.TrainConfig` (Adam 1e-3, batch of one configuration, 30 % of the
+:class:`fast.ml.training.TrainConfig` (Adam 1e-3, batch of one configuration, 30 % of the
 configurations held out) until early stopping, 500 epochs or the time limit, and writes the
 held-out and training error statistics, the epochs run and the training seconds.
 """
@@ -17,15 +17,9 @@ import attrs
 import numpy as np
 import torch
 
-from fast.io import load_dataset
-from fast.train import (
-    TrainConfig,
-    TrainedModel,
-    physics_of,
-    save_model,
-    split_by_configuration,
-    train_network,
-)
+from fast.ml.datasets import load_dataset, physics_of
+from fast.ml.models import TrainedModel, save_model
+from fast.ml.training import TrainConfig, split_by_configuration, train_network
 from reference.lattice import SquareLattice
 
 

@@ -146,6 +146,33 @@ def _q_model(rng: np.random.Generator) -> Inputs:
     return (_field(rng, model.lattice), model), {}
 
 
+def _q_forces_model(rng: np.random.Generator) -> Inputs:
+    """Distortions with arbitrary forces: the inversion is linear, any forces test it."""
+    model = _model(rng)
+    return (_field(rng, model.lattice), _field(rng, model.lattice, 2), model), {}
+
+
+def _metallic(rng: np.random.Generator) -> Inputs:
+    """Densities in [0, 1], a threshold and a site mask (or none: every site)."""
+    lat = _lattice(rng, periodic=bool(rng.random() < 0.7))
+    n = rng.uniform(0.0, 1.0, size=(2, *lat.shape))
+    columns = None
+    if rng.random() < 0.7:
+        columns = rng.random(lat.shape) < 0.5
+        columns[int(rng.integers(lat.Lx)), int(rng.integers(lat.Ly))] = True
+    return (n, lat, float(rng.uniform(0.05, 0.6)), columns), {}
+
+
+def _frames(rng: np.random.Generator) -> Inputs:
+    """Frame times ``k dt`` and momenta; the window starts on a frame time or between two."""
+    n_frames = int(rng.integers(1, 8))
+    t = 0.05 * np.arange(n_frames)
+    p = rng.normal(size=(n_frames, 2, *_lattice(rng).shape))
+    k = int(rng.integers(n_frames))
+    t_from = 0.05 * k - (0.02 if rng.random() < 0.5 else 0.0)
+    return (t, p, float(rng.uniform(0.5, 5.0)), t_from), {}
+
+
 def _q_cluster(rng: np.random.Generator) -> Inputs:
     """A fixed-mu model (the cluster approximation needs one), any lattice, a radius."""
     model = _model(rng)
@@ -361,6 +388,12 @@ def _registry() -> list[Case]:
         Case("ed.free_energy", _q_model, r.ed.free_energy, f.ed.free_energy),
         Case("ed.electronic_entropy", _q_model, r.ed.electronic_entropy, f.ed.electronic_entropy),
         Case("ed.total_force", _q_model, r.ed.total_force, f.ed.total_force),
+        Case(
+            "ed.densities_from_forces",
+            _q_forces_model,
+            r.ed.densities_from_forces,
+            f.ed.densities_from_forces,
+        ),
         Case("ed.cluster_force", _q_cluster, r.ed.cluster_force, f.ed.cluster_force),
         Case("ed.cluster_densities", _q_cluster, r.ed.cluster_densities, f.ed.cluster_densities),
         Case(
@@ -380,6 +413,18 @@ def _registry() -> list[Case]:
             _q_periodic,
             r.observables.structure_factor,
             f.observables.structure_factor,
+        ),
+        Case(
+            "observables.metallic_fraction",
+            _metallic,
+            r.observables.metallic_fraction,
+            f.observables.metallic_fraction,
+        ),
+        Case(
+            "dynamics.kinetic_temperature_since",
+            _frames,
+            r.dynamics.kinetic_temperature_since,
+            f.dynamics.kinetic_temperature_since,
         ),
         Case(
             "descriptors.d4_descriptor",

@@ -16,8 +16,8 @@ import torch
 
 from fast._tensor import Tensor, as_tensor
 from fast.lattice import _field
-from reference import descriptors as _ref
 from reference.descriptors import (
+    GENERIC_POINT,
     IrrepLabel,
     Neighbourhood,
     decompose_neighbourhood,
@@ -144,7 +144,7 @@ def power_spectrum(blocks: dict[str, Tensor]) -> dict[str, Tensor]:
 @functools.lru_cache(maxsize=32)
 def _reference_map(neighbourhood: Neighbourhood) -> tuple[np.ndarray, tuple[str, ...]]:
     group = neighbourhood.group
-    images = group.matrices @ np.array(_ref._GENERIC_POINT)
+    images = group.matrices @ np.array(GENERIC_POINT)
     basis, labels = symmetry_adapted_basis(group, permutation_representation(group, images))
     return basis @ sector_weights(neighbourhood), tuple(lab[0] for lab in labels)
 

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from fast._tensor import Tensor, as_tensor
+from fast._tensor import Tensor, as_tensor, device_of
 from fast.forcefield import ForceField
 from fast.lattice import _field, neighbour_sum
-from reference._validation import check_finite_scalar, check_non_negative, check_positive
 from reference.dynamics import BathSchedule, damping
 from reference.lattice import SquareLattice
+from reference.validation import check_finite_scalar, check_non_negative, check_positive
 
 __all__ = [
     "BathSchedule",
@@ -37,6 +37,7 @@ __all__ = [
     "damping",
     "forces_at",
     "kinetic_temperature",
+    "kinetic_temperature_since",
     "langevin_baoab",
     "langevin_time_dependent_bath",
     "langevin_vv_ou",
@@ -354,6 +355,29 @@ def kinetic_temperature(P: Tensor, mass: float) -> Tensor:
     if p.ndim < 2:
         raise ValueError(f"P must have shape (..., Lx, Ly), got {tuple(p.shape)}")
     return (p * p).mean(dim=(-2, -1)) / mass
+
+
+_TIME_SLACK = 1e-9
+
+
+def kinetic_temperature_since(t: Tensor, P: Tensor, mass: float, t_from: float) -> Tensor:
+    r"""Return :math:`\langle P_i^2\rangle/m` over the frames with :math:`t \ge t_{\rm from}`, all
+    members and sites, as a 0-d tensor (paper 000, eq. 30; see the reference for the slack).
+    """
+    device = device_of(t, P)
+    times = as_tensor("t", t, device=device)
+    momenta = as_tensor("P", P, device=device)
+    if times.ndim != 1 or momenta.ndim < 3 or momenta.shape[0] != times.shape[0]:
+        raise ValueError(
+            f"t must have shape (n_frames,) and P shape (n_frames, ..., Lx, Ly) with the same "
+            f"n_frames, got t {tuple(times.shape)} and P {tuple(momenta.shape)}"
+        )
+    start = check_finite_scalar("t_from", t_from)
+    late = times >= start - _TIME_SLACK * max(1.0, abs(start))
+    if not bool(late.any()):
+        last = f"the last is at t = {float(times.max())!r}" if times.numel() else "none recorded"
+        raise ValueError(f"t_from = {start!r} leaves no frame in the window ({last})")
+    return kinetic_temperature(momenta[late], mass).mean()
 
 
 @attrs.frozen

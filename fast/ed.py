@@ -16,7 +16,7 @@ import math
 import torch
 
 from fast import _lapack
-from fast._tensor import Tensor, as_tensor, delegate
+from fast._tensor import Tensor, as_tensor, delegate, device_of
 from fast.lattice import _field
 from fast.model import coupling_constant_energy, elastic_energy, elastic_force, hamiltonian
 from reference import ed as _ref
@@ -32,7 +32,9 @@ __all__ = [
     "cluster_densities",
     "cluster_force",
     "cluster_offsets",
+    "cluster_tables",
     "densities",
+    "densities_from_forces",
     "eigensystem",
     "electronic_energy",
     "electronic_entropy",
@@ -218,6 +220,24 @@ def total_force(Q: Tensor, model: HolsteinModel) -> Tensor:
     return electronic_force(Q, model) + elastic_force(Q, model)
 
 
+def densities_from_forces(Q: Tensor, forces: Tensor, model: HolsteinModel) -> Tensor:
+    r"""Return :math:`n_i = (F_i - F^{\rm elastic}_i)/g + c`, the densities behind total forces,
+    shape ``(..., Lx, Ly)`` (inverse of :func:`total_force`; paper 003, eqs. 4-7).
+    """
+    device = device_of(Q, forces)
+    q = _field("Q", Q, model.lattice).to(device)
+    f = _field("forces", forces, model.lattice).to(device)
+    if f.shape != q.shape:
+        raise ValueError(f"forces must have the shape of Q {tuple(q.shape)}, got {tuple(f.shape)}")
+    p = model.params
+    if p.g == 0.0:
+        raise ValueError(
+            f"g must be non-zero to recover densities from forces (the electronic force "
+            f"g (n - c) carries no density at g = 0), got g={p.g!r}"
+        )
+    return (f - elastic_force(q, model)) / p.g + p.coupling.offset
+
+
 def total_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
     """Return :func:`free_energy` plus the elastic energy, shape ``(...)``."""
     return free_energy(Q, model) + elastic_energy(Q, model)
@@ -250,7 +270,7 @@ class ExactForceField:
 # --------------------------------------------------------------------------- local clusters
 
 
-_cluster_tables = functools.lru_cache(maxsize=16)(_ref._cluster_tables)
+cluster_tables = functools.lru_cache(maxsize=16)(_ref.cluster_tables)
 
 
 def cluster_densities(Q: Tensor, model: HolsteinModel, r_c: float = 3.61) -> Tensor:
@@ -267,7 +287,7 @@ def cluster_densities(Q: Tensor, model: HolsteinModel, r_c: float = 3.61) -> Ten
             "cluster_densities needs a fixed chemical potential (model.electrons.mu); "
             "the model is at fixed filling"
         )
-    idx_np, bonds_np = _cluster_tables(model.lattice, float(r_c))
+    idx_np, bonds_np = cluster_tables(model.lattice, float(r_c))
     m = idx_np.shape[1]
     lead = q.shape[:-2]
     flat = q.reshape(-1, model.lattice.n_sites)

@@ -24,10 +24,10 @@ from fast._tensor import Tensor, delegate
 from fast.ed import _fill, eigh
 from fast.model import coupling_constant_energy, elastic_energy, elastic_force, kinetic_energy
 from reference import ehrenfest as _ref
-from reference._validation import check_positive
 from reference.ehrenfest import EhrenfestState, EhrenfestTrajectory
 from reference.lattice import SquareLattice
 from reference.model import HolsteinModel, LaserPulse, vector_potential
+from reference.validation import check_positive
 
 __all__ = [
     "EhrenfestState",

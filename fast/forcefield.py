@@ -12,8 +12,8 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from fast._tensor import Tensor, as_tensor
-from reference._validation import check_positive
 from reference.lattice import SquareLattice
+from reference.validation import check_positive
 
 
 @runtime_checkable

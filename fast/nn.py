@@ -37,6 +37,7 @@ from reference.nn import (
     MLPArchitecture,
     MPNNArchitecture,
     Weights,
+    auxiliary_paths,
     init_weights,
     parameter_count,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "Network",
     "NetworkForceField",
     "Weights",
+    "auxiliary_paths",
     "dense",
     "descriptor_mlp_forces",
     "enn_auxiliary",

@@ -15,6 +15,7 @@ from fast.lattice import _field, neighbour_sum, sublattice_sign
 from reference import observables as _ref
 from reference.lattice import SquareLattice
 from reference.observables import GrowthFit
+from reference.validation import check_finite_scalar
 
 __all__ = [
     "GrowthFit",
@@ -27,6 +28,7 @@ __all__ = [
     "fit_growth_exponent",
     "local_cdw_order",
     "local_lattice_order",
+    "metallic_fraction",
     "momentum_grid",
     "radial_average",
     "radial_structure_factor",
@@ -138,5 +140,28 @@ def domain_wall_position(n: Tensor, lattice: SquareLattice, threshold: float = 0
     """
     if not 0.0 < float(threshold) < 1.0:
         raise ValueError(f"threshold must lie in (0, 1), got {threshold!r}")
+    return metallic_fraction(n, lattice, threshold)
+
+
+def metallic_fraction(
+    n: Tensor, lattice: SquareLattice, threshold: float, columns: Tensor | None = None
+) -> Tensor:
+    r"""Return :math:`\#\{i \in R : |\phi_i| < \phi_c\}/\#R`, shape ``(...)``, for the sites
+    ``R`` of the boolean mask ``columns`` ``(Lx, Ly)`` (``None``: all, paper 001's :math:`\xi`).
+    """
+    phi_c = check_finite_scalar("threshold", threshold)
+    if phi_c <= 0.0:
+        raise ValueError(f"threshold must be > 0, got {threshold!r}")
     phi = local_cdw_order(n, lattice)
-    return (phi.abs() < float(threshold)).to(phi.dtype).mean(dim=(-2, -1))
+    metal = (phi.abs() < phi_c).to(phi.dtype)
+    if columns is None:
+        return metal.mean(dim=(-2, -1))
+    mask = torch.as_tensor(columns, device=phi.device)
+    if mask.dtype != torch.bool or tuple(mask.shape) != lattice.shape or not bool(mask.any()):
+        raise ValueError(
+            f"columns must be a boolean mask of shape {lattice.shape} selecting at least one "
+            f"site, got dtype {mask.dtype}, shape {tuple(mask.shape)} and "
+            f"{int((mask != 0).sum())} selected"
+        )
+    weights = mask.to(phi.dtype)
+    return (metal * weights).sum(dim=(-2, -1)) / weights.sum()

@@ -69,7 +69,6 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from reference._validation import check_array, check_positive
 from reference.lattice import SquareLattice, neighbour_shells, offset_table
 from reference.symmetry import (
     CS,
@@ -79,6 +78,7 @@ from reference.symmetry import (
     permutation_representation,
     symmetry_adapted_basis,
 )
+from reference.validation import check_array, check_positive
 
 __all__ = [
     "IrrepLabel",
@@ -102,7 +102,8 @@ __all__ = [
     "transform_irreps",
 ]
 
-_GENERIC_POINT = (2, 1)
+GENERIC_POINT = (2, 1)
+"""A point with a trivial stabiliser in D4 and Cs: its images label the group elements."""
 _TIE_TOL = 5e-13
 
 
@@ -372,7 +373,7 @@ def sector_weights(neighbourhood: Neighbourhood) -> NDArray[np.float64]:
     (|G|, m) float64
     """
     group = neighbourhood.group
-    images = group.matrices @ np.array(_GENERIC_POINT)
+    images = group.matrices @ np.array(GENERIC_POINT)
     directions = images / np.linalg.norm(images, axis=1, keepdims=True)
     w = np.zeros((group.order, neighbourhood.size))
     for j, delta in enumerate(neighbourhood.offsets):
@@ -408,7 +409,7 @@ def reference_irreps(
     v = check_array("values", values, min_ndim=1)
     group = neighbourhood.group
     sectors = v @ sector_weights(neighbourhood).T  # (..., |G|)
-    images = group.matrices @ np.array(_GENERIC_POINT)
+    images = group.matrices @ np.array(GENERIC_POINT)
     basis, labels = symmetry_adapted_basis(group, permutation_representation(group, images))
     coeff = sectors @ basis.T
     out = {}

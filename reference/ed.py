@@ -27,7 +27,6 @@ import scipy.optimize
 import scipy.special
 from numpy.typing import NDArray
 
-from reference._validation import check_array, check_finite_scalar, check_non_negative
 from reference.lattice import SquareLattice, offset_table, sublattice_sign
 from reference.model import (
     HolsteinModel,
@@ -37,6 +36,7 @@ from reference.model import (
     hamiltonian,
     hopping_matrix,
 )
+from reference.validation import check_array, check_finite_scalar, check_non_negative
 
 __all__ = [
     "ClusterForceField",
@@ -46,7 +46,9 @@ __all__ = [
     "cluster_densities",
     "cluster_force",
     "cluster_offsets",
+    "cluster_tables",
     "densities",
+    "densities_from_forces",
     "eigensystem",
     "electronic_energy",
     "electronic_entropy",
@@ -345,6 +347,44 @@ def total_force(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.floa
     return electronic_force(Q, model) + elastic_force(Q, model)
 
 
+def densities_from_forces(
+    Q: NDArray[np.float64], forces: NDArray[np.float64], model: HolsteinModel
+) -> NDArray[np.float64]:
+    r"""Return the densities behind total forces, :math:`n_i = (F_i - F^{\rm elastic}_i)/g + c`.
+
+    The inverse of :func:`total_force`: the Hellmann-Feynman force is
+    :math:`F_i = g (n_i - c) + F^{\rm elastic}_i` (paper 003, eqs. 4-7; paper 002, eq. 8),
+    with :math:`F^{\rm elastic}` from :func:`reference.model.elastic_force` and ``c`` the
+    coupling convention's offset. Exact for exact forces; for the forces of a trained
+    model it is the density the model implies, which is how paper 003 (Sec. III, after
+    eq. 10) obtains ``n_i`` from its force model. Round-off grows as ``1/g``.
+
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+        Distortions at which ``forces`` were evaluated.
+    forces : (..., Lx, Ly) float64
+        Total forces, the shape of ``Q``.
+    model : HolsteinModel
+        ``model.params.g`` must be non-zero.
+
+    Returns
+    -------
+    (..., Lx, Ly) float64
+    """
+    q = model.lattice.check_field("Q", Q)
+    f = model.lattice.check_field("forces", forces)
+    if f.shape != q.shape:
+        raise ValueError(f"forces must have the shape of Q {q.shape}, got {f.shape}")
+    p = model.params
+    if p.g == 0.0:
+        raise ValueError(
+            f"g must be non-zero to recover densities from forces (the electronic force "
+            f"g (n - c) carries no density at g = 0), got g={p.g!r}"
+        )
+    return np.asarray((f - elastic_force(q, model)) / p.g + p.coupling.offset)
+
+
 def total_energy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
     """Return the adiabatic potential energy surface: :func:`free_energy` plus the elastic energy.
 
@@ -410,11 +450,28 @@ def cluster_offsets(r_c: float) -> NDArray[np.int64]:
     return np.array(pairs, dtype=np.int64)
 
 
-def _cluster_tables(
+def cluster_tables(
     lattice: SquareLattice, r_c: float
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-    """Lattice index ``(N, m)`` of every cluster site and the cluster bonds ``(N, m, m)``:
-    offset pairs one lattice step apart, both inside the lattice."""
+    """Return the lattice index of every cluster site and the cluster bonds.
+
+    Site ``i``'s cluster holds the sites ``i + d`` for the offsets ``d`` of
+    :func:`cluster_offsets`; its bonds are the offset pairs one lattice step apart with both
+    sites inside the lattice (open edges cut the cluster).
+
+    Parameters
+    ----------
+    lattice : SquareLattice
+    r_c : float
+        Cluster radius.
+
+    Returns
+    -------
+    idx : (N, m) int64
+        Lattice index of cluster site ``a`` of site ``i`` (clipped where outside).
+    bonds : (N, m, m) bool
+        Whether cluster sites ``a`` and ``b`` of site ``i`` are nearest neighbours.
+    """
     offsets = cluster_offsets(r_c)
     idx, inside = offset_table(lattice, offsets)
     step = np.abs(offsets[:, None, :] - offsets[None, :, :]).sum(-1) == 1
@@ -464,7 +521,7 @@ def cluster_densities(
             "cluster_densities needs a fixed chemical potential (model.electrons.mu); "
             "the model is at fixed filling"
         )
-    idx, bonds = _cluster_tables(model.lattice, r_c)
+    idx, bonds = cluster_tables(model.lattice, r_c)
     values = q.reshape(*q.shape[:-2], model.lattice.n_sites)[..., idx]  # (..., N, m)
     h = -model.params.hopping * bonds + (-model.params.g * values)[..., None] * np.eye(idx.shape[1])
     eps, vecs = np.linalg.eigh(h)

@@ -39,7 +39,6 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
-from reference._validation import check_non_negative, check_positive
 from reference.ed import _fill, ground_state
 from reference.model import (
     HolsteinModel,
@@ -52,6 +51,7 @@ from reference.model import (
     peierls_hopping_matrix,
     vector_potential,
 )
+from reference.validation import check_non_negative, check_positive
 
 __all__ = [
     "EhrenfestState",

@@ -16,8 +16,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from reference._validation import check_array, check_positive
 from reference.lattice import SquareLattice
+from reference.validation import check_array, check_positive
 
 __all__ = ["ConservativeForceField", "ForceField", "numerical_forces"]
 

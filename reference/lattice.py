@@ -27,7 +27,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from reference._validation import check_field, check_positive
+from reference.validation import check_field, check_positive
 
 __all__ = [
     "D4_OPERATIONS",

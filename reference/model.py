@@ -28,8 +28,8 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from reference._validation import check_finite_scalar, check_non_negative, check_positive
 from reference.lattice import SquareLattice, bonds, neighbour_sum
+from reference.validation import check_finite_scalar, check_non_negative, check_positive
 
 __all__ = [
     "PULSE_QUANTITIES",

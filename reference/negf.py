@@ -48,10 +48,10 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from reference._validation import check_positive
 from reference.ed import fermi_dirac
 from reference.lattice import SquareLattice
 from reference.model import Electrodes, HolsteinModel, elastic_force, hamiltonian
+from reference.validation import check_positive
 
 __all__ = [
     "NEGFForceField",

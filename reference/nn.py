@@ -69,7 +69,6 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from reference._validation import check_array, check_positive
 from reference.descriptors import (
     Neighbourhood,
     cs_descriptor,
@@ -80,6 +79,7 @@ from reference.descriptors import (
 )
 from reference.lattice import SquareLattice, neighbour_sum
 from reference.symmetry import CS, D4, PointGroup, clebsch_gordan
+from reference.validation import check_array, check_positive
 
 __all__ = [
     "PAPER_ARCHITECTURES",
@@ -90,6 +90,7 @@ __all__ = [
     "MPNNArchitecture",
     "NetworkForceField",
     "Weights",
+    "auxiliary_paths",
     "dense",
     "descriptor_mlp_forces",
     "enn_auxiliary",
@@ -389,7 +390,7 @@ class ENNArchitecture:
     def auxiliary_channels(self) -> list[dict[str, int]]:
         """Channels per IR of each auxiliary layer (Table I 'Auxiliary' rows)."""
         return [
-            {name: len(paths) for name, paths in _auxiliary_paths(self.point_group, ch).items()}
+            {name: len(paths) for name, paths in auxiliary_paths(self.point_group, ch).items()}
             for ch in self.layer_channels()[:-1]
         ]
 
@@ -904,7 +905,7 @@ def mpnn_forces(
 # --------------------------------------------------------------------------- equivariant network
 
 
-def _auxiliary_paths(
+def auxiliary_paths(
     group: PointGroup, channels: Mapping[str, int]
 ) -> dict[str, list[tuple[str, int, str, int, int]]]:
     """For each target IR, the list of (kind-or-left, i, right, j, cg copy) sources.

@@ -49,8 +49,8 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from reference._validation import check_array, check_finite_scalar
 from reference.lattice import SquareLattice, neighbour_sum, pair_distances, sublattice_sign
+from reference.validation import check_array, check_finite_scalar
 
 __all__ = [
     "GrowthFit",
@@ -63,6 +63,7 @@ __all__ = [
     "fit_growth_exponent",
     "local_cdw_order",
     "local_lattice_order",
+    "metallic_fraction",
     "momentum_grid",
     "radial_average",
     "radial_structure_factor",
@@ -748,5 +749,54 @@ def domain_wall_position(
     phi_c = check_finite_scalar("threshold", threshold)
     if not 0.0 < phi_c < 1.0:
         raise ValueError(f"threshold must lie in (0, 1), got {threshold!r}")
-    phi = local_cdw_order(n, lattice)
-    return np.asarray((np.abs(phi) < phi_c).mean(axis=(-2, -1)), dtype=np.float64)
+    return metallic_fraction(n, lattice, phi_c)
+
+
+def metallic_fraction(
+    n: NDArray[np.float64],
+    lattice: SquareLattice,
+    threshold: float,
+    columns: NDArray[np.bool_] | None = None,
+) -> NDArray[np.float64]:
+    r"""Return the share of metallic sites, :math:`|\phi_i| < \phi_c`, among the selected sites.
+
+    .. math::
+
+        \xi_R = \frac{\#\{i \in R : \lvert\phi_i\rvert < \phi_c\}}{\# R},
+
+    with :math:`\phi_i` the local CDW order (:func:`local_cdw_order`) and :math:`R` the
+    sites selected by ``columns``. With every site selected (``columns=None``) it is
+    paper 001's domain-wall position :math:`\xi` (Sec. IV and Fig. 4: "the fractional
+    extent of the metallic phase across the lattice"; :func:`domain_wall_position`).
+    A mask restricts it to part of the lattice, e.g. the columns an ML force field
+    drives while those next to the electrodes follow a reference run (paper 001, Sec. IV).
+
+    Parameters
+    ----------
+    n : (..., Lx, Ly) float64
+        Densities.
+    lattice : SquareLattice
+    threshold : float
+        :math:`\phi_c > 0`.
+    columns : (Lx, Ly) bool or None
+        The sites counted; ``None`` counts every site. At least one must be selected.
+
+    Returns
+    -------
+    (...) float64
+        In [0, 1].
+    """
+    phi_c = check_finite_scalar("threshold", threshold)
+    if phi_c <= 0.0:
+        raise ValueError(f"threshold must be > 0, got {threshold!r}")
+    metal = np.abs(local_cdw_order(n, lattice)) < phi_c
+    if columns is None:
+        return np.asarray(metal.mean(axis=(-2, -1)), dtype=np.float64)
+    mask = np.asarray(columns)
+    if mask.dtype != np.bool_ or mask.shape != lattice.shape or not mask.any():
+        raise ValueError(
+            f"columns must be a boolean mask of shape {lattice.shape} selecting at least one "
+            f"site, got dtype {mask.dtype}, shape {mask.shape} and {int(np.sum(mask != 0))} "
+            "selected"
+        )
+    return np.asarray(metal[..., mask].mean(axis=-1), dtype=np.float64)

@@ -26,7 +26,6 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from reference._validation import check_non_negative, check_positive
 from reference.forcefield import ForceField, numerical_forces
 from reference.lattice import (
     D4_OPERATIONS,
@@ -35,6 +34,7 @@ from reference.lattice import (
     apply_point_operation,
     translate,
 )
+from reference.validation import check_non_negative, check_positive
 
 __all__ = [
     "assert_conservative",

@@ -1,5 +1,5 @@
-"""The laser Ehrenfest demo writes a complete run folder, conserves energy minus work, and
-rejects bad settings early."""
+"""The exact laser program (Ehrenfest) writes a complete run folder, conserves energy minus
+work, and rejects bad settings early."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import h5py
 import numpy as np
 import pytest
 
-from reference import laser_demo, observables
+from reference import observables
 from reference.lattice import SquareLattice
+from reference.programs import laser as exact_laser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 # 4 x 4 lattice, two members, through the whole pulse (centre 3, width 0.5): t_end = 6.
@@ -26,17 +27,17 @@ N_FRAMES = 13
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     folder = tmp_path_factory.mktemp("laser") / "run"
-    metrics = laser_demo.run_laser_demo(laser_demo.LaserConfig(**TINY), folder, progress=False)
+    metrics = exact_laser.run_exact_laser(exact_laser.LaserConfig(**TINY), folder, progress=False)
     return folder, metrics
 
 
 def test_laser_toml_holds_the_default_settings() -> None:
     path = ROOT / "specs" / "experiments" / "exact_laser.toml"
-    assert laser_demo.load_config(path) == laser_demo.LaserConfig()
+    assert exact_laser.load_config(path) == exact_laser.LaserConfig()
 
 
 def test_paper_parameters() -> None:
-    config = laser_demo.LaserConfig()
+    config = exact_laser.LaserConfig()
     assert config.g == pytest.approx(math.sqrt(3.0))  # lambda = g^2 / (m Omega^2 8) = 0.375
     assert config.mass == pytest.approx(25.0)
     assert config.tau0 == pytest.approx(5.0)
@@ -118,11 +119,11 @@ def test_energy_minus_work_is_conserved(tiny_run: tuple[Path, dict[str, Any]]) -
 )
 def test_invalid_settings_raise(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        laser_demo.load_config(None, **overrides)
+        exact_laser.load_config(None, **overrides)
 
 
 def _cli_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    assert laser_demo.main([*argv, "--quiet"]) == 2
+    assert exact_laser.main([*argv, "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ")
     assert "\n" not in err
@@ -153,7 +154,7 @@ def test_cli_rejects_an_unwritable_out(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_toml_holds_the_recovery_bath_of_paper_000() -> None:
-    config = laser_demo.load_config(ROOT / "specs" / "experiments" / "exact_laser.toml")
+    config = exact_laser.load_config(ROOT / "specs" / "experiments" / "exact_laser.toml")
     schedule = config.bath_schedule()
     assert schedule.gamma0 == 0.003 and schedule.delta_gamma == 0.017
     assert schedule.t1 == pytest.approx(80 * config.tau0) and schedule.tau == pytest.approx(

@@ -1,4 +1,4 @@
-"""The demo quench writes a complete run folder and rejects bad settings before any work."""
+"""The exact quench program writes a complete run folder and rejects bad settings early."""
 
 from __future__ import annotations
 
@@ -9,26 +9,27 @@ import h5py
 import numpy as np
 import pytest
 
-from reference import demo
+from reference.programs import quench as exact_quench
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_exact_quench_toml_holds_the_default_settings() -> None:
     assert (
-        demo.load_config(ROOT / "specs" / "experiments" / "exact_quench.toml") == demo.DemoConfig()
+        exact_quench.load_config(ROOT / "specs" / "experiments" / "exact_quench.toml")
+        == exact_quench.QuenchConfig()
     )
 
 
 def test_paper_time_step_and_damping() -> None:
-    config = demo.DemoConfig()
+    config = exact_quench.QuenchConfig()
     assert config.dt == pytest.approx(0.022 * np.sqrt(5.0))
     assert config.gamma * config.omega / config.k == pytest.approx(0.09)
 
 
-def test_tiny_demo_writes_the_run_folder(tmp_path: Path) -> None:
-    config = demo.DemoConfig(size=4, ensemble=2, steps=40, record_every=10, seed=3)
-    metrics = demo.run_demo(config, tmp_path / "run", progress=False)
+def test_tiny_exact_quench_writes_the_run_folder(tmp_path: Path) -> None:
+    config = exact_quench.QuenchConfig(size=4, ensemble=2, steps=40, record_every=10, seed=3)
+    metrics = exact_quench.run_exact_quench(config, tmp_path / "run", progress=False)
     folder = tmp_path / "run"
     for name in ("config.json", "metrics.json", "trajectory.h5"):
         assert (folder / name).is_file()
@@ -50,10 +51,10 @@ def test_cli_reports_bad_settings_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text("[demo]\nsize = 16\nmagnetic_field = 2.0\n")
-    assert demo.main(["--config", str(bad), "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    bad.write_text("[quench]\nsize = 16\nmagnetic_field = 2.0\n")
+    assert exact_quench.main(["--config", str(bad), "--out", str(tmp_path / "x"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: unknown demo settings ['magnetic_field']")
+    assert err.startswith("error: unknown quench settings ['magnetic_field']")
     assert "\n" not in err
     assert not (tmp_path / "x").exists()
 
@@ -69,15 +70,17 @@ def test_cli_reports_bad_settings_in_one_line(
         ({"kappa": 0.5}, r"kappa must satisfy"),
     ],
 )
-def test_invalid_demo_settings_raise(overrides: dict[str, object], message: str) -> None:
+def test_invalid_exact_quench_settings_raise(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        demo.load_config(None, **overrides)
+        exact_quench.load_config(None, **overrides)
 
 
 def test_unwritable_out_folder_is_reported(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(ValueError, match="is not writable"):
-        demo.run_demo(
-            demo.DemoConfig(size=4, steps=2, record_every=1), blocker / "run", progress=False
+        exact_quench.run_exact_quench(
+            exact_quench.QuenchConfig(size=4, steps=2, record_every=1),
+            blocker / "run",
+            progress=False,
         )

@@ -212,6 +212,34 @@ def test_exact_force_field_is_conservative() -> None:
     np.testing.assert_allclose(ff.densities(q), ed.densities(q, model))
 
 
+@given(models().filter(lambda m: m.params.g > 0.1), st.data())
+def test_densities_from_forces_recover_the_densities_behind_the_total_force(
+    model: HolsteinModel, data: st.DataObject
+) -> None:
+    q = np.stack([data.draw(fields(model.lattice)) for _ in range(2)])
+    forces = ed.total_force(q, model)
+    np.testing.assert_allclose(
+        ed.densities_from_forces(q, forces, model), ed.densities(q, model), rtol=0, atol=1e-12
+    )
+    # a force shifted by g * delta is the density shifted by delta, whatever produced it
+    delta = data.draw(fields(model.lattice, scale=0.5))
+    np.testing.assert_allclose(
+        ed.densities_from_forces(q, forces + model.params.g * delta, model),
+        ed.densities(q, model) + delta,
+        rtol=0,
+        atol=1e-12,
+    )
+
+
+def test_densities_from_forces_refuse_zero_coupling_and_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="g must be non-zero"):
+        ed.densities_from_forces(np.zeros((4, 4)), np.zeros((4, 4)), _model(4, g=0.0))
+    with pytest.raises(ValueError, match=r"forces must have the shape of Q \(4, 4\)"):
+        ed.densities_from_forces(np.zeros((4, 4)), np.zeros((2, 4, 4)), _model(4))
+    with pytest.raises(ValueError, match="forces must contain only finite values"):
+        ed.densities_from_forces(np.zeros((4, 4)), np.full((4, 4), np.inf), _model(4))
+
+
 @pytest.mark.parametrize("coupling", list(Coupling))
 @pytest.mark.parametrize(
     ("temperature", "filling"), [(0.1, 0.5), (0.0, 0.5), (0.1, 0.4), (0.3, 0.3)]

@@ -1,4 +1,4 @@
-"""Tests of fast.io and fast.train: exact training data, resumable and verifiable."""
+"""Tests of fast.ml.datasets: exact training data, resumable and verifiable."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from fast import io
-from fast.train import QuenchDatasetConfig, generate_quench_dataset
+from fast.ml import datasets as io
+from fast.ml.datasets import QuenchDatasetConfig, generate_quench_dataset
 from reference import ed
 
 TINY = QuenchDatasetConfig(
@@ -77,7 +77,7 @@ def test_a_kill_inside_a_chunk_write_leaves_whole_chunks_only(tmp_path: Path) ->
     # a partial file of an older version is named, not misread
     old = tmp_path / "old.h5"
     io.partial_path(old).write_bytes(b"")
-    with pytest.raises(ValueError, match="not a partial dataset of this version"):
+    with pytest.raises(ValueError, match="not a dataset in progress of this version"):
         generate_quench_dataset(TINY, old, progress=False)
 
 

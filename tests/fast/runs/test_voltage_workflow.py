@@ -12,22 +12,23 @@ import numpy as np
 import pytest
 import torch
 
-from fast import io, negf
-from fast.__main__ import main
-from fast.experiment import STAGES, load_experiment, run_experiment
-from fast.simulation import load_trajectory
-from fast.train import TrainConfig, split_by_configuration, train_network
-from fast.voltage import (
+from fast import negf
+from fast.cli import main
+from fast.ml import datasets as io
+from fast.ml.training import TrainConfig, split_by_configuration, train_network
+from fast.runs.registry import load_experiment
+from fast.runs.runner import run_experiment
+from fast.runs.trajectories import load_trajectory
+from fast.runs.voltage import (
     BrownianSettings,
     VoltageDatasetConfig,
     VoltageExperiment,
     VoltagePhysics,
     generate_voltage_dataset,
-    metallic_fraction,
 )
 from reference import observables
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 TINY = """
 [experiment]
@@ -79,7 +80,7 @@ def test_every_stage_writes_its_files_and_the_report_shows_them(
     finished: tuple[Path, Path],
 ) -> None:
     _, out = finished
-    assert list(json.loads((out / "stages.json").read_text())) == list(STAGES)
+    assert list(json.loads((out / "stages.json").read_text())) == [s.name for s in VoltageExperiment.STAGES]
     assert not list(out.glob("*.partial")) and not list(out.glob("*.state.pt"))
     report = (out / "report.md").read_text()
     figures = re.findall(r"\]\((figures/[^)]+)\)", report)
@@ -187,7 +188,7 @@ def test_the_metallic_fraction_of_all_sites_is_the_domain_wall_position() -> Non
     n = np.random.default_rng(0).uniform(size=(3, 8, 4))
     every = np.ones((8, 4), dtype=bool)
     np.testing.assert_allclose(
-        metallic_fraction(n, lattice, 0.25, every),
+        observables.metallic_fraction(n, lattice, 0.25, every),
         observables.domain_wall_position(n, lattice, 0.25),
     )
     half = np.zeros((8, 4), dtype=bool)
@@ -195,8 +196,8 @@ def test_the_metallic_fraction_of_all_sites_is_the_domain_wall_position() -> Non
     checkerboard = (np.indices((8, 4)).sum(0) % 2).astype(float)
     metal = checkerboard.copy()
     metal[:4] = 0.5  # uniform density: no CDW order
-    assert metallic_fraction(metal, lattice, 0.25, half) == 1.0
-    assert metallic_fraction(metal, lattice, 0.25, ~half) < 0.5
+    assert observables.metallic_fraction(metal, lattice, 0.25, half) == 1.0
+    assert observables.metallic_fraction(metal, lattice, 0.25, ~half) < 0.5
 
 
 @pytest.mark.parametrize(

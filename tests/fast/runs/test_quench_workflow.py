@@ -12,17 +12,16 @@ import pytest
 import torch
 
 from fast import ed
-from fast.__main__ import main
-from fast.experiment import (
-    STAGES,
-    Experiment,
-    densities_from_forces,
-    load_experiment,
-    run_experiment,
-)
+from fast.cli import main
+from fast.runs.quench import QuenchExperiment as Experiment
+from fast.runs.registry import load_experiment
+from fast.runs.runner import run_experiment
+from reference.ed import densities_from_forces
+
+STAGES = tuple(stage.name for stage in Experiment.STAGES)
 from reference.lattice import SquareLattice
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 TINY = """
 [experiment]
@@ -101,7 +100,7 @@ def test_every_stage_writes_its_files_and_the_report_shows_them(
 
 
 def test_the_compare_runs_share_initial_states(finished: tuple[Path, Path]) -> None:
-    from fast.simulation import load_trajectory
+    from fast.runs.trajectories import load_trajectory
 
     _, out = finished
     exact = load_trajectory(out / "compare_exact.h5")
@@ -272,7 +271,7 @@ def test_unusable_output_devices_and_files_are_reported(
 
 
 def test_seed_override_and_shipped_experiment_files_load() -> None:
-    from fast.__main__ import DEMO
+    from fast.cli import DEMO
 
     assert DEMO == ROOT / "specs" / "experiments" / "demo.toml"
     for name in ("demo.toml", "quench.toml", "quench_cpu.toml"):
@@ -312,7 +311,7 @@ def test_the_cluster_arm_runs_from_the_same_states_and_is_reported(tmp_path: Pat
     """``[compare] cluster_radius``: a third compare arm driven by the local-cluster force,
     from the exact arm's states and noise, with its C(r) agreement in the metrics and the
     report."""
-    from fast.simulation import load_trajectory
+    from fast.runs.trajectories import load_trajectory
 
     text = (
         TINY.replace(

@@ -1,6 +1,6 @@
 """An exact-diagonalisation Langevin thermal quench of the Holstein model (no machine learning).
 
-Run ``python -m reference.demo --out runs/exact_quench``. A random
+Run ``python -m reference.programs.quench --out runs/exact_quench``. A random
 lattice at a high temperature is quenched at ``t = 0`` into a bath at
 ``T = 0.1`` with paper 003's parameters; exact-diagonalisation forces drive
 BAOAB Langevin dynamics of a small ensemble, and the run folder receives
@@ -39,13 +39,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 import reference
-from reference import _runio, dynamics, ed, observables
+from reference import dynamics, ed, observables, runio
 from reference.lattice import SquareLattice
 from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
 
-__all__ = ["DemoConfig", "load_config", "main", "run_demo"]
+__all__ = ["QuenchConfig", "load_config", "main", "run_exact_quench"]
 
-log = logging.getLogger("reference.demo")
+log = logging.getLogger("reference.programs.quench")
 
 
 def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -59,8 +59,8 @@ def _positive(instance: object, attribute: attrs.Attribute[float], value: float)
 
 
 @attrs.frozen(kw_only=True)
-class DemoConfig:
-    """Settings of the demo quench; defaults follow paper 003 on a small lattice.
+class QuenchConfig:
+    """Settings of the exact quench; defaults follow paper 003 on a small lattice.
 
     Paper 003: ``t = 1, g = 3.5, k = 1, kappa = 0.18``, ``m = 5`` (authors'
     script), coupling ``n - 1/2``, half filling, quench to ``T = 0.1``,
@@ -124,14 +124,14 @@ class DemoConfig:
         return self.omega_tau * self.k / self.omega
 
 
-def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> DemoConfig:
-    """Return a :class:`DemoConfig` from a TOML file (``[demo]`` or top level) and overrides."""
-    return _runio.load_config(DemoConfig, "demo", path, overrides)
+def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> QuenchConfig:
+    """Return a :class:`QuenchConfig` from a TOML file (``[quench]`` or top level) and overrides."""
+    return runio.load_config(QuenchConfig, "quench", path, overrides)
 
 
 def _write_trajectory(
     path: Path,
-    config: DemoConfig,
+    config: QuenchConfig,
     t: NDArray[np.float64],
     Q: NDArray[np.float64],
     P: NDArray[np.float64],
@@ -150,7 +150,7 @@ def _write_trajectory(
             fh.create_dataset("P", data=P, compression="gzip")
             fh.create_dataset("n", data=n, compression="gzip")
 
-    _runio.atomic_write(path, write)
+    runio.atomic_write(path, write)
 
 
 def _domain_lengths(
@@ -173,7 +173,7 @@ def _domain_lengths(
 
 def _plot(
     folder: Path,
-    config: DemoConfig,
+    config: QuenchConfig,
     t: NDArray[np.float64],
     n: NDArray[np.float64],
     s_avg: NDArray[np.float64],
@@ -194,7 +194,7 @@ def _plot(
     phi = observables.local_cdw_order(n[:, 0], lattice)
 
     def save(fig: Any, name: str) -> None:
-        _runio.atomic_write(folder / name, lambda p: fig.savefig(p, dpi=110, format="png"))
+        runio.atomic_write(folder / name, lambda p: fig.savefig(p, dpi=110, format="png"))
         plt.close(fig)
 
     fig, axes = plt.subplots(1, len(frames), figsize=(3.2 * len(frames), 3.2), squeeze=False)
@@ -239,12 +239,12 @@ def _plot(
     save(fig, "domain_length.png")
 
 
-def run_demo(
-    config: DemoConfig, out: str | os.PathLike[str], *, progress: bool = True
+def run_exact_quench(
+    config: QuenchConfig, out: str | os.PathLike[str], *, progress: bool = True
 ) -> dict[str, Any]:
     """Run the quench, write the run folder ``out`` and return the metrics."""
-    folder = _runio.prepare_run_folder(out)
-    _runio.write_json(
+    folder = runio.prepare_run_folder(out)
+    runio.write_json(
         folder / "config.json", attrs.asdict(config) | {"dt": config.dt, "gamma": config.gamma}
     )
 
@@ -317,20 +317,23 @@ def run_demo(
         "code_version": reference.__version__,
     }
     _plot(folder / "figures", config, t, n, s_avg, l_s, l_c, fit, late)
-    _runio.write_json(folder / "metrics.json", metrics)
+    runio.write_json(folder / "metrics.json", metrics)
     return metrics
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point of ``python -m reference.demo``."""
+    """Command-line entry point of ``python -m reference.programs.quench``."""
     parser = argparse.ArgumentParser(
-        prog="python -m reference.demo",
+        prog="python -m reference.programs.quench",
         description="Exact-diagonalisation Langevin thermal quench of the Holstein model "
         "(paper 003 parameters).",
     )
-    parser.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     parser.add_argument(
-        "--config", help="TOML file with demo settings, e.g. specs/experiments/exact_quench.toml"
+        "--out", default="runs/exact_quench", help="run folder (default: runs/exact_quench)"
+    )
+    parser.add_argument(
+        "--config",
+        help="TOML file with [quench] settings, e.g. specs/experiments/exact_quench.toml",
     )
     parser.add_argument("--size", type=int, help="linear lattice size L (even, >= 4)")
     parser.add_argument("--ensemble", type=int, help="number of independent runs")
@@ -347,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         config = load_config(args.config, **overrides)
-        metrics = run_demo(config, args.out, progress=not args.quiet)
+        metrics = run_exact_quench(config, args.out, progress=not args.quiet)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 r"""Laser melting of the CDW with exact Ehrenfest dynamics (paper 000), a small runnable job.
 
-Run ``python -m reference.laser_demo --config specs/experiments/exact_laser.toml --out runs/laser``.
+Run ``python -m reference.programs.laser --config specs/experiments/exact_laser.toml``
+(run folder ``runs/exact_laser``).
 A half-filled periodic Holstein lattice starts in its checkerboard CDW ground state with
 weak lattice noise (paper 000, sec. II: effective temperature :math:`10^{-5}`), one noise
 realisation per ensemble member. A Gaussian laser pulse (eq. 10), coupled by the Peierls
@@ -70,7 +71,7 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 import reference
-from reference import _runio, ed, ehrenfest, observables
+from reference import ed, ehrenfest, observables, runio
 from reference.dynamics import BathSchedule
 from reference.lattice import SquareLattice, sublattice_sign
 from reference.model import (
@@ -82,9 +83,9 @@ from reference.model import (
     vector_potential,
 )
 
-__all__ = ["LaserConfig", "load_config", "main", "run_laser_demo"]
+__all__ = ["LaserConfig", "load_config", "main", "run_exact_laser"]
 
-log = logging.getLogger("reference.laser_demo")
+log = logging.getLogger("reference.programs.laser")
 
 SECTION = "laser"
 
@@ -98,7 +99,7 @@ def _polarisation(
 
 @attrs.frozen(kw_only=True)
 class LaserConfig:
-    r"""Settings of the laser demo; defaults follow paper 000 on a small lattice.
+    r"""Settings of the exact laser run; defaults follow paper 000 on a small lattice.
 
     Paper 000, sec. II: half filling, ``-g n_i Q_i`` coupling,
     :math:`\lambda = g^2/(m\Omega^2 W) = 0.375` with ``W = 8|t_nn|`` and
@@ -138,34 +139,34 @@ class LaserConfig:
         Whether eq. 10 gives the electric field (as written) or the vector potential.
     """
 
-    size: int = attrs.field(default=10, validator=_runio.positive_int)
-    ensemble: int = attrs.field(default=4, validator=_runio.positive_int)
-    steps: int = attrs.field(default=4000, validator=_runio.positive_int)
-    record_every: int = attrs.field(default=5, validator=_runio.positive_int)
+    size: int = attrs.field(default=10, validator=runio.positive_int)
+    ensemble: int = attrs.field(default=4, validator=runio.positive_int)
+    steps: int = attrs.field(default=4000, validator=runio.positive_int)
+    record_every: int = attrs.field(default=5, validator=runio.positive_int)
     seed: int = 2026
     hopping: float = -1.0
-    lambda_ep: float = attrs.field(default=0.375, validator=_runio.positive)
-    k: float = attrs.field(default=1.0, validator=_runio.positive)
+    lambda_ep: float = attrs.field(default=0.375, validator=runio.positive)
+    k: float = attrs.field(default=1.0, validator=runio.positive)
     kappa: float = 0.0
-    phonon_frequency: float = attrs.field(default=0.2, validator=_runio.positive)
+    phonon_frequency: float = attrs.field(default=0.2, validator=runio.positive)
     coupling: str = "n"
     filling: float = 0.5
-    electron_temperature: float = attrs.field(default=0.0, validator=_runio.non_negative)
-    noise_temperature: float = attrs.field(default=1e-5, validator=_runio.non_negative)
-    dt: float = attrs.field(default=0.05, validator=_runio.positive)
-    pulse_amplitude: float = attrs.field(default=0.6, validator=_runio.finite)
-    pulse_frequency: float = attrs.field(default=1.5, validator=_runio.positive)
-    pulse_width: float = attrs.field(default=0.5, validator=_runio.positive)
-    pulse_centre: float = attrs.field(default=3.0, validator=_runio.finite)
+    electron_temperature: float = attrs.field(default=0.0, validator=runio.non_negative)
+    noise_temperature: float = attrs.field(default=1e-5, validator=runio.non_negative)
+    dt: float = attrs.field(default=0.05, validator=runio.positive)
+    pulse_amplitude: float = attrs.field(default=0.6, validator=runio.finite)
+    pulse_frequency: float = attrs.field(default=1.5, validator=runio.positive)
+    pulse_width: float = attrs.field(default=0.5, validator=runio.positive)
+    pulse_centre: float = attrs.field(default=3.0, validator=runio.finite)
     pulse_quantity: str = attrs.field(
         default="field", validator=attrs.validators.in_(PULSE_QUANTITIES)
     )
-    bath_gamma0: float = attrs.field(default=0.003, validator=_runio.non_negative)
-    bath_delta_gamma: float = attrs.field(default=0.017, validator=_runio.non_negative)
-    bath_t1_tau0: float = attrs.field(default=80.0, validator=_runio.finite)
-    bath_tau_tau0: float = attrs.field(default=25.0, validator=_runio.positive)
+    bath_gamma0: float = attrs.field(default=0.003, validator=runio.non_negative)
+    bath_delta_gamma: float = attrs.field(default=0.017, validator=runio.non_negative)
+    bath_t1_tau0: float = attrs.field(default=80.0, validator=runio.finite)
+    bath_tau_tau0: float = attrs.field(default=25.0, validator=runio.positive)
     polarisation: tuple[float, float] = attrs.field(
-        converter=_runio.float_pair, default=(1.0, 1.0), validator=_polarisation
+        converter=runio.float_pair, default=(1.0, 1.0), validator=_polarisation
     )
 
     def __attrs_post_init__(self) -> None:
@@ -244,7 +245,7 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
     ValueError
         On an unknown key or an invalid value.
     """
-    return _runio.load_config(LaserConfig, SECTION, path, overrides)
+    return runio.load_config(LaserConfig, SECTION, path, overrides)
 
 
 @attrs.frozen
@@ -316,7 +317,7 @@ def _plot(
     sigma: NDArray[np.float64],
     sites: tuple[tuple[int, int], tuple[int, int]],
 ) -> None:
-    plt = _runio.pyplot()
+    plt = runio.pyplot()
     lattice = SquareLattice(config.size, config.size)
     tt = frames.t / config.tau0
     members = np.asarray(observables.staggered_order(frames.Q, lattice))
@@ -338,7 +339,7 @@ def _plot(
     )
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    _runio.save_figure(fig, folder / "order_parameter.png")
+    runio.save_figure(fig, folder / "order_parameter.png")
 
     fig, (ax, hist) = plt.subplots(1, 2, figsize=(8.4, 3.6), gridspec_kw={"width_ratios": [3, 1]})
     for (x, y), colour in zip(sites, ("C3", "C0"), strict=True):
@@ -358,10 +359,10 @@ def _plot(
     hist.set_yticks([])
     hist.set_title("all sites and frames", fontsize=9)
     fig.tight_layout()
-    _runio.save_figure(fig, folder / "densities.png")
+    runio.save_figure(fig, folder / "densities.png")
 
 
-def run_laser_demo(
+def run_exact_laser(
     config: LaserConfig, out: str | os.PathLike[str], *, progress: bool = True
 ) -> dict[str, Any]:
     """Run the Ehrenfest ensemble, write the run folder ``out`` and return the metrics.
@@ -384,8 +385,8 @@ def run_laser_demo(
     ValueError
         If ``out`` is not writable.
     """
-    folder = _runio.prepare_run_folder(out)
-    _runio.write_json(
+    folder = runio.prepare_run_folder(out)
+    runio.write_json(
         folder / "config.json",
         attrs.asdict(config)
         | {"g": config.g, "mass": config.mass, "tau0": config.tau0, "Q0": config.q0},
@@ -413,7 +414,7 @@ def run_laser_demo(
     i_min = int(np.argmin(np.where(after, order, np.inf))) if after.any() else len(order) - 1
     analysis_seconds = time.perf_counter() - start
 
-    _runio.write_hdf5(
+    runio.write_hdf5(
         folder / "trajectory.h5",
         {
             "t": frames.t,
@@ -464,17 +465,19 @@ def run_laser_demo(
     start = time.perf_counter()
     _plot(folder / "figures", config, frames, order, sigma, (site_a, site_b))
     metrics["timings"]["plot_seconds"] = time.perf_counter() - start
-    _runio.write_json(folder / "metrics.json", metrics)
+    runio.write_json(folder / "metrics.json", metrics)
     return metrics
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point of ``python -m reference.laser_demo``."""
+    """Command-line entry point of ``python -m reference.programs.laser``."""
     parser = argparse.ArgumentParser(
-        prog="python -m reference.laser_demo",
+        prog="python -m reference.programs.laser",
         description="Laser melting of the CDW: Ehrenfest density-matrix dynamics (paper 000).",
     )
-    parser.add_argument("--out", default="runs/laser", help="run folder (default: runs/laser)")
+    parser.add_argument(
+        "--out", default="runs/exact_laser", help="run folder (default: runs/exact_laser)"
+    )
     parser.add_argument(
         "--config", help="TOML file with [laser] settings, e.g. specs/experiments/exact_laser.toml"
     )
@@ -492,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def job() -> str:
         config = load_config(args.config, **overrides)
-        m = run_laser_demo(config, args.out, progress=not args.quiet)
+        m = run_exact_laser(config, args.out, progress=not args.quiet)
         return (
             f"wrote {args.out}: O = {m['order_initial']:.3f} -> "
             f"min {m['order_min_after_pulse']:.3f} (t/tau0 = {m['t_tau0_of_min']:.1f}) -> "
@@ -501,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{m['timings']['seconds_per_step_per_member'] * 1e3:.1f} ms/step/member"
         )
 
-    return _runio.run_cli(job)
+    return runio.run_cli(job)
 
 
 if __name__ == "__main__":

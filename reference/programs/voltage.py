@@ -1,7 +1,7 @@
 r"""Voltage-driven CDW-to-metal transition with exact NEGF forces (paper 001), a small runnable job.
 
-Run ``python -m reference.voltage_demo --config specs/experiments/exact_voltage.toml --out
-runs/voltage``. A Holstein lattice, open along x and periodic along y, sits between two
+Run ``python -m reference.programs.voltage --config specs/experiments/exact_voltage.toml --out
+runs/exact_voltage``. A Holstein lattice, open along x and periodic along y, sits between two
 wide-band electrodes on the columns ``x = 0`` (left, :math:`\mu_L = -V`) and ``x = Lx - 1``
 (right, :math:`\mu_R = 0`), every site also touching a weak bath at :math:`\epsilon_F = 0`
 (paper 001, sec. II and App. A). The lattice starts in the equilibrium checkerboard CDW
@@ -87,19 +87,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 import reference
-from reference import _runio, dynamics, ed, negf, observables
+from reference import dynamics, ed, negf, observables, runio
 from reference.lattice import SquareLattice
 from reference.model import (
     Electrodes,
     ElectronEnsemble,
     HolsteinModel,
     HolsteinParams,
-    elastic_force,
 )
 
-__all__ = ["VoltageConfig", "load_config", "main", "run_voltage_demo"]
+__all__ = ["VoltageConfig", "load_config", "main", "run_exact_voltage"]
 
-log = logging.getLogger("reference.voltage_demo")
+log = logging.getLogger("reference.programs.voltage")
 
 SECTION = "voltage"
 
@@ -112,7 +111,7 @@ def _window(instance: object, attribute: attrs.Attribute[Any], value: tuple[floa
 
 @attrs.frozen(kw_only=True)
 class VoltageConfig:
-    """Settings of the voltage-driven demo; defaults follow paper 001 on a small lattice.
+    """Settings of the exact voltage-driven run; defaults follow paper 001 on a small lattice.
 
     Paper 001, sec. IV: ``t_nn = 1``, :math:`\\lambda = g^2/(Wk) = 0.28` with ``W = 8``,
     ``k = 1`` (so ``g = sqrt(2.24)``), :math:`\\kappa/k = 0.18`,
@@ -152,30 +151,30 @@ class VoltageConfig:
         A site is metallic when :math:`|\\phi_i|` is below this.
     """
 
-    Lx: int = attrs.field(default=12, validator=_runio.positive_int)
-    Ly: int = attrs.field(default=6, validator=_runio.positive_int)
-    steps: int = attrs.field(default=400, validator=_runio.positive_int)
-    record_every: int = attrs.field(default=10, validator=_runio.positive_int)
+    Lx: int = attrs.field(default=12, validator=runio.positive_int)
+    Ly: int = attrs.field(default=6, validator=runio.positive_int)
+    steps: int = attrs.field(default=400, validator=runio.positive_int)
+    record_every: int = attrs.field(default=10, validator=runio.positive_int)
     seed: int = 2026
     hopping: float = 1.0
-    lambda_ep: float = attrs.field(default=0.28, validator=_runio.positive)
-    k: float = attrs.field(default=1.0, validator=_runio.positive)
+    lambda_ep: float = attrs.field(default=0.28, validator=runio.positive)
+    k: float = attrs.field(default=1.0, validator=runio.positive)
     kappa: float = 0.18
     coupling: str = "n-1/2"
-    gamma_lead: float = attrs.field(default=1.0, validator=_runio.non_negative)
-    gamma_bath: float = attrs.field(default=0.01, validator=_runio.non_negative)
-    voltage: float = attrs.field(default=3.0, validator=_runio.finite)
-    temperature: float = attrs.field(default=0.1, validator=_runio.non_negative)
-    damping: float = attrs.field(default=1.0, validator=_runio.positive)
-    dt: float = attrs.field(default=0.1, validator=_runio.positive)
-    energy_step: float = attrs.field(default=0.01, validator=_runio.positive)
+    gamma_lead: float = attrs.field(default=1.0, validator=runio.non_negative)
+    gamma_bath: float = attrs.field(default=0.01, validator=runio.non_negative)
+    voltage: float = attrs.field(default=3.0, validator=runio.finite)
+    temperature: float = attrs.field(default=0.1, validator=runio.non_negative)
+    damping: float = attrs.field(default=1.0, validator=runio.positive)
+    dt: float = attrs.field(default=0.1, validator=runio.positive)
+    energy_step: float = attrs.field(default=0.01, validator=runio.positive)
     energy_window: tuple[float, float] = attrs.field(
-        converter=_runio.float_pair, default=(-7.0, 1.5), validator=_window
+        converter=runio.float_pair, default=(-7.0, 1.5), validator=_window
     )
     tail_correction: bool = True
-    initial_noise: float = attrs.field(default=0.01, validator=_runio.non_negative)
-    frozen_columns: int = attrs.field(default=0, validator=_runio.non_negative_int)
-    metal_threshold: float = attrs.field(default=0.25, validator=_runio.positive)
+    initial_noise: float = attrs.field(default=0.01, validator=runio.non_negative)
+    frozen_columns: int = attrs.field(default=0, validator=runio.non_negative_int)
+    metal_threshold: float = attrs.field(default=0.25, validator=runio.positive)
 
     def __attrs_post_init__(self) -> None:
         if self.Lx < 4:
@@ -249,15 +248,7 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
     ValueError
         On an unknown key or an invalid value.
     """
-    return _runio.load_config(VoltageConfig, SECTION, path, overrides)
-
-
-def _densities_from_forces(
-    forces: NDArray[np.float64], Q: NDArray[np.float64], model: HolsteinModel
-) -> NDArray[np.float64]:
-    """Invert eq. 4, ``n = (F - F_elastic) / g + c``: the densities behind cached forces."""
-    p = model.params
-    return np.asarray((forces - elastic_force(Q, model)) / p.g + p.coupling.offset)
+    return runio.load_config(VoltageConfig, SECTION, path, overrides)
 
 
 def _plot(
@@ -267,7 +258,7 @@ def _plot(
     n: NDArray[np.float64],
     xi: NDArray[np.float64],
 ) -> None:
-    plt = _runio.pyplot()
+    plt = runio.pyplot()
     frames = np.unique(np.linspace(0, len(t) - 1, 4).round().astype(int))
     ncols = 2 if len(frames) > 2 else len(frames)
     nrows = -(-len(frames) // ncols)
@@ -298,7 +289,7 @@ def _plot(
         "right lead grey",
         fontsize=10,
     )
-    _runio.save_figure(fig, folder / "density_map.png")
+    runio.save_figure(fig, folder / "density_map.png")
 
     fig, ax = plt.subplots(figsize=(4.8, 3.6))
     ax.plot(t, xi, "o-", ms=3, color="C2")
@@ -307,10 +298,10 @@ def _plot(
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"CDW-metal interface, {config.Lx} x {config.Ly}, V = {config.voltage:g}")
     fig.tight_layout()
-    _runio.save_figure(fig, folder / "domain_wall.png")
+    runio.save_figure(fig, folder / "domain_wall.png")
 
 
-def run_voltage_demo(
+def run_exact_voltage(
     config: VoltageConfig, out: str | os.PathLike[str], *, progress: bool = True
 ) -> dict[str, Any]:
     """Run the driven Brownian dynamics, write the run folder ``out`` and return the metrics.
@@ -333,8 +324,8 @@ def run_voltage_demo(
     ValueError
         If ``out`` is not writable.
     """
-    folder = _runio.prepare_run_folder(out)
-    _runio.write_json(
+    folder = runio.prepare_run_folder(out)
+    runio.write_json(
         folder / "config.json",
         attrs.asdict(config) | {"g": config.g, "aliasing_bound": config.aliasing_bound},
     )
@@ -380,7 +371,7 @@ def run_voltage_demo(
 
     start = time.perf_counter()
     t, Q = trajectory.t, trajectory.Q
-    n = _densities_from_forces(trajectory.forces, Q, model)
+    n = ed.densities_from_forces(Q, trajectory.forces, model)
     xi = observables.domain_wall_position(n, lattice, config.metal_threshold)
     currents = negf.particle_currents(
         Q[-1], model, electrodes, config.energy_step, config.energy_window
@@ -389,7 +380,7 @@ def run_voltage_demo(
     bath = float(currents[1:-1].sum())
     analysis_seconds = time.perf_counter() - start
 
-    _runio.write_hdf5(
+    runio.write_hdf5(
         folder / "trajectory.h5",
         {"t": t, "Q": Q, "n": n, "xi": xi, "frozen": mask},
         config,
@@ -424,18 +415,20 @@ def run_voltage_demo(
     start = time.perf_counter()
     _plot(folder / "figures", config, t, n, xi)
     metrics["timings"]["plot_seconds"] = time.perf_counter() - start
-    _runio.write_json(folder / "metrics.json", metrics)
+    runio.write_json(folder / "metrics.json", metrics)
     return metrics
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point of ``python -m reference.voltage_demo``."""
+    """Command-line entry point of ``python -m reference.programs.voltage``."""
     parser = argparse.ArgumentParser(
-        prog="python -m reference.voltage_demo",
+        prog="python -m reference.programs.voltage",
         description="Voltage-driven CDW-to-metal transition: NEGF forces, Brownian dynamics "
         "(paper 001).",
     )
-    parser.add_argument("--out", default="runs/voltage", help="run folder (default: runs/voltage)")
+    parser.add_argument(
+        "--out", default="runs/exact_voltage", help="run folder (default: runs/exact_voltage)"
+    )
     parser.add_argument(
         "--config",
         help="TOML file with [voltage] settings, e.g. specs/experiments/exact_voltage.toml",
@@ -454,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def job() -> str:
         config = load_config(args.config, **overrides)
-        metrics = run_voltage_demo(config, args.out, progress=not args.quiet)
+        metrics = run_exact_voltage(config, args.out, progress=not args.quiet)
         c = metrics["currents_final"]
         return (
             f"wrote {args.out}: xi(t_end) = {metrics['xi_final']:.3f}, currents left/right/bath "
@@ -462,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{metrics['timings']['seconds_per_step'] * 1e3:.0f} ms/step"
         )
 
-    return _runio.run_cli(job)
+    return runio.run_cli(job)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ __all__ = [
     "pyplot",
     "run_cli",
     "save_figure",
+    "strict_converter",
+    "structure",
     "to_jsonable",
     "write_hdf5",
     "write_json",
@@ -145,11 +147,30 @@ def load_config(
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown {section} settings {unknown}; allowed: {sorted(known)}")
+    return structure(values, cls, f"{section} configuration")
+
+
+def structure(values: Mapping[str, Any], cls: type[T], what: str) -> T:
+    """Return ``cls`` built from the plain ``values`` (nested tables for nested classes).
+
+    Parameters
+    ----------
+    values : mapping
+        Settings as read from TOML; keys must be fields of ``cls`` (recursively).
+    cls : type
+        A frozen attrs class whose validators raise :class:`ValueError`.
+    what : str
+        What the values are, for the error message (``"experiment 'a.toml'"``).
+
+    Raises
+    ------
+    ValueError
+        ``invalid <what>: <key path>: <message>; ...``, one line naming every failure.
+    """
     try:
-        return _converter().structure(values, cls)
+        return strict_converter().structure(dict(values), cls)
     except cattrs.errors.BaseValidationError as exc:
-        errors = _messages(exc)
-        raise ValueError(f"invalid {section} configuration: " + "; ".join(errors)) from None
+        raise ValueError(f"invalid {what}: " + "; ".join(_messages(exc))) from None
 
 
 def _strict_int(value: Any, _: type) -> int:
@@ -176,7 +197,7 @@ def _strict_str(value: Any, _: type) -> str:
     return value
 
 
-def _converter() -> cattrs.Converter:
+def strict_converter() -> cattrs.Converter:
     """A converter that rejects extra keys and never coerces (no ``int(5.5)``, ``bool("no")``)."""
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(int, _strict_int)

@@ -101,10 +101,10 @@ def _names(module: str, names: list[str]) -> dict[str, Any]:
 
 
 MODULES: dict[str, dict[str, Any]] = {
-    "tests.test_ed": {"ed": Facade(fast.ed)},
-    "tests.test_dynamics": {"dynamics": Facade(fast.dynamics), "ed": Facade(fast.ed)},
-    "tests.test_negf": _names("negf", ["negf_densities", "negf_force", "NEGFForceField"]),
-    "tests.test_ehrenfest": _names(
+    "tests.reference.test_ed": {"ed": Facade(fast.ed)},
+    "tests.reference.test_dynamics": {"dynamics": Facade(fast.dynamics), "ed": Facade(fast.ed)},
+    "tests.reference.test_negf": _names("negf", ["negf_densities", "negf_force", "NEGFForceField"]),
+    "tests.reference.test_ehrenfest": _names(
         "ehrenfest",
         [
             "ehrenfest_step",
@@ -115,7 +115,7 @@ MODULES: dict[str, dict[str, Any]] = {
             "density_matrix_rhs",
         ],
     ),
-    "tests.test_observables": _names(
+    "tests.reference.test_observables": _names(
         "observables",
         [
             "staggered_order",
@@ -128,7 +128,7 @@ MODULES: dict[str, dict[str, Any]] = {
             "domain_wall_position",
         ],
     ),
-    "tests.test_descriptors": _names(
+    "tests.reference.test_descriptors": _names(
         "descriptors",
         [
             "canonical_element",

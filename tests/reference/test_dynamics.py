@@ -251,6 +251,41 @@ def test_dynamics_inputs_are_validated() -> None:
         dynamics.GinzburgLandauForceField(SquareLattice(2, 2), K=1.0, A=0.0, phi0=1.0)
 
 
+@given(st.integers(1, 8), st.integers(0, 2**32 - 1), st.data())
+def test_kinetic_temperature_since_is_the_mean_of_the_per_frame_temperatures(
+    n_frames: int, seed: int, data: st.DataObject
+) -> None:
+    rng = np.random.default_rng(seed)
+    t = np.cumsum(np.full(n_frames, 0.1))  # accumulated like a run's clock: k * 0.1 +- ulps
+    p = rng.normal(size=(n_frames, 3, 4, 5))
+    mass = float(rng.uniform(0.5, 5.0))
+    k = data.draw(st.integers(0, n_frames - 1))
+    t_from = 0.1 * (k + 1)  # frame k's nominal time: the window includes frame k
+    per_frame = [
+        float(np.mean(dynamics.kinetic_temperature(p[j], mass))) for j in range(k, n_frames)
+    ]
+    assert dynamics.kinetic_temperature_since(t, p, mass, t_from) == pytest.approx(
+        np.mean(per_frame), rel=1e-12
+    )
+    assert dynamics.kinetic_temperature_since(t, p, mass, -1.0) == pytest.approx(
+        float(np.mean(p**2)) / mass, rel=1e-12
+    )
+
+
+def test_kinetic_temperature_since_refuses_an_empty_window_and_mismatched_frames() -> None:
+    t = 0.5 * np.arange(4)
+    p = np.ones((4, 2, 3, 3))
+    assert dynamics.kinetic_temperature_since(t, p, 2.0, 1.5) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match=r"t_from = 1\.6 leaves no frame"):
+        dynamics.kinetic_temperature_since(t, p, 2.0, 1.6)
+    with pytest.raises(ValueError, match="t must have shape"):
+        dynamics.kinetic_temperature_since(t[:3], p, 2.0, 0.0)
+    with pytest.raises(ValueError, match="mass must be > 0"):
+        dynamics.kinetic_temperature_since(t, p, 0.0, 0.0)
+    with pytest.raises(ValueError, match="t_from must be finite"):
+        dynamics.kinetic_temperature_since(t, p, 2.0, math.nan)
+
+
 def test_brownian_keeps_frozen_sites_fixed_and_pin_sites_sets_them() -> None:
     ff = _harmonic(0.1, 1.0, 1.0, L=4)
     frozen = np.zeros((4, 4), dtype=bool)

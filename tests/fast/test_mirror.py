@@ -7,20 +7,9 @@ import inspect
 
 import pytest
 
-MIRRORED = [
-    "lattice",
-    "model",
-    "forcefield",
-    "ed",
-    "dynamics",
-    "observables",
-    "negf",
-    "ehrenfest",
-    "symmetry",
-    "descriptors",
-    "nn",
-    "testing",
-]
+import reference
+
+MIRRORED = list(reference.TOPICS)
 
 
 def _parameters(obj: object) -> list[str] | None:
@@ -55,10 +44,9 @@ def test_every_public_reference_name_has_a_fast_twin_with_the_same_parameters(mo
 def test_every_reference_module_is_mirrored() -> None:
     import pkgutil
 
-    import reference
-
-    topics = {
-        m.name for m in pkgutil.iter_modules(reference.__path__) if not m.name.startswith("_")
+    modules = {
+        m.name
+        for m in pkgutil.iter_modules(reference.__path__)
+        if not m.name.startswith("_") and not m.ispkg  # reference.programs: programs, no twin
     }
-    apps = {m for m in topics if m == "demo" or m.endswith("_demo")}  # command-line programs
-    assert topics - apps == set(MIRRORED)
+    assert modules - set(reference.PLUMBING) == set(MIRRORED)

@@ -33,6 +33,7 @@ from reference.observables import (
     fit_growth_exponent,
     local_cdw_order,
     local_lattice_order,
+    metallic_fraction,
     momentum_grid,
     radial_average,
     radial_structure_factor,
@@ -596,6 +597,24 @@ _T = np.array([1.0, 2.0, 4.0])
         pytest.param(
             lambda: fit_growth_exponent(np.array([1.0, math.nan]), _T[:2]), "t", id="fit-t-nan"
         ),
+        pytest.param(
+            lambda: metallic_fraction(np.ones((4, 4)), _LAT, 0.0), "threshold", id="metal-zero"
+        ),
+        pytest.param(
+            lambda: metallic_fraction(np.ones((4, 4)), _LAT, 0.2, np.ones((4, 5), bool)),
+            "columns",
+            id="metal-mask-shape",
+        ),
+        pytest.param(
+            lambda: metallic_fraction(np.ones((4, 4)), _LAT, 0.2, np.ones((4, 4))),
+            "columns",
+            id="metal-mask-dtype",
+        ),
+        pytest.param(
+            lambda: metallic_fraction(np.ones((4, 4)), _LAT, 0.2, np.zeros((4, 4), bool)),
+            "columns",
+            id="metal-mask-empty",
+        ),
     ],
 )
 def test_invalid_input_raises_value_error_naming_the_parameter(
@@ -631,3 +650,46 @@ def test_domain_wall_position_is_the_metallic_fraction() -> None:
     assert domain_wall_position(0.5 + 0.4 * sign, lat) == 0.0
     with pytest.raises(ValueError, match="threshold"):
         domain_wall_position(n, lat, threshold=1.5)
+
+
+def test_metallic_fraction_is_zero_on_a_perfect_cdw_and_one_on_a_uniform_half_filling() -> None:
+    for lat in (SquareLattice(6, 4), SquareLattice(5, 3, periodic_x=False, periodic_y=False)):
+        sign = sublattice_sign(lat)
+        some = np.zeros(lat.shape, bool)
+        some[1:3] = True
+        for columns in (None, some):
+            assert metallic_fraction(0.5 + 0.4 * sign, lat, 0.25, columns) == 0.0
+            assert metallic_fraction(np.full(lat.shape, 0.5), lat, 0.25, columns) == 1.0
+
+
+def test_metallic_fraction_counts_only_the_selected_columns() -> None:
+    lat = SquareLattice(10, 4, periodic_x=False)
+    n = 0.5 + 0.4 * sublattice_sign(lat)
+    n[:3] = 0.5  # three metallic columns at the left electrode
+    n = np.stack([n, 0.5 + 0.4 * sublattice_sign(lat)])  # and a frame without metal
+    columns = np.zeros(lat.shape, bool)
+    columns[1:6] = True  # x = 1..5: two of its five columns are metallic
+    np.testing.assert_array_equal(metallic_fraction(n, lat, 0.25, columns), [0.4, 0.0])
+    np.testing.assert_array_equal(
+        metallic_fraction(n, lat, 0.25, np.ones(lat.shape, bool)), domain_wall_position(n, lat)
+    )
+    np.testing.assert_array_equal(metallic_fraction(n, lat, 0.25), [0.3, 0.0])
+
+
+@given(
+    lattices(square=True, periodic=True, min_size=3),
+    st.integers(-5, 5),
+    st.integers(-5, 5),
+    st.integers(0, 2**32 - 1),
+)
+def test_metallic_fraction_of_all_sites_is_invariant_under_d4_and_translations(
+    lat: SquareLattice, sx: int, sy: int, seed: int
+) -> None:
+    # continuous random densities: no |phi_i| sits within round-off of the threshold
+    rng = np.random.default_rng(seed)
+    n = rng.uniform(0.0, 1.0, size=(2, *lat.shape))
+    threshold = float(rng.uniform(0.05, 0.5))
+    xi = metallic_fraction(n, lat, threshold)
+    for op in D4_OPERATIONS:
+        moved = translate(apply_point_operation(n, op, lat), (sx, sy), lat)
+        np.testing.assert_array_equal(metallic_fraction(moved, lat, threshold), xi)

@@ -25,7 +25,7 @@ def test_fast_agrees_with_reference(case: Case, device: str, seed: int) -> None:
 
 
 def test_check_command_reports_every_case(capsys: pytest.CaptureFixture[str]) -> None:
-    from fast.__main__ import main
+    from fast.cli import main
 
     assert main(["check", "--device", "cpu", "--seeds", "1", "--only", "lattice"]) == 0
     out = capsys.readouterr().out

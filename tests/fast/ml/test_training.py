@@ -1,4 +1,4 @@
-"""Training, trained-model files and resumable dynamics (fast.train, fast.simulation)."""
+"""Training and trained-model files (fast.ml.training, fast.ml.standardise, fast.ml.models)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from fast import dynamics, ed
 from fast import nn as fnn
-from fast.simulation import load_trajectory, run_dynamics
-from fast.train import (
-    QuenchDatasetConfig,
+from fast.ml.datasets import QuenchDatasetConfig, generate_quench_dataset, physics_of
+from fast.ml.models import load_model, save_model
+from fast.ml.standardise import Scales as _Scales
+from fast.ml.standardise import fit_scales as _fit_scales
+from fast.ml.standardise import fold_standardisation
+from fast.ml.standardise import network_inputs as _inputs
+from fast.ml.standardise import standardised_forces as _standardised_forces
+from fast.ml.training import (
     TrainConfig,
-    _fit_scales,
-    _inputs,
-    _Scales,
-    _standardised_forces,
-    fold_standardisation,
-    generate_quench_dataset,
-    load_model,
-    physics_of,
-    save_model,
     split_by_configuration,
     train_network,
 )
@@ -100,7 +95,7 @@ def test_folding_the_standardisation_leaves_the_function_unchanged(name: str) ->
             scales.shift, torch.ones(1, dtype=torch.float64), torch.zeros(()), scales.out_scale
         )
     net = fnn.Network(arch, seed=3, dtype=torch.float64)
-    wrapped = _standardised_forces(net, x, lattice, scales, False).detach()
+    wrapped = _standardised_forces(net, x, lattice, scales).detach()
     folded = fnn.Network.from_weights(fold_standardisation(net, scales), dtype=torch.float64)
     direct = fnn.NetworkForceField(folded, lattice).forces(q)
     np.testing.assert_allclose(direct.numpy(), wrapped.numpy(), rtol=1e-10, atol=1e-10)
@@ -114,7 +109,7 @@ def test_folding_keeps_a_time_conditioned_gnn_unchanged_at_every_time() -> None:
     one = torch.ones(1, dtype=torch.float64)
     scales = _Scales(0 * one, 1.3 * one, torch.tensor(0.2), torch.tensor(1.7), time_scale=0.01)
     net = fnn.Network(arch, seed=3, dtype=torch.float64)
-    wrapped = _standardised_forces(net, q, lattice, scales, False, times).detach()
+    wrapped = _standardised_forces(net, q, lattice, scales, times).detach()
     folded = fnn.Network.from_weights(fold_standardisation(net, scales), dtype=torch.float64)
     for k, t in enumerate(times.tolist()):
         direct = fnn.NetworkForceField(folded, lattice, time=t).forces(q[k])
@@ -144,7 +139,8 @@ def test_training_lowers_the_held_out_error_for_every_architecture(
 def test_the_equivariant_network_input_scale_gives_unit_output_spread() -> None:
     """Each ENN layer squares its input amplitude: a unit-variance input of a hot
     configuration gives outputs of ~1e3 at initialisation; the calibrated scale gives 1."""
-    from fast.train import _calibrate_input_scale, _fit_scales
+    from fast.ml.standardise import calibrate_input_scale as _calibrate_input_scale
+    from fast.ml.standardise import fit_scales as _fit_scales
 
     arch = ENNArchitecture((4, 3))
     net = fnn.Network(arch, seed=0, dtype=torch.float64)
@@ -264,98 +260,6 @@ def test_an_electronic_model_adds_the_exact_elastic_force(tmp_path: Path) -> Non
         np.testing.assert_allclose(field.forces(q).numpy(), net_only + extra, atol=1e-12)
 
 
-def test_a_killed_run_resumes_to_the_uninterrupted_trajectory(tmp_path: Path) -> None:
-    model = HolsteinModel(SquareLattice(4, 4), HolsteinParams(), ElectronEnsemble(0.1))
-    integ = dynamics.langevin_baoab(
-        ed.ExactForceField(model), mass=5.0, gamma=0.2, temperature=0.1, dt=0.05
-    )
-    q0 = torch.as_tensor(np.random.default_rng(0).normal(size=(2, 4, 4)))
-
-    def start() -> dynamics.DynamicsState:
-        return integ.init(q0, rng=7)
-
-    kwargs = {"identity": "run", "record_every": 2, "checkpoint_every": 10,
-              "frame_dtype": "float64"}  # fmt: skip
-    whole = run_dynamics(integ, start(), 40, tmp_path / "w.h5", **kwargs)  # type: ignore[arg-type]
-    for stop_at in (0, 10, 30):
-
-        def stop(step: int, stop_at: int = stop_at) -> None:
-            if step == stop_at:
-                raise _StopError
-
-        path = tmp_path / f"r{stop_at}.h5"
-        with pytest.raises(_StopError):
-            run_dynamics(integ, start(), 40, path, on_checkpoint=stop, **kwargs)  # type: ignore[arg-type]
-        assert not path.exists()
-        resumed = run_dynamics(integ, start(), 40, path, **kwargs)  # type: ignore[arg-type]
-        np.testing.assert_array_equal(resumed.Q, whole.Q)
-        np.testing.assert_array_equal(resumed.forces, whole.forces)
-        np.testing.assert_array_equal(resumed.t, whole.t)
-    assert whole.Q.shape == (21, 2, 4, 4)
-    assert {"r0.h5", "r10.h5", "r30.h5", "w.h5"} <= {p.name for p in tmp_path.iterdir()}
-    assert float(whole.attributes["seconds"]) > 0
-    # a saved state is resumed only with the settings it was made with
-
-    def stop_early(step: int) -> None:
-        if step == 10:
-            raise _StopError
-
-    with pytest.raises(_StopError):
-        run_dynamics(integ, start(), 40, tmp_path / "s.h5", on_checkpoint=stop_early, **kwargs)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="was saved with n_steps"):
-        run_dynamics(integ, start(), 20, tmp_path / "s.h5", **kwargs)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="another run"):
-        run_dynamics(integ, start(), 40, tmp_path / "w.h5", identity="other")
-    with pytest.raises(ValueError, match="checkpoint_every must be a multiple"):
-        run_dynamics(integ, start(), 40, tmp_path / "x.h5", identity="x", record_every=3,
-                     checkpoint_every=10)  # fmt: skip
-    assert load_trajectory(tmp_path / "w.h5").attributes["identity"] == "run"
-
-
-def test_a_run_killed_between_its_frames_and_its_state_resumes_exactly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A kill after a checkpoint's frames reach the disk but before its state does (and
-    one that leaves a half-written temporary file) loses nothing and duplicates nothing."""
-    import fast.simulation as sim
-
-    model = HolsteinModel(SquareLattice(4, 4), HolsteinParams(), ElectronEnsemble(0.1))
-    integ = dynamics.langevin_baoab(
-        ed.ExactForceField(model), mass=5.0, gamma=0.2, temperature=0.1, dt=0.05
-    )
-    q0 = torch.as_tensor(np.random.default_rng(1).normal(size=(2, 4, 4)))
-    kwargs = {"identity": "run", "record_every": 2, "checkpoint_every": 10,
-              "frame_dtype": "float64"}  # fmt: skip
-    whole = run_dynamics(integ, integ.init(q0, rng=3), 30, tmp_path / "w.h5", **kwargs)  # type: ignore[arg-type]
-    save, calls = sim._save, []
-
-    def dies_at_the_third_state(payload: dict[str, object], path: Path) -> None:
-        calls.append(path)
-        if len(calls) == 3:  # the checkpoint at step 20: its frames are on disk already
-            path.write_bytes(b"half a state")
-            raise _StopError
-        save(payload, path)
-
-    monkeypatch.setattr(sim, "_save", dies_at_the_third_state)
-    path = tmp_path / "r.h5"
-    with pytest.raises(_StopError):
-        run_dynamics(integ, integ.init(q0, rng=3), 30, path, **kwargs)  # type: ignore[arg-type]
-    partial = path.with_name("r.h5.partial")
-    assert sorted(p.name for p in partial.glob("frames-*")) == [
-        "frames-000000000.npz", "frames-000000001.npz", "frames-000000006.npz"
-    ]  # fmt: skip
-    (partial / "frames-000000011.npz.tmp").write_bytes(b"a kill in the middle of a write")
-    monkeypatch.setattr(sim, "_save", save)
-    resumed = run_dynamics(integ, integ.init(q0, rng=3), 30, path, **kwargs)  # type: ignore[arg-type]
-    np.testing.assert_array_equal(resumed.Q, whole.Q)
-    np.testing.assert_array_equal(resumed.t, whole.t)
-    assert not partial.exists()
-    # a run folder left by an older version (an HDF5 file, not a folder) is named
-    (tmp_path / "old.h5.partial").write_bytes(b"")
-    with pytest.raises(ValueError, match="older version"):
-        run_dynamics(integ, integ.init(q0, rng=3), 30, tmp_path / "old.h5", **kwargs)  # type: ignore[arg-type]
-
-
 def test_the_levels_head_trains_folds_saves_and_reloads(tmp_path: Path) -> None:
     config = QuenchDatasetConfig(size=8, n_random=6, n_runs=2, snapshots_per_run=2,
                                  snapshot_every=5, mu=0.0, seed=4)  # fmt: skip
@@ -411,7 +315,7 @@ def test_folding_keeps_a_levels_head_unchanged() -> None:
     scales = _fit_scales(arch, x, q, True, torch.float64)
     assert float(scales.out_scale) == 1.0 and float(scales.out_shift) == 0.0
     net = fnn.Network(arch, seed=3, dtype=torch.float64)
-    wrapped = _standardised_forces(net, x, lattice, scales, False).detach()
+    wrapped = _standardised_forces(net, x, lattice, scales).detach()
     folded = fnn.Network.from_weights(fold_standardisation(net, scales), dtype=torch.float64)
     direct = fnn.NetworkForceField(folded, lattice).forces(q)
     np.testing.assert_allclose(direct.numpy(), wrapped.numpy(), rtol=1e-10, atol=1e-10)

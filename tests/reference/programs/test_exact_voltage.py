@@ -1,4 +1,5 @@
-"""The voltage-driven NEGF demo writes a complete run folder and rejects bad settings early."""
+"""The exact voltage program (NEGF-Brownian) writes a complete run folder and rejects bad
+settings early."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import h5py
 import numpy as np
 import pytest
 
-from reference import _runio, negf, observables, voltage_demo
+from reference import negf, observables, runio
+from reference.programs import voltage as exact_voltage
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 # 6 x 2 lattice, coarse energy grid: a few hundred small inversions per step.
@@ -30,18 +32,18 @@ TINY: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     folder = tmp_path_factory.mktemp("voltage") / "run"
-    config = voltage_demo.VoltageConfig(**TINY)
-    metrics = voltage_demo.run_voltage_demo(config, folder, progress=False)
+    config = exact_voltage.VoltageConfig(**TINY)
+    metrics = exact_voltage.run_exact_voltage(config, folder, progress=False)
     return folder, metrics
 
 
 def test_voltage_toml_holds_the_default_settings() -> None:
     path = ROOT / "specs" / "experiments" / "exact_voltage.toml"
-    assert voltage_demo.load_config(path) == voltage_demo.VoltageConfig()
+    assert exact_voltage.load_config(path) == exact_voltage.VoltageConfig()
 
 
 def test_paper_coupling_and_lattice() -> None:
-    config = voltage_demo.VoltageConfig()
+    config = exact_voltage.VoltageConfig()
     assert config.g == pytest.approx(math.sqrt(2.24))  # lambda = g^2 / (8 k) = 0.28
     assert config.lattice.periodic == (False, True)
     assert config.model().params.coupling.offset == 0.5
@@ -81,7 +83,7 @@ def test_trajectory_has_the_documented_layout(tiny_run: tuple[Path, dict[str, An
         assert fh.attrs["code_version"]
         q_last, n_last = fh["Q"][-1], fh["n"][-1]
     # The densities recovered from the cached forces are the NEGF densities of the frame.
-    config = voltage_demo.VoltageConfig(**TINY)
+    config = exact_voltage.VoltageConfig(**TINY)
     direct = negf.negf_densities(
         q_last, config.model(), config.electrodes(), config.energy_step, config.energy_window
     )
@@ -89,8 +91,8 @@ def test_trajectory_has_the_documented_layout(tiny_run: tuple[Path, dict[str, An
 
 
 def test_frozen_columns_stay_put(tmp_path: Path) -> None:
-    config = voltage_demo.VoltageConfig(**{**TINY, "Lx": 8, "frozen_columns": 2})
-    voltage_demo.run_voltage_demo(config, tmp_path / "run", progress=False)
+    config = exact_voltage.VoltageConfig(**{**TINY, "Lx": 8, "frozen_columns": 2})
+    exact_voltage.run_exact_voltage(config, tmp_path / "run", progress=False)
     with h5py.File(tmp_path / "run" / "trajectory.h5") as fh:
         Q, frozen = fh["Q"][...], fh["frozen"][...]
     assert frozen[:2].all() and frozen[-2:].all() and not frozen[2:-2].any()
@@ -116,11 +118,11 @@ def test_frozen_columns_stay_put(tmp_path: Path) -> None:
 )
 def test_invalid_settings_raise(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        voltage_demo.load_config(None, **overrides)
+        exact_voltage.load_config(None, **overrides)
 
 
 def _cli_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    assert voltage_demo.main([*argv, "--quiet"]) == 2
+    assert exact_voltage.main([*argv, "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ")
     assert "\n" not in err
@@ -155,8 +157,8 @@ def test_metal_nucleates_at_the_biased_electrode(tmp_path: Path) -> None:
     base = {**TINY, "Lx": 8, "steps": 60, "record_every": 60, "gamma_bath": 0.05, "seed": 3}
     phi_left = {}
     for voltage in (0.0, 3.0):
-        config = voltage_demo.VoltageConfig(**{**base, "voltage": voltage})
-        metrics = voltage_demo.run_voltage_demo(config, tmp_path / str(voltage), progress=False)
+        config = exact_voltage.VoltageConfig(**{**base, "voltage": voltage})
+        metrics = exact_voltage.run_exact_voltage(config, tmp_path / str(voltage), progress=False)
         assert metrics["aliasing_bound"] < 5e-3
         with h5py.File(tmp_path / str(voltage) / "trajectory.h5") as fh:
             n = fh["n"][-1]
@@ -178,5 +180,5 @@ def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        _runio.atomic_write(tmp_path / "x.json", fail)
+        runio.atomic_write(tmp_path / "x.json", fail)
     assert list(tmp_path.iterdir()) == []

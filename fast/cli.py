@@ -1,0 +1,111 @@
+"""The command line of :mod:`fast` (``python -m fast``): the top layer.
+
+``python -m fast run <experiment>.toml --out <dir> [--device cuda] [--seed 1] [--stage train]``
+    runs an experiment's stages (for the papers' workflows: dataset, train, simulate,
+    analyse, report), skipping finished ones. ``[experiment] kind`` picks the workflow
+    (:data:`fast.runs.registry.WORKFLOWS`): ``quench`` (papers 002-004,
+    :mod:`fast.runs.quench`), ``voltage`` (paper 001, :mod:`fast.runs.voltage`) or ``laser``
+    (paper 000, :mod:`fast.runs.laser`).
+``python -m fast demo [--out runs/demo]``
+    runs ``specs/experiments/demo.toml``: a small quench trained and simulated end to end
+    in a few minutes on a laptop CPU.
+``python -m fast check [--device cuda] [--seeds 3]``
+    runs the equivalence registry (every registered fast/reference pair) on your device
+    and prints the largest deviation of each against its tolerance. Exit status 1 if any
+    case fails.
+
+Bad input (a malformed experiment file, a run folder made with other settings, an
+unavailable device, an unwritable folder) gives one ``error:`` line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+
+def check(device: str, seeds: int, pattern: str | None) -> int:
+    """Run the registry; print a table; return the number of failures."""
+    from fast._registry import CASES, compare
+
+    dev = torch.device(device)
+    print(f"fast check on {dev} (torch {torch.__version__}), {seeds} seed(s) per case")
+    print(f"{'case':52s} {'max error':>11s} {'tolerance':>11s} {'time':>7s}  status")
+    failures = 0
+    for case in CASES:
+        if pattern and pattern not in case.name:
+            continue
+        start = time.perf_counter()
+        try:
+            results = [compare(case, seed, dev) for seed in range(seeds)]
+            err, tol = max(results, key=lambda r: r[0] / max(r[1], 1e-300))
+            status = "ok" if all(e <= t for e, t in results) else "FAIL"
+        except Exception as exc:  # report every case, even a crashing one
+            err, tol, status = float("nan"), float("nan"), f"ERROR {type(exc).__name__}: {exc}"
+        failures += status != "ok"
+        elapsed = time.perf_counter() - start
+        print(f"{case.name:52s} {err:11.2e} {tol:11.2e} {elapsed:6.2f}s  {status}")
+    print("all cases agree" if failures == 0 else f"{failures} case(s) failed")
+    return failures
+
+
+DEMO = Path(__file__).resolve().parent.parent / "specs" / "experiments" / "demo.toml"
+
+
+def run(path: str, out: str, device: str, seed: int | None, stage: str | None, quiet: bool) -> int:
+    """Run an experiment file; print a one-line summary or one error line."""
+    from fast.runs.registry import load_experiment
+    from fast.runs.runner import run_experiment
+    from reference.runio import run_cli
+
+    def job() -> str:
+        experiment = load_experiment(path, {"seed": seed})
+        metrics = run_experiment(experiment, out, device=device, stage=stage, progress=not quiet)
+        if not metrics:
+            return f"{out}: stage {stage} done"
+        return f"{out}: {experiment.summary(metrics)}"
+
+    return run_cli(job)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m fast``."""
+    parser = argparse.ArgumentParser(prog="python -m fast", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    default_device = "cuda" if torch.cuda.is_available() else "cpu"
+    p_run = sub.add_parser("run", help="run an experiment file's stages")
+    p_run.add_argument("experiment", help="experiment file, e.g. specs/experiments/quench.toml "
+                       "(kind quench, voltage or laser)")  # fmt: skip
+    p_run.add_argument("--out", required=True, help="run folder")
+    p_demo = sub.add_parser("demo", help="run specs/experiments/demo.toml (a few CPU minutes)")
+    p_demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
+    for p in (p_run, p_demo):
+        p.add_argument("--device", default=default_device, help="torch device (cpu, cuda, ...)")
+        p.add_argument("--seed", type=int, help="replaces the file's [experiment] seed")
+        p.add_argument("--stage", help="run only this stage (dataset, train, simulate, "
+                       "analyse, report)")  # fmt: skip
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_check = sub.add_parser("check", help="compare fast with the reference on this device")
+    p_check.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p_check.add_argument("--seeds", type=int, default=3, help="random inputs per case")
+    p_check.add_argument("--only", help="run only cases whose name contains this text")
+    args = parser.parse_args(argv)
+    if args.command in ("run", "demo"):
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+        path = args.experiment if args.command == "run" else str(DEMO)
+        return run(path, args.out, args.device, args.seed, args.stage, args.quiet)
+    if args.seeds < 1:
+        print("error: --seeds must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        torch.empty(1, device=args.device)
+    except (RuntimeError, AssertionError) as exc:
+        print(f"error: device {args.device!r} is not available: {exc}", file=sys.stderr)
+        return 2
+    return 1 if check(args.device, args.seeds, args.only) else 0

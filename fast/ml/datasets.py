@@ -1,0 +1,454 @@
+"""Training data on disk: exact labels of the quench papers' protocol, resumable, with a hash.
+
+A dataset is a set of configurations ``Q`` ``(n, Lx, Ly)`` with their exact forces ``F`` and
+densities ``n``, plus attributes (the generating configuration as JSON, the code version and a
+SHA-256 hash of the arrays). Papers 002, 003 and 004 train on a 40x40 lattice: 200 random
+configurations and 400 snapshots of exact-force Langevin quenches (paper 003 App. B).
+:func:`generate_quench_dataset` produces that set with the physics twin (batched ED, the BAOAB
+integrator). Generation writes chunks into the folder ``<path>.partial``
+(:class:`fast.ml.storage.ChunkFolder`), each together with the generator's resume point
+(distortions, momenta, time, generator state), so a killed generation resumes and produces the
+same file as an uninterrupted one; :func:`finalise` joins the chunks into ``<path>``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import h5py
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from tqdm.auto import tqdm
+
+import fast
+from fast import dynamics, ed
+from fast.ml.storage import ChunkFolder, content_hash, partial_path
+from fast.model import elastic_force
+from reference import ed as reference_ed
+from reference.lattice import SquareLattice
+from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
+from reference.runio import non_negative_int, positive, positive_int
+
+__all__ = [
+    "FIELDS",
+    "Dataset",
+    "QuenchDatasetConfig",
+    "append_chunk",
+    "content_hash",
+    "dynamics_checkpoint",
+    "electrons_of",
+    "exact_labels",
+    "finalise",
+    "finish_dataset",
+    "generate_quench_dataset",
+    "hot_start_spread",
+    "last_state",
+    "load_dataset",
+    "open_partial",
+    "partial_path",
+    "physics_of",
+    "resume_dynamics",
+]
+
+FIELDS = ("Q", "F", "n")
+"""The arrays of every dataset."""
+PART_FORMAT = "holstein-mlff/partial-dataset/2"
+
+
+@attrs.frozen(eq=False)
+class Dataset:
+    """Configurations with their exact forces and densities.
+
+    Attributes
+    ----------
+    Q, F, n : (n_samples, Lx, Ly) float64
+    attributes : dict
+        ``config`` (JSON), ``code_version``, ``content_hash``, ``kind`` and any extras.
+    """
+
+    Q: NDArray[np.float64]
+    F: NDArray[np.float64]
+    n: NDArray[np.float64]
+    attributes: Mapping[str, Any]
+
+    def __len__(self) -> int:
+        return int(self.Q.shape[0])
+
+
+def _folder(path: str | os.PathLike[str]) -> ChunkFolder:
+    return ChunkFolder(path, "dataset", "Q")
+
+
+def open_partial(
+    path: str | os.PathLike[str],
+    shape: tuple[int, int],
+    config: Mapping[str, Any],
+    kind: str,
+    attributes: Mapping[str, str] | None = None,
+) -> int:
+    """Create the folder ``<path>.partial`` (or reopen it) and return how many samples it
+    already holds.
+
+    ``attributes`` are extra text attributes of the finished file (e.g. the lattice
+    geometry). Left-over temporary files of an interrupted write are removed.
+
+    Raises ``ValueError`` if an existing partial dataset was made with a different
+    configuration (resuming it would mix two datasets).
+    """
+    folder = _folder(path)
+    text = json.dumps(dict(config), sort_keys=True)
+    if folder.folder.exists():
+        meta = folder.meta(PART_FORMAT)
+        if meta["config"] != text:
+            raise ValueError(
+                f"{folder.folder} was started with a different configuration; delete it to "
+                "start over"
+            )
+        count = folder.count()
+        folder.truncate(count)  # (only temporary files: chunks start below the count)
+        return count
+    folder.create({
+        "format": PART_FORMAT, "config": text, "kind": kind, "code_version": fast.__version__,
+        "shape": list(shape), "attributes": dict(attributes or {}),
+    })  # fmt: skip
+    return 0
+
+
+_STATE = "state."
+
+
+def _encode_state(state: Mapping[str, Any]) -> dict[str, NDArray[Any]]:
+    """State values as arrays: ``state.array.<key>``, ``state.bytes.<key>`` (uint8),
+    ``state.scalar.<key>`` (0-d)."""
+    out: dict[str, NDArray[Any]] = {}
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            out[f"{_STATE}array.{key}"] = value
+        elif isinstance(value, bytes):
+            out[f"{_STATE}bytes.{key}"] = np.frombuffer(value, dtype=np.uint8)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[f"{_STATE}scalar.{key}"] = np.asarray(value)
+        else:
+            raise TypeError(f"state {key!r}: cannot store a {type(value).__name__}")
+    return out
+
+
+def _decode_state(z: Mapping[str, NDArray[Any]]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for name in z:
+        if not name.startswith(_STATE):
+            continue
+        kind, key = name[len(_STATE) :].split(".", 1)
+        value = z[name]
+        if kind == "bytes":
+            state[key] = value.tobytes()
+        else:
+            state[key] = value if kind == "array" else value.item()
+    return state
+
+
+def append_chunk(
+    path: str | os.PathLike[str],
+    chunk: Mapping[str, NDArray[np.float64]],
+    state: Mapping[str, Any] | None = None,
+) -> int:
+    """Add ``chunk`` (``Q``, ``F``, ``n`` of equal length) to the partial dataset.
+
+    The chunk and ``state`` (the resume point: arrays, bytes, integers and floats, read back
+    by :func:`last_state`) go into one new file, written to a temporary name and renamed:
+    a kill at any moment leaves either the whole chunk with its state or nothing of it.
+    Returns the new number of samples.
+    """
+    folder = _folder(path)
+    meta = folder.meta(PART_FORMAT)
+    count = int(np.asarray(chunk["Q"]).shape[0])
+    arrays: dict[str, NDArray[Any]] = {}
+    for name in FIELDS:
+        data = np.ascontiguousarray(chunk[name], dtype=np.float64)
+        if data.shape != (count, *meta["shape"]):
+            raise ValueError(
+                f"chunk field {name} has shape {data.shape}, expected {(count, *meta['shape'])}"
+            )
+        arrays[name] = data
+    arrays.update(_encode_state(state or {}))
+    return folder.append(folder.count(), arrays)
+
+
+def last_state(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``state`` stored with the last chunk of the partial dataset that has one."""
+    folder = _folder(path)
+    for _, chunk in reversed(folder.chunks()):
+        state = _decode_state(folder.read_chunk(chunk))
+        if state:
+            return state
+    return None
+
+
+def finalise(path: str | os.PathLike[str]) -> Path:
+    """Join the chunks of ``<path>.partial`` into the HDF5 file ``path``, with the content
+    hash, written under a temporary name and renamed; then remove the partial folder."""
+    folder = _folder(path)
+    meta = folder.meta(PART_FORMAT)
+    attributes = {"config": meta["config"], "kind": meta["kind"],
+                  "code_version": meta["code_version"], **meta["attributes"]}  # fmt: skip
+    return folder.join(FIELDS, attributes, dtype="f8", hash_attribute="content_hash")
+
+
+def load_dataset(path: str | os.PathLike[str], verify: bool = True) -> Dataset:
+    """Read a finished dataset; with ``verify`` check its content hash."""
+    p = Path(path)
+    if not p.exists():
+        hint = (
+            " (a partial file exists: generation did not finish)"
+            if partial_path(p).exists()
+            else ""
+        )
+        raise ValueError(f"dataset {str(p)!r} does not exist{hint}")
+    with h5py.File(p, "r") as fh:
+        arrays = {name: fh[name][...] for name in FIELDS}
+        attributes = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in fh.attrs.items()}
+    if verify and content_hash(arrays) != attributes.get("content_hash"):
+        raise ValueError(f"dataset {str(p)!r} is corrupt: its content hash does not match")
+    return Dataset(arrays["Q"], arrays["F"], arrays["n"], attributes)
+
+
+@attrs.frozen(kw_only=True)
+class QuenchDatasetConfig:
+    """Settings of the quench-paper training set (defaults: paper 003 App. B on 40x40).
+
+    The electrons are held at ``filling`` (the chemical potential is solved for in every
+    configuration) or, if ``mu`` is given, at that fixed chemical potential.
+    Random configurations are the authors' hot start, ``Q ~ N(0, T_hot / kappa)``;
+    the snapshots come from ``n_runs`` BAOAB runs at the bath temperature, recorded every
+    ``snapshot_every`` steps after ``burn_in`` steps. With ``start = "hot"`` the runs start
+    from such hot states (quench snapshots: domains and walls); with ``start = "cdw"`` from
+    the checkerboard ground state, half of them sublattice-flipped, with momenta at the bath
+    temperature (equilibrium snapshots at ``T``, paper 003 App. B's "equilibrium
+    configurations at a low temperature").
+    """
+
+    size: int = attrs.field(default=40, validator=positive_int)
+    hopping: float = 1.0
+    g: float = 3.5
+    k: float = 1.0
+    kappa: float = 0.18
+    mass: float = 5.0
+    coupling: str = "n-1/2"
+    filling: float = 0.5
+    mu: float | None = None
+    temperature: float = 0.1
+    n_random: int = attrs.field(default=200, validator=non_negative_int)
+    hot_temperature: float = attrs.field(default=5.0, validator=positive)
+    n_runs: int = attrs.field(default=4, validator=non_negative_int)
+    snapshots_per_run: int = attrs.field(default=100, validator=non_negative_int)
+    burn_in: int = attrs.field(default=0, validator=non_negative_int)
+    snapshot_every: int = attrs.field(default=50, validator=positive_int)
+    omega_tau: float = attrs.field(default=0.09, validator=positive)
+    dt_omega: float = attrs.field(default=0.022, validator=positive)
+    chunk: int = attrs.field(default=8, validator=positive_int)
+    seed: int = 0
+    start: str = "hot"
+
+    def __attrs_post_init__(self) -> None:
+        self.model()  # validates the physics
+        if self.start not in ("hot", "cdw"):
+            raise ValueError(f"start must be 'hot' or 'cdw', got {self.start!r}")
+
+    def model(self) -> HolsteinModel:
+        """The Holstein model the labels come from."""
+        return HolsteinModel(
+            SquareLattice(self.size, self.size),
+            HolsteinParams(self.hopping, self.g, self.k, self.kappa, self.mass, self.coupling),
+            ElectronEnsemble(
+                self.temperature,
+                filling=None if self.mu is not None else self.filling,
+                mu=self.mu,
+            ),
+        )
+
+    @property
+    def n_samples(self) -> int:
+        """Random configurations plus quench snapshots."""
+        return self.n_random + self.n_runs * self.snapshots_per_run
+
+
+def hot_start_spread(temperature: float, kappa: float, k: float) -> float:
+    """Spread of the authors' hot start, ``sqrt(T0 / kappa)``; ``sqrt(T0 / k)`` if
+    ``kappa <= 0`` (where the script's variance ``T0 / kappa`` has no meaning)."""
+    return math.sqrt(temperature / kappa) if kappa > 0 else math.sqrt(temperature / k)
+
+
+def exact_labels(model: HolsteinModel, q: torch.Tensor) -> dict[str, NDArray[np.float64]]:
+    """Exact labels of configurations ``q`` ``(..., Lx, Ly)``: ``Q``, the total force ``F`` and
+    the densities ``n`` (:func:`fast.ed.densities`, the Hellmann-Feynman force
+    ``g (n_i - c)`` plus the elastic force), as NumPy arrays."""
+    n = ed.densities(q, model)
+    p = model.params
+    forces = p.g * (n - p.coupling.offset) + elastic_force(q, model)
+    return {"Q": q.cpu().numpy(), "F": forces.cpu().numpy(), "n": n.cpu().numpy()}
+
+
+def dynamics_checkpoint(state: dynamics.DynamicsState, step: int) -> dict[str, Any]:
+    """The resume point of a labelling run after ``step`` steps, as :func:`append_chunk`
+    stores it with a chunk: distortions, momenta, time, step and generator state."""
+    return {
+        "quench_Q": state.Q.cpu().numpy(),
+        "quench_P": state.P.cpu().numpy(),
+        "quench_t": state.t,
+        "quench_step": step,
+        "quench_rng": state.rng.get_state().cpu().numpy().tobytes(),
+    }
+
+
+def resume_dynamics(
+    path: Path, integrator: dynamics.Integrator, device: torch.device
+) -> tuple[dynamics.DynamicsState, int] | None:
+    """The state and step stored by :func:`dynamics_checkpoint` with the last chunk of the
+    partial dataset ``path``, for ``integrator`` on ``device``; None if there is none."""
+    saved = last_state(path)
+    if saved is None or "quench_Q" not in saved:
+        return None
+    q = torch.as_tensor(saved["quench_Q"], device=device)
+    p = torch.as_tensor(saved["quench_P"], device=device)
+    gen = torch.Generator(device=device)
+    gen.set_state(torch.frombuffer(bytearray(saved["quench_rng"]), dtype=torch.uint8))
+    return integrator.init(q, p, rng=gen, t0=float(saved["quench_t"])), int(saved["quench_step"])
+
+
+def generate_quench_dataset(
+    config: QuenchDatasetConfig,
+    path: str | os.PathLike[str],
+    *,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    on_chunk: Callable[[int], Any] | None = None,
+) -> Dataset:
+    """Generate (or resume, or just load) the training set of ``config`` at ``path``.
+
+    Parameters
+    ----------
+    config : QuenchDatasetConfig
+    path : path-like
+        The finished HDF5 file; work in progress lives in the folder ``<path>.partial``.
+    device : str or torch.device
+        Where the exact diagonalisations run.
+    progress : bool
+        Show a progress bar.
+    on_chunk : callable, optional
+        Called with the number of samples written after every chunk (tests use it to
+        interrupt a run).
+
+    Returns
+    -------
+    Dataset
+    """
+    final = Path(path)
+    if final.exists():
+        data = load_dataset(final)
+        if data.attributes.get("config") != json.dumps(attrs.asdict(config), sort_keys=True):
+            raise ValueError(
+                f"{str(final)!r} was generated with another configuration; use another path"
+            )
+        return data
+    dev = torch.device(device)
+    model = config.model()
+    lattice = model.lattice
+    done = open_partial(final, lattice.shape, attrs.asdict(config), "quench")
+    total = config.n_samples
+    bar = tqdm(total=total, initial=done, desc="exact labels", disable=not progress, unit="config")
+    # random configurations: sample i is drawn from a generator seeded by (seed, i)
+    std = hot_start_spread(config.hot_temperature, config.kappa, config.k)
+    while done < config.n_random:
+        count = min(config.chunk, config.n_random - done)
+        q = np.stack(
+            [
+                np.random.default_rng([config.seed, i]).normal(scale=std, size=lattice.shape)
+                for i in range(done, done + count)
+            ]
+        )
+        done = append_chunk(final, exact_labels(model, torch.as_tensor(q, device=dev)))
+        bar.update(count)
+        if on_chunk is not None:
+            on_chunk(done)
+    if config.n_runs and config.snapshots_per_run:
+        omega = math.sqrt(config.k / config.mass)
+        force_field = ed.ExactForceField(model)
+        integ = dynamics.langevin_baoab(
+            force_field,
+            mass=config.mass,
+            gamma=config.omega_tau * config.k / omega,
+            temperature=config.temperature,
+            dt=config.dt_omega / omega,
+        )
+        resumed = resume_dynamics(final, integ, dev)
+        if resumed is None:
+            rng = np.random.default_rng([config.seed, 2**32 - 1])  # the quench stream
+            shape = (config.n_runs, *lattice.shape)
+            if config.start == "hot":
+                q0 = rng.normal(scale=std, size=shape)
+                p_temperature = config.hot_temperature
+            else:  # the two CDW domains, alternating between runs
+                cdw = reference_ed.ground_state(model).Q
+                q0 = np.stack([cdw if r % 2 == 0 else np.roll(cdw, 1, axis=0)
+                               for r in range(config.n_runs)])  # fmt: skip
+                p_temperature = config.temperature
+            p0 = rng.normal(scale=math.sqrt(p_temperature * config.mass), size=q0.shape)
+            gen = torch.Generator(device=dev)
+            gen.manual_seed(config.seed)
+            state, step = (
+                integ.init(
+                    torch.as_tensor(q0, device=dev), torch.as_tensor(p0, device=dev), rng=gen
+                ),
+                0,
+            )
+        else:
+            state, step = resumed
+        while done < total:
+            for _ in range(config.snapshot_every if step >= config.burn_in else config.burn_in):
+                state = integ.step(state)
+                step += 1
+            done = append_chunk(
+                final, exact_labels(model, state.Q), dynamics_checkpoint(state, step)
+            )
+            bar.update(config.n_runs)
+            if on_chunk is not None:
+                on_chunk(done)
+    bar.close()
+    return finish_dataset(final)
+
+
+def finish_dataset(final: Path) -> Dataset:
+    """Join the partial dataset into its final file (sealed with its hash) and load it."""
+    finalise(final)
+    return load_dataset(final)
+
+
+def physics_of(dataset: Dataset) -> HolsteinParams:
+    """The Holstein parameters a dataset was labelled with (its ``physics`` attribute, or the
+    parameters in its ``config``)."""
+    try:
+        config = json.loads(dataset.attributes.get("physics") or dataset.attributes["config"])
+        names = [a.name for a in attrs.fields(HolsteinParams)]
+        return HolsteinParams(**{name: config[name] for name in names})
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"the dataset does not record its Holstein parameters ({exc})") from None
+
+
+def electrons_of(dataset: Dataset) -> ElectronEnsemble | None:
+    """The electrons a dataset was labelled with (temperature, and the chemical potential or
+    the filling, from its ``config``), or None if it does not record them."""
+    try:
+        config = json.loads(dataset.attributes["config"])
+        mu = config.get("mu")
+        if mu is not None:
+            return ElectronEnsemble(float(config["temperature"]), filling=None, mu=float(mu))
+        return ElectronEnsemble(float(config["temperature"]), filling=float(config["filling"]))
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,728 @@
+"""Force-field training (paper 003 App. B; paper 002 sec. III), resumable to the same weights.
+
+Adam on the mean-square force error, mini-batches of whole configurations, validation on
+held-out configurations, learning-rate reduction on plateaus and early stopping with the best
+weights kept. :func:`train_network` is the whole procedure; its steps are
+:func:`prepare_training` (inputs, targets, split, standardisation), the epoch loop with its
+checkpoint (:class:`TrainingState`), and :func:`evaluate` (errors and predictions of the best
+weights).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from fast import nn
+from fast.ml.datasets import Dataset, content_hash, electrons_of, physics_of
+from fast.ml.models import Architecture, architecture_to_json
+from fast.ml.standardise import (
+    Scales,
+    calibrate_input_scale,
+    fit_scales,
+    fold_standardisation,
+    network_inputs,
+    predict,
+    standardised_forces,
+)
+from fast.model import elastic_force
+from reference.descriptors import decompose_neighbourhood
+from reference.lattice import SquareLattice
+from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
+from reference.nn import (
+    INIT_SCHEMES,
+    PAPER_ARCHITECTURES,
+    ENNArchitecture,
+    GNNArchitecture,
+    LevelHead,
+    MLPArchitecture,
+    MPNNArchitecture,
+    Weights,
+    init_weights,
+)
+from reference.runio import atomic_write, non_negative, positive, positive_int
+from reference.symmetry import CS, D4
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "ErrorStats",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingProblem",
+    "TrainingState",
+    "evaluate",
+    "prepare_training",
+    "split_by_configuration",
+    "train_network",
+]
+
+
+@attrs.frozen(kw_only=True)
+class TrainConfig:
+    """Settings of force-field training (defaults: paper 003 App. B and paper 002 sec. III).
+
+    Attributes
+    ----------
+    network : str
+        A key of :data:`reference.nn.PAPER_ARCHITECTURES` (``paper003_mlp``, ``paper002_gnn``,
+        ``paper002_mpnn``, ``paper004_enn``, ``paper002_mlp``, ``paper001_mlp``).
+    hidden : tuple of int
+        Replaces the hidden widths of an MLP, GNN or MPNN (empty: the paper's).
+    r_c : float
+        Replaces the descriptor cutoff of an MLP (0: the paper's); the input width follows
+        the descriptor size.
+    target : {"electronic", "total"}
+        What the network learns. ``"total"`` is the papers' choice, the whole force
+        ``F_i``; ``"electronic"`` (default) is ``g (n_i - c)`` only, with the elastic force
+        ``-k Q_i - kappa sum_j' Q_j`` added exactly when the model drives dynamics. The
+        elastic part is linear, known and large in hot configurations; leaving it out
+        spends the network on the part that needs it (see specs/equations/training.md).
+    epochs : int
+        Upper limit of passes over the training configurations (paper 003: 500).
+    batch_size : int
+        Configurations per optimiser step (paper 003: 1, i.e. all sites of one lattice).
+    learning_rate : float
+        Adam's initial step (papers 002-004: 1e-3).
+    lr_factor, lr_patience, min_learning_rate
+        The learning rate is multiplied by ``lr_factor`` after ``lr_patience`` epochs without
+        a better validation loss, down to ``min_learning_rate``.
+    patience : int
+        Early stopping: training ends after this many epochs without a better validation
+        loss, and the best weights are kept.
+    validation_fraction : float
+        Share of the *configurations* held out (paper 002: 0.3). Sites of one configuration
+        are never split between training and validation: they are strongly correlated.
+    standardise : bool
+        Train in standardised inputs and outputs; the affine maps are folded into the
+        first and last layers afterwards, so the saved network is the paper's architecture.
+        The equivariant network's input scale is then calibrated so that its freshly
+        initialised outputs have unit spread: each of its layers squares the amplitude of
+        its input (the auxiliary products), so the output is a polynomial of degree
+        ``2^(layers + 1)`` in the input scale and a unit-variance input is not enough.
+    clip_gradient : float
+        Rescale each step's gradient to at most this norm; 0 (the papers' setting) leaves
+        it alone. Worth setting for the equivariant network on hot configurations.
+    head : {"force", "levels"}
+        ``"force"`` (the papers'): a descriptor MLP's last layer is the force. ``"levels"``
+        (beyond the papers, descriptor MLPs and ``target = "electronic"`` only): the last
+        layer gives the weights and levels of a local density of states with ``poles``
+        poles, and :func:`reference.nn.level_head` applies the Fermi function of the
+        labels' temperature and chemical potential (which must be fixed, not the filling).
+    poles : int
+        Levels of the ``"levels"`` head.
+    init : {"auto", "uniform", "he", "paper"}
+        The initial weights (:func:`reference.nn.init_weights`). ``"auto"``: ``"uniform"``
+        (torch's default for linear layers) for the descriptor MLPs, whose held-out error on
+        hot configurations it lowers by about a third against ``"he"`` (measured,
+        benchmarks/README.md), and
+        ``"he"`` for the other networks.
+    dtype : {"float32", "float64"}
+    time_limit_minutes : float
+        Stop (keeping the best weights) after this much training time; 0 means no limit.
+    checkpoint_every : int
+        Epochs between checkpoints.
+    seed : int
+        Seeds the initial weights, the split and the batch order.
+    """
+
+    network: str = "paper003_mlp"
+    hidden: tuple[int, ...] = ()
+    r_c: float = attrs.field(default=0.0, converter=float, validator=non_negative)
+    target: str = "electronic"
+    epochs: int = attrs.field(default=500, validator=positive_int)
+    batch_size: int = attrs.field(default=1, validator=positive_int)
+    learning_rate: float = attrs.field(default=1e-3, validator=positive)
+    lr_factor: float = attrs.field(default=0.5, validator=positive)
+    lr_patience: int = attrs.field(default=10, validator=positive_int)
+    min_learning_rate: float = attrs.field(default=1e-6, validator=positive)
+    patience: int = attrs.field(default=30, validator=positive_int)
+    validation_fraction: float = attrs.field(default=0.3, validator=positive)
+    standardise: bool = True
+    clip_gradient: float = attrs.field(default=0.0, validator=non_negative)
+    head: str = "force"
+    poles: int = attrs.field(default=4, validator=positive_int)
+    init: str = "auto"
+    dtype: str = "float32"
+    time_limit_minutes: float = attrs.field(default=0.0, validator=non_negative)
+    checkpoint_every: int = attrs.field(default=1, validator=positive_int)
+    seed: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if self.network not in PAPER_ARCHITECTURES:
+            raise ValueError(
+                f"network must be one of {sorted(PAPER_ARCHITECTURES)}, got {self.network!r}"
+            )
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(
+                f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}"
+            )
+        if not 0.0 < self.lr_factor < 1.0:
+            raise ValueError(f"lr_factor must lie in (0, 1), got {self.lr_factor!r}")
+        if self.target not in ("electronic", "total"):
+            raise ValueError(f"target must be 'electronic' or 'total', got {self.target!r}")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
+        if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.hidden):
+            raise ValueError(f"hidden must hold integers >= 1, got {self.hidden!r}")
+        if self.init not in ("auto", *INIT_SCHEMES):
+            raise ValueError(f"init must be one of {('auto', *INIT_SCHEMES)}, got {self.init!r}")
+        if self.head not in ("force", "levels"):
+            raise ValueError(f"head must be 'force' or 'levels', got {self.head!r}")
+        body = self._body()  # validates the combination
+        if self.head == "levels" and not isinstance(body, MLPArchitecture):
+            raise ValueError(
+                f"head 'levels' applies to the descriptor MLPs only, not {self.network!r}"
+            )
+        if self.head == "levels" and self.target != "electronic":
+            raise ValueError(
+                "head 'levels' learns the electronic force: it needs target 'electronic'"
+            )
+
+    def architecture(
+        self, physics: HolsteinParams | None = None, electrons: ElectronEnsemble | None = None
+    ) -> Architecture:
+        """The network to train: the paper's, with :attr:`hidden` widths if given, and the
+        ``"levels"`` head, which needs the labels' Holstein parameters and electrons (at a
+        fixed chemical potential)."""
+        body = self._body()
+        if self.head == "force":
+            return body
+        if physics is None or electrons is None:
+            raise ValueError("head 'levels' needs the Holstein parameters and the electrons")
+        if electrons.mu is None:
+            raise ValueError(
+                "head 'levels' needs labels at a fixed chemical potential (mu), not at a fixed "
+                "filling"
+            )
+        head = LevelHead(
+            self.poles, physics.g, electrons.temperature, electrons.mu, physics.coupling.offset
+        )
+        assert isinstance(body, MLPArchitecture)
+        return attrs.evolve(body, widths=(*body.widths[:-1], 2 * self.poles), head=head)
+
+    def _body(self) -> Architecture:
+        """The paper's network with :attr:`hidden` and :attr:`r_c`, without a head."""
+        arch = PAPER_ARCHITECTURES[self.network]
+        if self.r_c:
+            if not isinstance(arch, MLPArchitecture):
+                raise ValueError(f"r_c applies to the descriptor MLPs only, not {self.network!r}")
+            group = D4 if arch.descriptor == "d4" else CS
+            size = decompose_neighbourhood(group, self.r_c).size
+            arch = attrs.evolve(arch, widths=(size, *arch.widths[1:]), r_c=self.r_c)
+        if not self.hidden:
+            return arch
+        if isinstance(arch, MLPArchitecture):
+            return attrs.evolve(arch, widths=(arch.widths[0], *self.hidden, 1))
+        if isinstance(arch, GNNArchitecture):
+            return attrs.evolve(arch, channels=(arch.channels[0], *self.hidden, 1))
+        if isinstance(arch, MPNNArchitecture):
+            return attrs.evolve(arch, channels=(1, *self.hidden))
+        return attrs.evolve(arch, hidden=self.hidden)
+
+    def init_scheme(self, arch: Architecture) -> str:
+        """The initialisation of ``arch`` (:attr:`init`, with ``"auto"`` resolved)."""
+        if self.init != "auto":
+            return self.init
+        return "uniform" if isinstance(arch, MLPArchitecture) else "he"
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The training precision."""
+        return _DTYPES[self.dtype]
+
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# settings that may change between a checkpoint and its resumption
+_RESUMABLE = ("epochs", "patience", "time_limit_minutes", "checkpoint_every")
+CHECKPOINT_FORMAT = "holstein-mlff/train-checkpoint/1"
+
+
+def split_by_configuration(
+    n_configurations: int, validation_fraction: float, seed: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Random disjoint training and validation indices of whole configurations.
+
+    Returns sorted ``(train, validation)`` index arrays; the validation set holds
+    ``round(fraction * n)`` configurations, at least one, and so does the training set.
+    """
+    if n_configurations < 2:
+        raise ValueError(
+            f"a dataset needs at least 2 configurations to split, got {n_configurations}"
+        )
+    n_val = min(max(1, round(validation_fraction * n_configurations)), n_configurations - 1)
+    order = np.random.default_rng([seed, 7]).permutation(n_configurations)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+@attrs.frozen(eq=False)
+class ErrorStats:
+    """Force errors ``delta = F_ML - F_exact`` over a set of sites."""
+
+    rmse: float
+    mae: float
+    std: float
+    mean: float
+    max_abs: float
+    n_configurations: int
+    n_sites: int
+
+    @classmethod
+    def of(cls, predicted: NDArray[np.float64], exact: NDArray[np.float64]) -> ErrorStats:
+        delta = (predicted - exact).ravel()
+        return cls(
+            rmse=float(np.sqrt(np.mean(delta**2))),
+            mae=float(np.mean(np.abs(delta))),
+            std=float(np.std(delta)),
+            mean=float(np.mean(delta)),
+            max_abs=float(np.max(np.abs(delta))),
+            n_configurations=int(predicted.shape[0]),
+            n_sites=int(delta.size),
+        )
+
+
+@attrs.frozen(eq=False)
+class TrainResult:
+    """What :func:`train_network` returns.
+
+    Attributes
+    ----------
+    weights : Weights
+        The best (lowest validation loss) float64 weights, standardisation folded in.
+    history : list of dict
+        Per epoch: ``epoch``, ``train_rmse``, ``val_rmse``, ``learning_rate``, ``seconds``.
+    train, validation : ErrorStats
+        Errors of the returned weights on the two sets.
+    predictions : dict of arrays
+        ``val_exact``, ``val_ml`` (n_val, Lx, Ly) and ``train_exact``, ``train_ml`` (a subset
+        of at most 64 training configurations) for parity plots and histograms.
+    best_epoch : int
+    stopped : str
+        Why training ended: ``"epochs"``, ``"early stopping"`` or ``"time limit"``.
+    seconds : float
+        Training wall time, summed over resumptions.
+    """
+
+    weights: Weights
+    history: list[dict[str, float]]
+    train: ErrorStats
+    validation: ErrorStats
+    predictions: dict[str, NDArray[np.float64]]
+    best_epoch: int
+    stopped: str
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        """Errors, stopping information and history as JSON-ready values."""
+        return {
+            "validation": attrs.asdict(self.validation),
+            "train": attrs.asdict(self.train),
+            "best_epoch": self.best_epoch,
+            "epochs_run": len(self.history),
+            "stopped": self.stopped,
+            "training_seconds": self.seconds,
+            "threads": torch.get_num_threads(),
+            "history": self.history,
+        }
+
+
+def _checkpoint_identity(
+    config: TrainConfig,
+    arch: Architecture,
+    data_hash: str,
+    lattice: SquareLattice,
+    sites: NDArray[np.bool_],
+) -> str:
+    settings = {k: v for k, v in attrs.asdict(config).items() if k not in _RESUMABLE}
+    digest = hashlib.sha256(sites.tobytes()).hexdigest()
+    where = {"periodic": list(lattice.periodic), "sites": digest}
+    return json.dumps(
+        {"config": settings, "architecture": architecture_to_json(arch), "dataset": data_hash,
+         "lattice": where},
+        sort_keys=True,
+        default=list,
+    )  # fmt: skip
+
+
+@attrs.frozen(eq=False)
+class TrainingProblem:
+    """Everything :func:`train_network` trains on, prepared once by :func:`prepare_training`.
+
+    Attributes
+    ----------
+    arch : Architecture
+        The network to train.
+    lattice : SquareLattice
+    mask : (Lx, Ly) bool
+        The learned and scored sites.
+    q : (n, Lx, Ly) float64 tensor, on the CPU
+        The configurations.
+    x : tensor, on the device
+        What the trainable part sees (descriptors of the learned sites, or the field).
+    forces : (n, S) tensor, on the device
+        The targets at the learned sites (the electronic force for ``target = "electronic"``).
+    exact : (n, S) float64
+        The exact total forces at the learned sites.
+    elastic : (n, Lx, Ly) float64 or 0.0
+        The exact elastic force left out of the targets.
+    train_idx, val_idx : int64 arrays
+        Training and validation configurations.
+    scales : Scales
+        The standardisation, on the device.
+    times : (n,) float64 or None
+        Time of every configuration, for a time-conditioned network.
+    identity : str
+        What a checkpoint of this training must record (:func:`_checkpoint_identity`).
+    """
+
+    arch: Architecture
+    lattice: SquareLattice
+    mask: NDArray[np.bool_]
+    q: Tensor
+    x: Tensor
+    forces: Tensor
+    exact: NDArray[np.float64]
+    elastic: NDArray[np.float64] | float
+    train_idx: NDArray[np.int64]
+    val_idx: NDArray[np.int64]
+    scales: Scales
+    times: NDArray[np.float64] | None
+    identity: str
+
+    @property
+    def per_site(self) -> bool:
+        """Whether the trainable part sees each learned site alone (a descriptor MLP)."""
+        return isinstance(self.arch, MLPArchitecture)
+
+    def select(self, y: Tensor) -> Tensor:
+        """The learned sites of a network output, ``(n, S)``."""
+        return y if self.per_site else y[:, torch.as_tensor(self.mask, device=y.device)]
+
+    def device_times(self, dtype: torch.dtype) -> Tensor | None:
+        """:attr:`times` as a tensor on the device of :attr:`x`, or None."""
+        return None if self.times is None else torch.as_tensor(self.times, dtype=dtype,
+                                                               device=self.x.device)  # fmt: skip
+
+
+def prepare_training(
+    config: TrainConfig,
+    dataset: Dataset,
+    device: torch.device,
+    lattice: SquareLattice | None = None,
+    sites: NDArray[np.bool_] | None = None,
+    times: NDArray[np.float64] | None = None,
+) -> TrainingProblem:
+    """Check the inputs of :func:`train_network` and prepare its inputs, targets, split and
+    standardisation (arguments as there)."""
+    dtype = config.torch_dtype
+    arch = (
+        config.architecture(physics_of(dataset), electrons_of(dataset))
+        if config.head != "force"
+        else config.architecture()
+    )
+    shape = tuple(dataset.Q.shape[1:])
+    lattice = SquareLattice(*shape) if lattice is None else lattice
+    if lattice.shape != shape:
+        raise ValueError(f"lattice has shape {lattice.shape}, the dataset {shape}")
+    time_channel = isinstance(arch, GNNArchitecture) and arch.time_channel
+    if time_channel != (times is not None):
+        raise ValueError(
+            f"times must be given exactly for a time-conditioned network ({config.network} "
+            f"{'has' if time_channel else 'has no'} time channel)"
+        )
+    t_all = None if times is None else np.asarray(times, dtype=np.float64)
+    if t_all is not None and (t_all.shape != (len(dataset),) or not np.all(t_all > 0)):
+        raise ValueError(f"times must hold {len(dataset)} positive values, one per configuration")
+    mask = np.ones(shape, dtype=bool) if sites is None else np.asarray(sites)
+    if mask.dtype != np.bool_ or mask.shape != shape or not mask.any():
+        raise ValueError(f"sites must be a boolean array of shape {shape} selecting some site")
+    data_hash = str(
+        dataset.attributes.get("content_hash", content_hash({"Q": dataset.Q, "F": dataset.F}))
+    )
+    if t_all is not None:
+        data_hash = hashlib.sha256((data_hash + t_all.tobytes().hex()).encode()).hexdigest()
+    identity = _checkpoint_identity(config, arch, data_hash, lattice, mask)
+    train_idx, val_idx = split_by_configuration(
+        len(dataset), config.validation_fraction, config.seed
+    )
+    q = torch.as_tensor(dataset.Q, dtype=torch.float64)
+    holstein = HolsteinModel(lattice, physics_of(dataset), ElectronEnsemble(1.0))
+    elastic = elastic_force(q, holstein).numpy() if config.target == "electronic" else 0.0
+    forces = torch.as_tensor((dataset.F - elastic)[:, mask], dtype=dtype)
+    x = network_inputs(arch, q, lattice).to(dtype)
+    if isinstance(arch, MLPArchitecture):  # each site alone: only the learned sites' inputs
+        x = x[:, torch.as_tensor(mask)]
+    scales = fit_scales(arch, x[train_idx], forces[train_idx], config.standardise, dtype)
+    if t_all is not None:
+        scales = attrs.evolve(scales, time_scale=float(np.mean(1.0 / t_all[train_idx])))
+    return TrainingProblem(
+        arch=arch, lattice=lattice, mask=mask, q=q, x=x.to(device), forces=forces.to(device),
+        exact=dataset.F[:, mask], elastic=elastic, train_idx=train_idx, val_idx=val_idx,
+        scales=scales.to(device), times=t_all, identity=identity,
+    )  # fmt: skip
+
+
+@attrs.define(eq=False)
+class TrainingState:
+    """The training loop's progress: what a checkpoint saves and a resumption restores."""
+
+    network: nn.Network
+    optimiser: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    generator: torch.Generator
+    best_state: dict[str, Tensor]
+    history: list[dict[str, float]] = attrs.field(factory=list)
+    best_val: float = math.inf
+    best_epoch: int = 0
+    epoch: int = 0
+    elapsed: float = 0.0
+
+    def stop_reason(self, config: TrainConfig) -> str | None:
+        """Why training ends now (``"early stopping"``, ``"time limit"``, ``"epochs"``)."""
+        if self.epoch - self.best_epoch >= config.patience and self.best_epoch > 0:
+            return "early stopping"
+        if config.time_limit_minutes and self.elapsed >= 60 * config.time_limit_minutes:
+            return "time limit"
+        if self.epoch >= config.epochs:
+            return "epochs"
+        return None
+
+    def save(self, path: Path, identity: str) -> None:
+        """Write the checkpoint atomically (tensors, numbers and strings only)."""
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "identity": identity,
+            "network": self.network.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "best_network": self.best_state,
+            "best_val": self.best_val,
+            "best_epoch": self.best_epoch,
+            "epoch": self.epoch,
+            "seconds": self.elapsed,
+            "history": self.history,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda p: torch.save(payload, p))
+
+    def restore(self, path: Path, identity: str, device: torch.device) -> None:
+        """Continue from the checkpoint at ``path``, which must have ``identity``."""
+        saved = torch.load(path, map_location=device, weights_only=True)
+        if saved.get("format") != CHECKPOINT_FORMAT or saved.get("identity") != identity:
+            raise ValueError(
+                f"checkpoint {str(path)!r} belongs to another network, training "
+                "configuration or dataset; delete it or use another output folder"
+            )
+        self.network.load_state_dict(saved["network"])
+        self.optimiser.load_state_dict(saved["optimiser"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.generator.set_state(saved["generator"])
+        self.best_state = saved["best_network"]
+        self.best_val, self.best_epoch = float(saved["best_val"]), int(saved["best_epoch"])
+        self.epoch, self.elapsed = int(saved["epoch"]), float(saved["seconds"])
+        self.history = [dict(h) for h in saved["history"]]
+
+
+def _start(config: TrainConfig, problem: TrainingProblem, device: torch.device) -> TrainingState:
+    """The initial network (and, for the ENN, the calibrated input scale), optimiser,
+    scheduler and batch-order generator."""
+    scheme: Any = config.init_scheme(problem.arch)
+    initial = init_weights(problem.arch, np.random.default_rng(config.seed), scheme)
+    network = nn.Network(problem.arch, initial, dtype=config.torch_dtype, device=device)
+    optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimiser, factor=config.lr_factor, patience=config.lr_patience,
+        min_lr=config.min_learning_rate,
+    )  # fmt: skip
+    generator = torch.Generator()
+    generator.manual_seed(config.seed)
+    best = {k: v.detach().clone() for k, v in network.state_dict().items()}
+    return TrainingState(network, optimiser, scheduler, generator, best)
+
+
+def _epoch(config: TrainConfig, problem: TrainingProblem, state: TrainingState) -> None:
+    """One pass over the training configurations, then validation, the learning-rate
+    schedule and the record of the best weights."""
+    start = time.perf_counter()
+    network, scales, dev = state.network, problem.scales, problem.x.device
+    times = problem.device_times(config.torch_dtype)
+    n_train = len(problem.train_idx)
+    train_t = torch.as_tensor(problem.train_idx, device=dev)
+    order = train_t[torch.randperm(n_train, generator=state.generator).to(dev)]
+    total = torch.zeros((), dtype=torch.float64, device=dev)
+    network.train()
+    for i in range(0, n_train, config.batch_size):
+        batch = order[i : i + config.batch_size]
+        tb = None if times is None else times[batch]
+        predicted = problem.select(
+            standardised_forces(network, problem.x[batch], problem.lattice, scales, tb)
+        )
+        loss = torch.mean(((predicted - problem.forces[batch]) / scales.out_scale) ** 2)
+        state.optimiser.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        if config.clip_gradient:
+            torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_gradient)
+        state.optimiser.step()
+        total += loss.detach().double() * len(batch)
+    network.eval()
+    val = problem.val_idx
+    val_pred = problem.select(
+        predict(
+            network, problem.x[val], problem.lattice, scales, max(config.batch_size, 8),
+            None if times is None else times[val],
+        )
+    )  # fmt: skip
+    val_mse = float(torch.mean((val_pred - problem.forces[val]) ** 2))
+    state.scheduler.step(val_mse)
+    state.epoch += 1
+    state.elapsed += time.perf_counter() - start
+    state.history.append({
+        "epoch": state.epoch,
+        "train_rmse": math.sqrt(float(total) / n_train) * float(scales.out_scale),
+        "val_rmse": math.sqrt(val_mse),
+        "learning_rate": float(state.optimiser.param_groups[0]["lr"]),
+        "seconds": state.elapsed,
+    })  # fmt: skip
+    if val_mse < state.best_val * (1 - 1e-4):
+        state.best_val, state.best_epoch = val_mse, state.epoch
+        state.best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+
+
+def evaluate(
+    weights: Weights, problem: TrainingProblem, dataset: Dataset, whole_lattice: bool
+) -> tuple[ErrorStats, ErrorStats, dict[str, NDArray[np.float64]]]:
+    """Errors of the float64 ``weights`` on the training and validation configurations and
+    the predictions for parity plots (``val_exact``, ``val_ml``, ``train_exact``,
+    ``train_ml``: at most 64 training configurations). Errors are on the total force (the
+    exact elastic part adds none). With ``whole_lattice`` the arrays keep the lattice shape.
+    """
+    dev = problem.x.device
+    final = nn.Network.from_weights(weights, dtype=torch.float64, device=dev)
+    final.eval()
+    x64 = problem.x.double() if problem.per_site else problem.q.to(dev)
+    zero, one = (torch.tensor(v, dtype=torch.float64, device=dev) for v in (0.0, 1.0))
+    unit = Scales(zero, one, zero, one)
+    train_idx, val_idx = problem.train_idx, problem.val_idx
+    shown = train_idx[:: max(1, len(train_idx) // 64)][:64]
+    elastic = problem.elastic
+    elastic_sel = elastic[:, problem.mask] if isinstance(elastic, np.ndarray) else 0.0
+    t64 = problem.device_times(torch.float64)
+    full = problem.select(predict(final, x64, problem.lattice, unit, 8, t64)).cpu().numpy()
+    full = full + elastic_sel
+    exact = problem.exact
+    if whole_lattice:
+        full, exact = full.reshape(dataset.F.shape), dataset.F
+    predictions = {
+        "val_exact": exact[val_idx],
+        "val_ml": full[val_idx],
+        "train_exact": exact[shown],
+        "train_ml": full[shown],
+    }
+    train = ErrorStats.of(full[train_idx], exact[train_idx])
+    validation = ErrorStats.of(predictions["val_ml"], predictions["val_exact"])
+    return train, validation, predictions
+
+
+def train_network(
+    config: TrainConfig,
+    dataset: Dataset,
+    checkpoint: str | os.PathLike[str],
+    *,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    on_epoch: Callable[[int], Any] | None = None,
+    lattice: SquareLattice | None = None,
+    sites: NDArray[np.bool_] | None = None,
+    times: NDArray[np.float64] | None = None,
+) -> TrainResult:
+    """Train ``config.network`` on the exact forces of ``dataset``.
+
+    Adam on the mean-square force error, mini-batches of whole configurations,
+    validation on held-out configurations, learning-rate reduction on plateaus and early
+    stopping with the best weights kept (paper 003 App. B; paper 002 sec. III).
+
+    Parameters
+    ----------
+    config : TrainConfig
+    dataset : Dataset
+        Configurations ``Q`` and exact forces ``F`` of shape ``(n, Lx, Ly)``; its
+        ``config`` attribute gives the Holstein parameters
+        (:func:`fast.ml.datasets.physics_of`).
+    checkpoint : path-like
+        Written (atomically) every ``config.checkpoint_every`` epochs with the weights,
+        optimiser, scheduler and generator state; if it exists, training resumes from it and
+        ends with the same weights as an uninterrupted run. Load it only with
+        ``torch.load(..., weights_only=True)``.
+    device : str or torch.device
+    progress : bool
+        Show a progress bar over epochs.
+    on_epoch : callable, optional
+        Called with the epoch number after each epoch (tests use it to interrupt).
+    lattice : SquareLattice, optional
+        The lattice of the configurations (default: periodic, of their shape); paper 001's
+        lattice is open along x.
+    sites : (Lx, Ly) bool, optional
+        The sites whose forces are learned and scored (default: all). Paper 001 trains on
+        the central columns only, away from the electrodes. The predictions then hold the
+        selected sites only, shape ``(n, n_selected)``.
+    times : (n,) float, optional
+        The time of every configuration (> 0), fed as ``1/t`` to a time-conditioned GNN
+        (paper 000); required by such a network and refused by any other.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    ValueError
+        If the checkpoint belongs to another architecture, configuration or dataset.
+    """
+    dev = torch.device(device)
+    problem = prepare_training(config, dataset, dev, lattice, sites, times)
+    state = _start(config, problem, dev)
+    if isinstance(problem.arch, ENNArchitecture) and config.standardise:
+        scales = calibrate_input_scale(
+            state.network, problem.x[problem.train_idx[:4]], problem.lattice, problem.scales
+        )
+        problem = attrs.evolve(problem, scales=scales)
+    path = Path(checkpoint)
+    if path.exists():
+        state.restore(path, problem.identity, dev)
+    bar = tqdm(total=config.epochs, initial=state.epoch, desc="training", unit="epoch",
+               disable=not progress)  # fmt: skip
+    while (stopped := state.stop_reason(config)) is None:
+        _epoch(config, problem, state)
+        bar.update(1)
+        bar.set_postfix(val_rmse=f"{state.history[-1]['val_rmse']:.2e}")
+        if state.epoch % config.checkpoint_every == 0 or state.stop_reason(config) is not None:
+            state.save(path, problem.identity)
+        if on_epoch is not None:
+            on_epoch(state.epoch)
+    bar.close()
+    state.network.load_state_dict(state.best_state)
+    weights = fold_standardisation(state.network, problem.scales)
+    train, validation, predictions = evaluate(weights, problem, dataset, sites is None)
+    return TrainResult(
+        weights=weights,
+        history=state.history,
+        train=train,
+        validation=validation,
+        predictions=predictions,
+        best_epoch=state.best_epoch,
+        stopped=stopped,
+        seconds=state.elapsed,
+    )
