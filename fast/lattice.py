@@ -52,6 +52,8 @@ pair_distances = delegate(_ref.pair_distances)
 def _field(name: str, field: object, lattice: SquareLattice) -> Tensor:
     """Return ``field`` as a float64 tensor of shape ``(..., Lx, Ly)`` or raise ``ValueError``."""
     t = as_tensor(name, field, dtype=None)
+    if t.is_complex():
+        raise ValueError(f"{name} must be real-valued, got dtype {t.dtype}")
     if t.ndim < 2 or tuple(t.shape[-2:]) != lattice.shape:
         raise ValueError(
             f"{name} must have shape (..., {lattice.Lx}, {lattice.Ly}) to match the lattice, "

@@ -273,6 +273,18 @@ class QuenchDatasetConfig:
             ),
         )
 
+    def integrator(self) -> dynamics.Integrator:
+        """The exact-force BAOAB Langevin of the snapshot runs (``omega = sqrt(k/m)``,
+        ``gamma = omega_tau k / omega``, ``dt = dt_omega / omega``)."""
+        omega = math.sqrt(self.k / self.mass)
+        return dynamics.langevin_baoab(
+            ed.ExactForceField(self.model()),
+            mass=self.mass,
+            gamma=self.omega_tau * self.k / omega,
+            temperature=self.temperature,
+            dt=self.dt_omega / omega,
+        )
+
     @property
     def n_samples(self) -> int:
         """Random configurations plus quench snapshots."""
@@ -320,6 +332,30 @@ def resume_dynamics(
     gen = torch.Generator(device=device)
     gen.set_state(torch.frombuffer(bytearray(saved["quench_rng"]), dtype=torch.uint8))
     return integrator.init(q, p, rng=gen, t0=float(saved["quench_t"])), int(saved["quench_step"])
+
+
+def _quench_start(
+    config: QuenchDatasetConfig, integ: dynamics.Integrator, device: torch.device
+) -> tuple[dynamics.DynamicsState, int]:
+    """The first state of the snapshot runs: hot (the quench) or the two CDW domains,
+    alternating between runs, with momenta at the matching temperature."""
+    model = config.model()
+    rng = np.random.default_rng([config.seed, 2**32 - 1])  # the quench stream
+    shape = (config.n_runs, *model.lattice.shape)
+    if config.start == "hot":
+        q0 = rng.normal(scale=hot_start_spread(config.hot_temperature, config.kappa, config.k),
+                        size=shape)  # fmt: skip
+        p_temperature = config.hot_temperature
+    else:
+        cdw = reference_ed.ground_state(model).Q
+        q0 = np.stack([cdw if r % 2 == 0 else np.roll(cdw, 1, axis=0)
+                       for r in range(config.n_runs)])  # fmt: skip
+        p_temperature = config.temperature
+    p0 = rng.normal(scale=math.sqrt(p_temperature * config.mass), size=q0.shape)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(config.seed)
+    q, p = torch.as_tensor(q0, device=device), torch.as_tensor(p0, device=device)
+    return integ.init(q, p, rng=gen), 0
 
 
 def generate_quench_dataset(
@@ -378,38 +414,9 @@ def generate_quench_dataset(
         if on_chunk is not None:
             on_chunk(done)
     if config.n_runs and config.snapshots_per_run:
-        omega = math.sqrt(config.k / config.mass)
-        force_field = ed.ExactForceField(model)
-        integ = dynamics.langevin_baoab(
-            force_field,
-            mass=config.mass,
-            gamma=config.omega_tau * config.k / omega,
-            temperature=config.temperature,
-            dt=config.dt_omega / omega,
-        )
+        integ = config.integrator()
         resumed = resume_dynamics(final, integ, dev)
-        if resumed is None:
-            rng = np.random.default_rng([config.seed, 2**32 - 1])  # the quench stream
-            shape = (config.n_runs, *lattice.shape)
-            if config.start == "hot":
-                q0 = rng.normal(scale=std, size=shape)
-                p_temperature = config.hot_temperature
-            else:  # the two CDW domains, alternating between runs
-                cdw = reference_ed.ground_state(model).Q
-                q0 = np.stack([cdw if r % 2 == 0 else np.roll(cdw, 1, axis=0)
-                               for r in range(config.n_runs)])  # fmt: skip
-                p_temperature = config.temperature
-            p0 = rng.normal(scale=math.sqrt(p_temperature * config.mass), size=q0.shape)
-            gen = torch.Generator(device=dev)
-            gen.manual_seed(config.seed)
-            state, step = (
-                integ.init(
-                    torch.as_tensor(q0, device=dev), torch.as_tensor(p0, device=dev), rng=gen
-                ),
-                0,
-            )
-        else:
-            state, step = resumed
+        state, step = _quench_start(config, integ, dev) if resumed is None else resumed
         while done < total:
             for _ in range(config.snapshot_every if step >= config.burn_in else config.burn_in):
                 state = integ.step(state)

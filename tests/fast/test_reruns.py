@@ -1,11 +1,19 @@
-"""The behavioural tests of the earlier issues, re-run against :mod:`fast`.
+"""Behaviour of the fast twin: every reference behaviour test, run again on :mod:`fast`.
 
-Each test function of the listed reference test modules that takes no arguments (the
-hypothesis-driven ones included) is run a second time with the reference module names it
-uses replaced by a NumPy-facing facade over the ``fast`` twin: arrays go in as tensors,
-tensors come back as arrays. A physical law checked on the reference is thereby checked on
-the fast implementation too. Tests about reference-only internals or exact error wording
-are listed in ``SKIP`` with the reason.
+How :mod:`fast` physics is checked, in one scheme:
+
+* **equivalence**: the registry (:mod:`fast._registry`, ``tests/fast/test_equivalence.py``,
+  ``python -m fast check``) compares every registered pair on random inputs;
+* **behaviour**: each argument-free test of ``tests/reference/test_<topic>.py`` (the
+  hypothesis-driven ones included) runs a second time here, with every name of that test
+  module that is a reference topic module, or a function or class of one with a fast twin,
+  replaced by a NumPy-facing facade over the twin (arrays go in as tensors, tensors come back
+  as arrays). Nothing is listed by hand: the replacements are read off the test module, so a
+  new reference test is checked on the twin the day it is written. A physical law checked on
+  the reference is thereby checked on the fast implementation too; ``SKIP`` names the few
+  tests that cannot apply, with the reason;
+* **twin-only behaviour** (batching, devices, autograd, chunking): ``tests/fast/
+  test_behaviour.py``, through its ``backend`` fixture (reference, fast on CPU, fast on CUDA).
 """
 
 from __future__ import annotations
@@ -13,6 +21,8 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import attrs
@@ -20,11 +30,20 @@ import numpy as np
 import pytest
 import torch
 
-import fast
+import reference
 from fast._tensor import to_numpy, to_torch
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SKIP: dict[str, str] = {
     "test_ed::test_ed_inputs_are_validated": "fast.chemical_potential is batched over (..., N)",
+    "test_lattice::test_bad_input_raises_clear_errors": "fast.neighbour_sum is a hot-path "
+    "kernel: it does not scan its input for NaN (a device sync per call); fields are checked "
+    "where they enter the fast physics",
+    "test_testing::test_a_non_conservative_force_fails_and_energy_is_required": "the test "
+    "hands NumPy functions to the checkers, which call them with tensors in fast.testing",
+    "test_testing::test_a_position_dependent_map_fails_translations": "the test hands NumPy "
+    "functions to the checkers, which call them with tensors in fast.testing",
 }
 
 
@@ -95,65 +114,45 @@ class Facade:
         return _wrap(attr) if callable(attr) and not inspect.isclass(attr) else attr
 
 
-def _names(module: str, names: list[str]) -> dict[str, Any]:
-    facade = Facade(importlib.import_module(f"fast.{module}"))
-    return {name: getattr(facade, name) for name in names}
+def _replacements(module: ModuleType) -> dict[str, Any]:
+    """Every name of a test module that is a reference topic module, or a function or class
+    of one that has a fast twin, mapped to its NumPy-facing fast twin."""
+    out: dict[str, Any] = {}
+    for name, value in vars(module).items():
+        if isinstance(value, ModuleType):
+            topic = value.__name__.removeprefix("reference.")
+            if value.__name__.startswith("reference.") and topic in reference.TOPICS:
+                out[name] = Facade(importlib.import_module(f"fast.{topic}"))
+            continue
+        origin = getattr(value, "__module__", "") or ""
+        topic = origin.removeprefix("reference.")
+        if not origin.startswith("reference.") or topic not in reference.TOPICS:
+            continue
+        if not (inspect.isfunction(value) or inspect.isclass(value)):
+            continue
+        twin = getattr(importlib.import_module(f"fast.{topic}"), name, None)
+        if twin is None or twin is value:
+            continue
+        # a protocol is used with isinstance: the twin itself, not a converting wrapper
+        protocol = inspect.isclass(twin) and getattr(twin, "_is_protocol", False)
+        out[name] = (
+            twin if protocol else getattr(Facade(importlib.import_module(f"fast.{topic}")), name)
+        )
+    return out
 
 
-MODULES: dict[str, dict[str, Any]] = {
-    "tests.reference.test_ed": {"ed": Facade(fast.ed)},
-    "tests.reference.test_dynamics": {"dynamics": Facade(fast.dynamics), "ed": Facade(fast.ed)},
-    "tests.reference.test_negf": _names("negf", ["negf_densities", "negf_force", "NEGFForceField"]),
-    "tests.reference.test_ehrenfest": _names(
-        "ehrenfest",
-        [
-            "ehrenfest_step",
-            "simulate_ehrenfest",
-            "ehrenfest_energy",
-            "ehrenfest_force",
-            "propagator",
-            "density_matrix_rhs",
-        ],
-    ),
-    "tests.reference.test_observables": _names(
-        "observables",
-        [
-            "staggered_order",
-            "local_cdw_order",
-            "local_lattice_order",
-            "structure_factor",
-            "correlation_map",
-            "ensemble_order_parameter",
-            "spatial_fluctuation",
-            "domain_wall_position",
-        ],
-    ),
-    "tests.reference.test_descriptors": _names(
-        "descriptors",
-        [
-            "canonical_element",
-            "cs_descriptor",
-            "d4_descriptor",
-            "frame_features",
-            "irrep_coefficients",
-            "mirror_pair_features",
-            "neighbourhood_values",
-            "phases",
-            "power_spectrum",
-            "reference_irreps",
-            "reference_phases",
-            "split_irreps",
-            "standard_frame",
-            "transform_irreps",
-        ],
-    ),
-}
+MODULES = [
+    f"tests.reference.test_{topic}"
+    for topic in reference.TOPICS
+    if (ROOT / "tests" / "reference" / f"test_{topic}.py").exists()
+]
 
 
 def _cases() -> list[Any]:
     cases = []
-    for module_name, replacements in MODULES.items():
+    for module_name in MODULES:
         module = importlib.import_module(module_name)
+        replacements = _replacements(module)
         for name, fn in sorted(vars(module).items()):
             if not name.startswith("test_") or not callable(fn):
                 continue
