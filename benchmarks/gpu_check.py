@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["check"] = _command(cmd, out / "check.txt", max(left() * 0.3, 30))
         print(f"check: {summary['check']}", flush=True)
     if "pytest" not in args.skip:
-        tests = ["tests/test_fast_equivalence.py", "tests/test_fast_behaviour.py"]
+        tests = ["tests/fast/test_equivalence.py", "tests/fast/test_behaviour.py"]
         cmd = [py, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-k", "cuda", *tests]
         summary["pytest"] = _command(cmd, out / "pytest.txt", max(left() * 0.4, 30))
         print(f"pytest: {summary['pytest']}", flush=True)

@@ -1,0 +1,261 @@
+"""Settings of the laser workflow (paper 000): the sections of its experiment file with the
+papers' defaults and their checks, and the quantities its stages derive from them."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from fast.ml.models import physics_json
+from fast.ml.training import TrainConfig
+from fast.nn import receptive_radius
+from fast.runs.settings import (
+    check_checkpoints,
+    check_precision,
+    check_receptive_radius,
+)
+from fast.runs.trained import (
+    TrainedWorkflow,
+)
+from reference import runio
+from reference.dynamics import BathSchedule
+from reference.lattice import SquareLattice
+from reference.model import (
+    PULSE_QUANTITIES,
+    ElectronEnsemble,
+    HolsteinModel,
+    HolsteinParams,
+    LaserPulse,
+)
+from reference.nn import GNNArchitecture
+from reference.runio import finite, non_negative, positive, positive_int
+
+__all__ = [
+    "EhrenfestSettings",
+    "LaserCompareSettings",
+    "LaserDatasetSettings",
+    "LaserPhysics",
+    "LaserSettings",
+    "LaserTrainConfig",
+    "PulseSettings",
+    "RecoverySettings",
+]
+
+
+# ============================================================================ settings
+
+
+@attrs.frozen(kw_only=True)
+class LaserPhysics:
+    r"""``[physics]``: paper 000, sec. II. ``g = sqrt(lambda W k)`` with :math:`\lambda = 0.375`,
+    ``W = 8``, ``k = 1``; :math:`\Omega = 0.2` (our reading of "r = 0.2": the phonons five
+    times slower than the electrons), so :math:`\tau_0 = 5` and ``m = k / Omega^2 = 25``;
+    coupling ``-g n_i Q_i``; the lattice starts in the CDW with noise of temperature 1e-5."""
+
+    size: int = attrs.field(default=20, validator=positive_int)
+    hopping: float = -1.0
+    g: float = math.sqrt(3.0)
+    k: float = attrs.field(default=1.0, validator=positive)
+    kappa: float = 0.0
+    phonon_frequency: float = attrs.field(default=0.2, validator=positive)
+    coupling: str = "n"
+    filling: float = 0.5
+    electron_temperature: float = attrs.field(default=0.0, validator=non_negative)
+    noise_temperature: float = attrs.field(default=1e-5, validator=non_negative)
+
+    def __attrs_post_init__(self) -> None:
+        if self.size < 4 or self.size % 2:
+            raise ValueError(f"size must be an even integer >= 4, got {self.size!r}")
+        self.model()
+
+    @property
+    def tau0(self) -> float:
+        """:math:`\\tau_0 = 1/\\Omega`, paper 000's time unit."""
+        return 1.0 / self.phonon_frequency
+
+    @property
+    def mass(self) -> float:
+        """``k / Omega^2``."""
+        return self.k * self.tau0**2
+
+    @property
+    def q0(self) -> float:
+        """The uniform distortion :math:`Q_0 = g(\\bar n - c)/(k + 4\\kappa)`."""
+        return self.g * (self.filling - self.params().coupling.offset) / (self.k + 4 * self.kappa)
+
+    def params(self) -> HolsteinParams:
+        """The Hamiltonian parameters."""
+        return HolsteinParams(self.hopping, self.g, self.k, self.kappa, self.mass, self.coupling)
+
+    def model(self) -> HolsteinModel:
+        """The model on the periodic ``size x size`` lattice."""
+        return HolsteinModel(
+            SquareLattice(self.size, self.size),
+            self.params(),
+            ElectronEnsemble(self.electron_temperature, filling=self.filling),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class PulseSettings:
+    """``[pulse]``: eq. 10 (paper 000: amplitude 0.6, frequency 1.5, width tau0/10,
+    polarisation (1, 1)); ``centre`` is our choice (six widths after t = 0)."""
+
+    amplitude: float = attrs.field(default=0.6, validator=finite)
+    frequency: float = attrs.field(default=1.5, validator=positive)
+    width: float = attrs.field(default=0.5, validator=positive)
+    centre: float = attrs.field(default=3.0, validator=finite)
+    polarisation: tuple[float, float] = attrs.field(default=(1.0, 1.0), converter=runio.float_pair)
+    quantity: str = attrs.field(default="field")
+    """``"field"``: eq. 10 is E(t), as written; ``"potential"``: eq. 10 is A(t) (E = -dA/dt)."""
+
+    @quantity.validator
+    def _check_quantity(self, _: Any, value: str) -> None:
+        if value not in PULSE_QUANTITIES:
+            raise ValueError(f"quantity must be one of {PULSE_QUANTITIES}, got {value!r}")
+
+    def pulse(self) -> LaserPulse:
+        """The :class:`reference.model.LaserPulse`."""
+        return LaserPulse(self.amplitude, self.frequency, self.width, self.centre,
+                          self.polarisation, self.quantity)  # fmt: skip
+
+
+@attrs.frozen(kw_only=True)
+class EhrenfestSettings:
+    """``[ehrenfest]``: the exact runs, ``dt`` in code units, to ``end_tau0``; frames every
+    ``record_every`` steps."""
+
+    dt: float = attrs.field(default=0.05, validator=positive)
+    end_tau0: float = attrs.field(default=400.0, validator=positive)
+    record_every: int = attrs.field(default=20, validator=positive_int)
+    checkpoint_every: int = attrs.field(default=1000, validator=positive_int)
+
+    def __attrs_post_init__(self) -> None:
+        check_checkpoints(self.record_every, self.checkpoint_every)
+
+    def steps(self, tau0: float) -> int:
+        """Steps to ``end_tau0``."""
+        return max(1, round(self.end_tau0 * tau0 / self.dt))
+
+
+@attrs.frozen(kw_only=True)
+class LaserDatasetSettings:
+    """``[dataset]``: paper 000 trains on snapshots of 30 runs between steps 2500 and 20000;
+    here ``n_runs`` runs, frames with ``t >= from_tau0`` every ``snapshot_every`` frames."""
+
+    n_runs: int = attrs.field(default=28, validator=positive_int)
+    from_tau0: float = attrs.field(default=20.0, validator=positive)
+    snapshot_every: int = attrs.field(default=5, validator=positive_int)
+
+
+@attrs.frozen(kw_only=True)
+class RecoverySettings:
+    r"""``[recovery]``: the ML stage (eqs. 27-31). Friction
+    :math:`\gamma(t) = \gamma_0 + \Delta\gamma e^{-(t - t_1)/\tau_\gamma}` from ``t1_tau0`` on;
+    ``temperature`` of the noise (eq. 29) or, if not given, measured from the training runs'
+    momenta at ``t >= t1`` by equipartition (eq. 30); ``dt`` of the ML Langevin step."""
+
+    t1_tau0: float = attrs.field(default=80.0, validator=positive)
+    gamma0: float = attrs.field(default=0.003, validator=non_negative)
+    delta_gamma: float = attrs.field(default=0.017, validator=non_negative)
+    tau_tau0: float = attrs.field(default=25.0, validator=positive)
+    temperature: float | None = None
+    dt: float = attrs.field(default=0.05, validator=positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.temperature is not None and not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 (or left out), got {self.temperature!r}")
+
+    def schedule(self, tau0: float) -> BathSchedule:
+        """The :class:`reference.dynamics.BathSchedule` in code units."""
+        return BathSchedule(gamma0=self.gamma0, delta_gamma=self.delta_gamma,
+                            t1=self.t1_tau0 * tau0, tau=self.tau_tau0 * tau0)  # fmt: skip
+
+
+@attrs.frozen(kw_only=True)
+class LaserCompareSettings:
+    """``[compare]``: held-out exact runs and the ML recovery from their states at t1."""
+
+    ensemble: int = attrs.field(default=30, validator=positive_int)
+    precision: str = "float64"
+
+    def __attrs_post_init__(self) -> None:
+        check_precision(self.precision)
+
+
+@attrs.frozen(kw_only=True)
+class LaserTrainConfig(TrainConfig):
+    """``[train]`` of the laser workflow: paper 000's time-conditioned GNN (Table I)."""
+
+    network: str = "paper000_gnn"
+
+
+@attrs.frozen(kw_only=True)
+class LaserSettings(TrainedWorkflow):
+    """A laser experiment file. Sections: ``[experiment]`` (``name``, ``kind = "laser"``,
+    ``seed``), ``[physics]``, ``[pulse]``, ``[ehrenfest]``, ``[dataset]``, ``[train]``,
+    ``[recovery]``, ``[compare]``; every key has a paper default."""
+
+    name: str = "laser"
+    kind: str = "laser"
+    seed: int = 0
+    physics: LaserPhysics = attrs.field(factory=LaserPhysics)
+    pulse: PulseSettings = attrs.field(factory=PulseSettings)
+    ehrenfest: EhrenfestSettings = attrs.field(factory=EhrenfestSettings)
+    dataset: LaserDatasetSettings = attrs.field(factory=LaserDatasetSettings)
+    train: LaserTrainConfig = attrs.field(factory=LaserTrainConfig)
+    recovery: RecoverySettings = attrs.field(factory=RecoverySettings)
+    compare: LaserCompareSettings = attrs.field(factory=LaserCompareSettings)
+
+    def __attrs_post_init__(self) -> None:
+        self.check_kind("laser")
+        self.check_seeds()
+        arch = self.architecture()
+        if not (isinstance(arch, GNNArchitecture) and arch.time_channel):
+            raise ValueError(
+                f"train.network must take a time input (paper000_gnn), got {self.train.network!r}"
+            )
+        check_receptive_radius(receptive_radius(arch), {"physics.size": self.physics.size})
+        e, r = self.ehrenfest, self.recovery
+        frame_time = e.dt * e.record_every
+        if not self.dataset.from_tau0 < r.t1_tau0 < e.end_tau0:
+            raise ValueError(
+                f"need dataset.from_tau0 < recovery.t1_tau0 < ehrenfest.end_tau0, got "
+                f"{self.dataset.from_tau0}, {r.t1_tau0}, {e.end_tau0}"
+            )
+        ratio = frame_time / r.dt
+        if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+            raise ValueError(
+                f"recovery.dt ({r.dt}) must divide the frame interval ehrenfest.dt * "
+                f"record_every = {frame_time}"
+            )
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def frame_time(self) -> float:
+        """Time between recorded frames."""
+        return self.ehrenfest.dt * self.ehrenfest.record_every
+
+    @property
+    def t1_frame(self) -> int:
+        """The recorded frame where the recovery stage starts (nearest to ``t1``)."""
+        return round(self.recovery.t1_tau0 * self.physics.tau0 / self.frame_time)
+
+    def headline(self, metrics: Mapping[str, Any]) -> str:
+        """The CDW order at the end of the exact and ML recovery."""
+        o = metrics["recovery"]["O"]
+        return f"O(t_end) exact {o['exact_final']:.3f}, ML {o['ml_final']:.3f}"
+
+    def derived(self) -> dict[str, Any]:
+        """Derived quantities recorded in ``experiment.json``."""
+        p = self.physics
+        return {
+            "physics_params": json.loads(physics_json(p.params())),
+            "tau0": p.tau0, "mass": p.mass, "Q0": p.q0,
+            "steps": self.ehrenfest.steps(p.tau0), "t1": self.t1_frame * self.frame_time,
+            "time_unit": "1/|t_nn| (tau_el); tau0 = 1/Omega",
+        }  # fmt: skip

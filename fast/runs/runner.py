@@ -1,0 +1,295 @@
+"""The generic runner: an experiment file's stages in a run folder, each done once.
+
+A workflow (:class:`Workflow`) is a frozen attrs class of settings sections that declares its
+:class:`Stage` list: each stage's name, the settings sections its results depend on, the files
+it writes and the function that runs it. The runner knows no workflow, no file name and no
+metrics key:
+
+* :func:`load_settings` reads an experiment file into the workflow its ``[experiment] kind``
+  names (the mapping of kinds to workflows is given by the caller: :mod:`fast.runs.registry`);
+* :func:`preflight` checks, before any work, that every finished stage in the folder was made
+  with the same settings (``stages.json`` holds a fingerprint of each), that a requested stage
+  has what it needs, and whatever the workflow checks of the folder itself
+  (:meth:`Workflow.check_folder`, e.g. that a model file belongs to this experiment);
+* :func:`run_experiment` runs the unfinished stages in order, recording each when done.
+
+Asking for a finished stage again redoes it: its outputs and those of every later stage are
+deleted first, so nothing stale survives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import attrs
+import torch
+
+from reference import runio
+
+__all__ = [
+    "Stage",
+    "StageFunction",
+    "Workflow",
+    "fingerprint",
+    "load_settings",
+    "preflight",
+    "run_experiment",
+    "settings_fingerprint",
+]
+
+log = logging.getLogger("fast.runs")
+
+StageFunction = Callable[[Any, Path, torch.device, bool], None]
+"""``run(experiment, folder, device, progress)``: does the stage's work in ``folder``."""
+
+STAGES_FILE = "stages.json"
+SETTINGS_FILE = "experiment.json"
+
+
+@attrs.frozen
+class Stage:
+    """One step of a workflow.
+
+    Attributes
+    ----------
+    name : str
+    depends : tuple of str
+        The settings sections the stage's results depend on: its own and those of the stages
+        before it (a change in any of them makes the stage stale).
+    outputs : tuple of str
+        What the stage writes in the run folder, work in progress included: file and folder
+        names, or glob patterns (``"figures/*.png"``). Redoing the stage deletes them.
+    run : StageFunction
+    discard_when_done : tuple of str
+        Files deleted once the stage is recorded as done (a training checkpoint: it must
+        survive a kill until then).
+    """
+
+    name: str
+    depends: tuple[str, ...]
+    outputs: tuple[str, ...]
+    run: StageFunction
+    discard_when_done: tuple[str, ...] = ()
+
+
+class Workflow(Protocol):
+    """What the runner needs of an experiment: its settings and its stages."""
+
+    STAGES: ClassVar[tuple[Stage, ...]]
+
+    @property
+    def name(self) -> str:
+        """The experiment's name (``[experiment] name``)."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """The workflow's key in the registry (``[experiment] kind``)."""
+        ...
+
+    @property
+    def seed(self) -> int:
+        """The seed of every stage (``[experiment] seed``)."""
+        ...
+
+    def derived(self) -> dict[str, Any]:
+        """Derived quantities recorded in ``experiment.json`` next to the settings."""
+        ...
+
+    def check_folder(self, folder: Path, redone: Sequence[str]) -> None:
+        """Raise ``ValueError`` if a file in ``folder`` belongs to another experiment (the
+        stages in ``redone`` are about to be redone: their files do not count)."""
+        ...
+
+    def summary(self, metrics: Mapping[str, Any]) -> str:
+        """One line about the finished run, from its ``metrics.json``."""
+        ...
+
+
+def settings_fingerprint(experiment: object, sections: Sequence[str]) -> str:
+    """SHA-256 of the named settings sections of an attrs ``experiment``."""
+    values = runio.to_jsonable(attrs.asdict(experiment))  # type: ignore[arg-type]
+    text = json.dumps({k: values[k] for k in sections}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint(experiment: Workflow, stage: str) -> str:
+    """SHA-256 of the settings ``stage`` of ``experiment`` depends on."""
+    return settings_fingerprint(experiment, _stage(experiment, stage).depends)
+
+
+def _names(experiment: Workflow) -> list[str]:
+    return [s.name for s in experiment.STAGES]
+
+
+def _stage(experiment: Workflow, name: str) -> Stage:
+    for stage in experiment.STAGES:
+        if stage.name == name:
+            return stage
+    raise ValueError(f"stage must be one of {_names(experiment)}, got {name!r}")
+
+
+# ============================================================================ settings
+
+
+def load_settings(
+    path: str | os.PathLike[str],
+    workflows: Mapping[str, type[Any]],
+    default_kind: str,
+    overrides: Mapping[str, Any] | None = None,
+) -> Any:
+    """Read an experiment file into the workflow class its ``[experiment] kind`` names.
+
+    ``[experiment]`` holds ``name``, ``kind`` and ``seed``; every other table is a settings
+    section of the workflow. ``overrides`` replace ``[experiment]`` keys (``None`` values are
+    ignored).
+
+    Raises
+    ------
+    ValueError
+        One line naming the file and every unknown kind, section or key and every invalid
+        value.
+    """
+    where = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"experiment file {where!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{where!r} is not valid TOML: {exc}") from None
+    head = data.pop("experiment", {})
+    if not isinstance(head, dict):
+        raise ValueError("[experiment] must be a table")
+    values = {**data, **head, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    kind = values.get("kind", default_kind)
+    if kind not in workflows:
+        raise ValueError(f"kind must be one of {sorted(workflows)} in {where!r}, got {kind!r}")
+    cls = workflows[kind]
+    sections = {a.name for a in attrs.fields(cls)}
+    unknown = sorted(set(values) - sections)
+    if unknown:
+        raise ValueError(f"unknown settings {unknown} in {where!r}; allowed: {sorted(sections)}")
+    return runio.structure(values, cls, f"experiment {where!r}")
+
+
+# ============================================================================ run folder
+
+
+def _read_stages(folder: Path) -> dict[str, str]:
+    path = folder / STAGES_FILE
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _later(experiment: Workflow, stage: str, include: bool) -> list[str]:
+    names = _names(experiment)
+    start = names.index(stage) + (0 if include else 1)
+    return names[start:]
+
+
+def _forget(experiment: Workflow, folder: Path, stage: str) -> None:
+    """Delete the outputs of ``stage`` and of every later stage, and their records."""
+    later = _later(experiment, stage, include=True)
+    for name in later:
+        for pattern in _stage(experiment, name).outputs:
+            for path in folder.glob(pattern):
+                if path.is_dir():  # a run or dataset in progress
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+    done = {k: v for k, v in _read_stages(folder).items() if k not in later}
+    runio.write_json(folder / STAGES_FILE, done)
+
+
+def _mark_done(experiment: Workflow, folder: Path, stage: str) -> None:
+    """Record ``stage`` as finished and forget the later stages, which it made stale."""
+    later = _later(experiment, stage, include=False)
+    done = {k: v for k, v in _read_stages(folder).items() if k not in later}
+    runio.write_json(folder / STAGES_FILE, done | {stage: fingerprint(experiment, stage)})
+
+
+def preflight(experiment: Workflow, folder: Path, stage: str | None) -> list[str]:
+    """Check everything that can be checked before work starts; return the stages to run.
+
+    Raises ``ValueError`` if a finished stage (other than ``stage``, which is redone, and
+    the later ones it makes stale) was made with other settings, if ``stage`` needs an
+    unfinished earlier stage, or if the workflow finds a file of another experiment in the
+    folder (:meth:`Workflow.check_folder`).
+    """
+    names = _names(experiment)
+    if stage is not None and stage not in names:
+        raise ValueError(f"stage must be one of {names}, got {stage!r}")
+    done = _read_stages(folder)
+    redone = _later(experiment, stage, include=True) if stage is not None else []
+    for name, recorded in done.items():
+        if name in redone or name not in names:
+            continue  # redone on request, or made stale by the redo
+        if fingerprint(experiment, name) != recorded:
+            raise ValueError(
+                f"{str(folder)!r} holds a '{name}' stage made with other settings "
+                f"(sections {', '.join(_stage(experiment, name).depends)}); use a new --out"
+            )
+    experiment.check_folder(folder, redone)
+    if stage is None:
+        return [s for s in names if s not in done]
+    missing = [s for s in names[: names.index(stage)] if s not in done]
+    if missing:
+        raise ValueError(f"stage '{stage}' needs {missing} first (run without --stage)")
+    return [stage]
+
+
+def run_experiment(
+    experiment: Workflow,
+    out: str | os.PathLike[str],
+    *,
+    device: str | torch.device = "cpu",
+    stage: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the unfinished stages of ``experiment`` (or only ``stage``) in the folder ``out``.
+
+    ``stage`` on a finished stage redoes it: its outputs and those of every later stage are
+    deleted first. On an unfinished stage it runs (or resumes) it.
+
+    Returns the contents of ``metrics.json`` when the last stage is current (made by this
+    call, or nothing was left to do), else ``{}``.
+    """
+    try:
+        dev = torch.device(device)
+        torch.empty(1, device=dev)
+    except (RuntimeError, AssertionError) as exc:
+        raise ValueError(f"device {str(device)!r} is not available: {exc}") from None
+    folder = runio.prepare_run_folder(out)
+    todo = preflight(experiment, folder, stage)
+    runio.write_json(
+        folder / SETTINGS_FILE,
+        attrs.asdict(experiment) | experiment.derived(),  # type: ignore[arg-type]
+    )
+    if stage is not None and stage in _read_stages(folder):
+        log.info("redoing stage %s: deleting its outputs and those of the later stages", stage)
+        _forget(experiment, folder, stage)
+    for name in todo:
+        log.info("stage %s", name)
+        start = time.perf_counter()
+        current = _stage(experiment, name)
+        current.run(experiment, folder, dev, progress)
+        _mark_done(experiment, folder, name)
+        for file in current.discard_when_done:  # only now: a kill before the mark loses nothing
+            (folder / file).unlink(missing_ok=True)
+        log.info("stage %s done in %.1f s", name, time.perf_counter() - start)
+    metrics = folder / "metrics.json"
+    if _names(experiment)[-1] not in todo and todo:
+        return {}  # the metrics on disk (if any) predate what this call did
+    return dict(json.loads(metrics.read_text())) if metrics.exists() else {}

@@ -1,0 +1,176 @@
+"""What every workflow that trains a network shares: the model-file checks and the train stage.
+
+The quench, voltage and laser workflows all label exact data, train a network on it and drive
+dynamics with the trained model. :class:`TrainedWorkflow` holds their common settings logic
+(the experiment's seed seeds every stage; the network ``[train]`` describes; what a model file
+in the run folder must hold) and :func:`train_stage` their common ``train`` stage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from fast.ml.datasets import Dataset, load_dataset
+from fast.ml.models import Architecture, architecture_to_json, load_model, save_model
+from fast.ml.training import TrainConfig, train_network
+from fast.runs.runner import Stage, fingerprint
+from reference import runio
+from reference.lattice import SquareLattice
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "MODEL_FILE",
+    "TRAIN_OUTPUTS",
+    "TrainedWorkflow",
+    "train_stage",
+]
+
+log = logging.getLogger("fast.runs")
+
+MODEL_FILE = "model.pt"
+CHECKPOINT_FILE = "train_checkpoint.pt"
+TRAIN_OUTPUTS = (MODEL_FILE, "training.json", "predictions.h5", CHECKPOINT_FILE)
+"""What the train stage writes (its checkpoint included)."""
+
+
+class TrainedWorkflow:
+    """Settings logic shared by the workflows that train a network.
+
+    A subclass is a frozen attrs class with ``name``, ``kind``, ``seed``, ``physics`` (with
+    ``params()``) and ``train`` (:class:`fast.ml.training.TrainConfig`) sections, and sets
+    ``STAGES``.
+    """
+
+    STAGES: ClassVar[tuple[Stage, ...]]
+    name: str
+    kind: str
+    seed: int
+    train: TrainConfig
+    physics: Any
+
+    def check_seeds(self) -> None:
+        """The seed is set once, in ``[experiment]``, and seeds every stage."""
+        if self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.train.seed != 0:
+            raise ValueError("set the seed in [experiment] (it seeds every stage), not in [train]")
+
+    def check_kind(self, kind: str) -> None:
+        """``[experiment] kind`` names this workflow."""
+        if self.kind != kind:
+            raise ValueError(f"kind must be {kind!r} for this class, got {self.kind!r}")
+
+    def fingerprint(self, stage: str) -> str:
+        """SHA-256 of the settings ``stage`` depends on (:func:`fast.runs.runner.fingerprint`)."""
+        return fingerprint(self, stage)
+
+    def summary(self, metrics: Mapping[str, Any]) -> str:
+        """One line about the finished run: the held-out force error and the workflow's own
+        headline (:meth:`headline`)."""
+        error = metrics["force_error_held_out"]["std"]
+        return f"report.md written: held-out force error std {error:.3g}, {self.headline(metrics)}"
+
+    def derived(self) -> dict[str, Any]:
+        """Derived quantities recorded in ``experiment.json`` (none unless a workflow says)."""
+        return {}
+
+    def headline(self, metrics: Mapping[str, Any]) -> str:
+        """The workflow's headline result in ``metrics``."""
+        raise NotImplementedError
+
+    def train_config(self) -> TrainConfig:
+        """``[train]`` with the experiment's seed."""
+        return attrs.evolve(self.train, seed=self.seed)
+
+    def architecture(self) -> Architecture:
+        """The network ``[train]`` describes. The ``"levels"`` head needs equilibrium labels at
+        a fixed chemical potential, which only the quench workflow (which overrides this) has.
+        """
+        if self.train.head != "force":
+            raise ValueError(
+                f"[train] head = {self.train.head!r} needs equilibrium labels at a fixed "
+                "chemical potential: it applies to quench experiments only"
+            )
+        return self.train.architecture()
+
+    def model_checks(self) -> dict[str, Any]:
+        """What a model file in the run folder must hold (:func:`fast.ml.models.load_model`)."""
+        return {"architecture": self.architecture(), "physics": self.physics.params()}
+
+    def check_folder(self, folder: Path, redone: Sequence[str]) -> None:
+        """A model file or training checkpoint in ``folder`` must belong to this experiment's
+        network and physics (unless the train stage is about to be redone)."""
+        if "train" in redone:
+            return
+        model_file = folder / MODEL_FILE
+        if model_file.exists():
+            load_model(model_file, **self.model_checks())
+        checkpoint = folder / CHECKPOINT_FILE
+        if not checkpoint.exists():
+            return
+        try:
+            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            architecture = json.loads(saved["identity"])["architecture"]
+        except Exception as exc:
+            raise ValueError(f"{str(checkpoint)!r} is not a training checkpoint: {exc}") from None
+        if architecture != architecture_to_json(self.architecture()):
+            raise ValueError(
+                f"{str(checkpoint)!r} is a checkpoint of another network; use a new --out"
+            )
+
+
+def train_stage(
+    experiment: TrainedWorkflow,
+    folder: Path,
+    device: torch.device,
+    progress: bool,
+    *,
+    lattice: SquareLattice | None = None,
+    sites: NDArray[np.bool_] | None = None,
+    data: Dataset | None = None,
+    times: NDArray[np.float64] | None = None,
+) -> None:
+    """Train on ``data`` (default: ``dataset.h5``) into ``model.pt``, ``training.json`` and
+    ``predictions.h5``; ``lattice``, ``sites`` and ``times`` as in
+    :func:`fast.ml.training.train_network`."""
+    data = load_dataset(folder / "dataset.h5") if data is None else data
+    config = experiment.train_config()
+    result = train_network(
+        config, data, folder / CHECKPOINT_FILE, device=device, progress=progress,
+        lattice=lattice, sites=sites, times=times,
+    )  # fmt: skip
+    checks = experiment.model_checks()
+    summary = {
+        "network": config.network,
+        "architecture": repr(result.weights.architecture),
+        "parameters": sum(v.size for v in result.weights.arrays.values()),
+        "target": config.target,
+        "device": str(device),
+        **result.summary(),
+    }
+    runio.write_hdf5(folder / "predictions.h5", result.predictions, config)
+    runio.write_json(folder / "training.json", summary)
+    save_model(
+        folder / MODEL_FILE,
+        result.weights,
+        checks["physics"],
+        config.target,
+        {"experiment": experiment.name, "validation_std": result.validation.std,
+         "dataset_hash": data.attributes.get("content_hash"), "trained_sites": int(
+             result.predictions["val_exact"][0].size)},
+        ensemble=checks.get("ensemble"),
+    )  # fmt: skip
+    log.info(
+        "train: %s, held-out force error std %.4g (RMSE %.4g) after %d epochs, %.0f s",
+        config.network, result.validation.std, result.validation.rmse, len(result.history),
+        result.seconds,
+    )  # fmt: skip
