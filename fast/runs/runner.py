@@ -52,7 +52,12 @@ StageFunction = Callable[[Any, Path, torch.device, bool], None]
 """``run(experiment, folder, device, progress)``: does the stage's work in ``folder``."""
 
 STAGES_FILE = "stages.json"
+"""The finished stages and the fingerprint of the settings each was made with."""
 SETTINGS_FILE = "experiment.json"
+"""The experiment's settings and derived quantities, rewritten by every run."""
+METRICS_FILE = "metrics.json"
+"""What a workflow's last stage writes: the run's results, returned by :func:`run_experiment`
+and read by :meth:`Workflow.summary` (the one file the runner and workflows agree on)."""
 
 
 @attrs.frozen
@@ -289,7 +294,7 @@ def run_experiment(
         for file in current.discard_when_done:  # only now: a kill before the mark loses nothing
             (folder / file).unlink(missing_ok=True)
         log.info("stage %s done in %.1f s", name, time.perf_counter() - start)
-    metrics = folder / "metrics.json"
+    metrics = folder / METRICS_FILE
     if _names(experiment)[-1] not in todo and todo:
         return {}  # the metrics on disk (if any) predate what this call did
     return dict(json.loads(metrics.read_text())) if metrics.exists() else {}
