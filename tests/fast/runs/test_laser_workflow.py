@@ -76,7 +76,9 @@ def test_every_stage_writes_its_files_and_the_report_shows_them(
     finished: tuple[Path, Path],
 ) -> None:
     _, out = finished
-    assert list(json.loads((out / "stages.json").read_text())) == [s.name for s in LaserExperiment.STAGES]
+    assert list(json.loads((out / "stages.json").read_text())) == [
+        s.name for s in LaserExperiment.STAGES
+    ]
     assert not list(out.glob("*.partial")) and not list(out.glob("*.state.pt"))
     report = (out / "report.md").read_text()
     figures = re.findall(r"\]\((figures/[^)]+)\)", report)
@@ -166,9 +168,7 @@ def test_the_bath_temperature_is_the_mean_kinetic_energy_after_t1(
     mass = LaserPhysics().mass
     late = runs.t >= 20.0
     expected = np.mean(runs.extra["P"][late] ** 2) / mass
-    assert kinetic_temperature_since(runs.t, runs.extra["P"], mass, 20.0) == pytest.approx(
-        expected
-    )
+    assert kinetic_temperature_since(runs.t, runs.extra["P"], mass, 20.0) == pytest.approx(expected)
     with pytest.raises(ValueError, match="no frame in the window"):
         kinetic_temperature_since(runs.t, runs.extra["P"], mass, 1e9)
 

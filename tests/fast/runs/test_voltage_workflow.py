@@ -80,7 +80,9 @@ def test_every_stage_writes_its_files_and_the_report_shows_them(
     finished: tuple[Path, Path],
 ) -> None:
     _, out = finished
-    assert list(json.loads((out / "stages.json").read_text())) == [s.name for s in VoltageExperiment.STAGES]
+    assert list(json.loads((out / "stages.json").read_text())) == [
+        s.name for s in VoltageExperiment.STAGES
+    ]
     assert not list(out.glob("*.partial")) and not list(out.glob("*.state.pt"))
     report = (out / "report.md").read_text()
     figures = re.findall(r"\]\((figures/[^)]+)\)", report)
