@@ -13,13 +13,13 @@ import torch
 
 from fast import ehrenfest as fe
 from fast.cli import main
-from fast.runs.registry import load_experiment
 from fast.runs.laser import (
     LaserExperiment,
     LaserPhysics,
     cdw_ehrenfest_states,
     training_frames,
 )
+from fast.runs.registry import load_experiment
 from fast.runs.trajectories import load_trajectory, run_ehrenfest
 from reference import ehrenfest as re_
 from reference.dynamics import kinetic_temperature_since

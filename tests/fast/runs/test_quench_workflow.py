@@ -17,11 +17,10 @@ from fast.runs.quench import QuenchExperiment as Experiment
 from fast.runs.registry import load_experiment
 from fast.runs.runner import run_experiment
 from reference.ed import densities_from_forces
-
-STAGES = tuple(stage.name for stage in Experiment.STAGES)
 from reference.lattice import SquareLattice
 
 ROOT = Path(__file__).resolve().parents[3]
+STAGES = tuple(stage.name for stage in Experiment.STAGES)
 
 TINY = """
 [experiment]

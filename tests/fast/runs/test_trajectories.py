@@ -73,7 +73,6 @@ def test_a_run_killed_between_its_frames_and_its_state_resumes_exactly(
 ) -> None:
     """A kill after a checkpoint's frames reach the disk but before its state does (and
     one that leaves a half-written temporary file) loses nothing and duplicates nothing."""
-    import fast.runs.trajectories as sim
 
     model = HolsteinModel(SquareLattice(4, 4), HolsteinParams(), ElectronEnsemble(0.1))
     integ = dynamics.langevin_baoab(
