@@ -39,7 +39,7 @@ Choices the paper leaves open, or that the time budget forces (also in
   ``V = 2.0``: 0.04 to 0.07 (only the lead column turns metallic); ``V = 2.5``: 0.08 to
   0.29 (the front creeps); ``V = 3.0``: 0.14 to 0.61 (nucleation at once, then about one
   column per 3 time units); ``V = 3.5``: 0.18 to 0.67. ``V = 3`` shows nucleation at the
-  left electrode and a front that moves during the demo. On this short lattice the front
+  left electrode and a front that moves during the run. On this short lattice the front
   stops at :math:`\xi \approx 0.6` (about 5 columns before the right lead, whose
   :math:`\mu_R = 0` keeps the CDW next to it stable) after :math:`t \approx 20-25`; the
   metallic region is depleted (:math:`n_i \approx 0.1-0.3`), drained by the left lead.
@@ -50,7 +50,7 @@ Choices the paper leaves open, or that the time budget forces (also in
   leads have :math:`\Gamma_m \approx \Gamma_{\rm bath}`. With the paper's
   :math:`\Gamma_{\rm bath} = 0.001` even the paper's step errs by up to 0.07 in :math:`n_i`
   on this lattice, and a step of 0.01 produces densities outside [0, 1]; an accurate step
-  (0.001) costs ten times the demo's budget. The demo therefore uses
+  (0.001) costs ten times this run's budget. The run therefore uses
   :math:`\Gamma_{\rm bath} = 0.01` (still a weak bath next to :math:`\Gamma_{\rm lead} = 1`)
   with step 0.01: the bound is :math:`2e^{-2\pi} \approx 4\times 10^{-3}` and the
   measured density error about :math:`2\times 10^{-3}`. ``metrics.json`` records the bound.
