@@ -118,8 +118,9 @@ class LaserConfig:
         Ehrenfest steps and steps per recorded frame.
     seed : int
         One seed; member ``a`` draws from the ``a``-th spawned stream.
-    hopping, lambda_ep, k, kappa : float
-        Hamiltonian; ``g = sqrt(lambda_ep * 8 |hopping| * k)``.
+    hopping, g, k, kappa : float
+        Hamiltonian (the workflows' ``[physics]`` names); paper 000 gives the dimensionless
+        coupling :math:`\\lambda = g^2/(W k) = 0.375` with ``W = 8 |hopping|``.
     phonon_frequency : float
         :math:`\Omega`; the mass is ``k / Omega**2`` and :math:`\tau_0 = 1/\Omega`.
     coupling : str
@@ -145,7 +146,7 @@ class LaserConfig:
     record_every: int = attrs.field(default=5, validator=runio.positive_int)
     seed: int = 2026
     hopping: float = -1.0
-    lambda_ep: float = attrs.field(default=0.375, validator=runio.positive)
+    g: float = attrs.field(default=math.sqrt(3.0), validator=runio.positive)
     k: float = attrs.field(default=1.0, validator=runio.positive)
     kappa: float = 0.0
     phonon_frequency: float = attrs.field(default=0.2, validator=runio.positive)
@@ -178,11 +179,6 @@ class LaserConfig:
             )
         self.model()  # validates the Hamiltonian and the electron ensemble
         self.pulse()
-
-    @property
-    def g(self) -> float:
-        """The coupling :math:`g = \\sqrt{\\lambda W k}` with ``W = 8 |hopping|``."""
-        return math.sqrt(self.lambda_ep * 8.0 * abs(self.hopping) * self.k)
 
     @property
     def mass(self) -> float:
@@ -388,8 +384,7 @@ def run_exact_laser(
     folder = runio.prepare_run_folder(out)
     runio.write_json(
         folder / "config.json",
-        attrs.asdict(config)
-        | {"g": config.g, "mass": config.mass, "tau0": config.tau0, "Q0": config.q0},
+        attrs.asdict(config) | {"mass": config.mass, "tau0": config.tau0, "Q0": config.q0},
     )
     lattice = SquareLattice(config.size, config.size)
     log.info(

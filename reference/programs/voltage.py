@@ -128,8 +128,9 @@ class VoltageConfig:
         Brownian steps and steps per recorded frame.
     seed : int
         Seed of the initial noise and of the Brownian noise.
-    hopping, lambda_ep, k, kappa : float
-        Hamiltonian; ``g = sqrt(lambda_ep * 8 |hopping| * k)``.
+    hopping, g, k, kappa : float
+        Hamiltonian (the workflows' ``[physics]`` names); paper 001 gives the dimensionless
+        coupling :math:`\\lambda = g^2/(W k) = 0.28` with ``W = 8 |hopping|``.
     coupling : str
         ``"n-1/2"``: the CDW gap is centred at :math:`\\epsilon_F = 0` (paper 001, sec. II).
     gamma_lead, gamma_bath, voltage, temperature : float
@@ -157,7 +158,7 @@ class VoltageConfig:
     record_every: int = attrs.field(default=10, validator=runio.positive_int)
     seed: int = 2026
     hopping: float = 1.0
-    lambda_ep: float = attrs.field(default=0.28, validator=runio.positive)
+    g: float = attrs.field(default=math.sqrt(0.28 * 8.0), validator=runio.positive)
     k: float = attrs.field(default=1.0, validator=runio.positive)
     kappa: float = 0.18
     coupling: str = "n-1/2"
@@ -194,11 +195,6 @@ class VoltageConfig:
             raise ValueError(f"metal_threshold must lie in (0, 1), got {self.metal_threshold!r}")
         self.model()  # validates the Hamiltonian parameters
         self.electrodes()
-
-    @property
-    def g(self) -> float:
-        """The coupling :math:`g = \\sqrt{\\lambda W k}` with ``W = 8 |hopping|``."""
-        return math.sqrt(self.lambda_ep * 8.0 * abs(self.hopping) * self.k)
 
     @property
     def lattice(self) -> SquareLattice:
@@ -327,7 +323,7 @@ def run_exact_voltage(
     folder = runio.prepare_run_folder(out)
     runio.write_json(
         folder / "config.json",
-        attrs.asdict(config) | {"g": config.g, "aliasing_bound": config.aliasing_bound},
+        attrs.asdict(config) | {"aliasing_bound": config.aliasing_bound},
     )
     if config.aliasing_bound > 1e-2:
         log.warning(
