@@ -12,7 +12,8 @@ Physics topics (each mirrored by the torch twin of the same name in :mod:`fast`)
 
 Plumbing shared with :mod:`fast` (not physics, no twin): :mod:`~reference.validation`
 (argument checks) and :mod:`~reference.runio` (strict TOML-to-attrs settings, run folders,
-atomic writes, one-line errors). Programs: :mod:`reference.programs` (exact-only runs).
+atomic writes, one-line errors) and :mod:`~reference.sections` (the settings sections that
+experiment files share). Programs: :mod:`reference.programs` (exact-only runs).
 """
 
 __version__ = "0.1.0"
@@ -23,5 +24,5 @@ TOPICS = (
 )  # fmt: skip
 """The physics topic modules; :mod:`fast` has a twin of each with the same public names."""
 
-PLUMBING = ("validation", "runio")
+PLUMBING = ("validation", "runio", "sections")
 """Modules of shared plumbing (public, used by :mod:`fast` too, no twin)."""

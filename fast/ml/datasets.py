@@ -32,13 +32,14 @@ from fast import dynamics, ed
 from fast.ml.storage import ChunkFolder, content_hash, partial_path
 from fast.model import elastic_force
 from reference import ed as reference_ed
-from reference.lattice import SquareLattice
 from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
-from reference.runio import non_negative_int, positive, positive_int
+from reference.runio import non_negative_int, positive_int
+from reference.sections import Langevin, Physics
 
 __all__ = [
     "FIELDS",
     "Dataset",
+    "DatasetSettings",
     "QuenchDatasetConfig",
     "append_chunk",
     "content_hash",
@@ -220,75 +221,71 @@ def load_dataset(path: str | os.PathLike[str], verify: bool = True) -> Dataset:
 
 
 @attrs.frozen(kw_only=True)
-class QuenchDatasetConfig:
-    """Settings of the quench-paper training set (defaults: paper 003 App. B on 40x40).
+class DatasetSettings:
+    """``[dataset]`` of a quench experiment: the exact training set (paper 003 App. B: 40x40,
+    200 random configurations and 400 snapshots).
 
-    The electrons are held at ``filling`` (the chemical potential is solved for in every
-    configuration) or, if ``mu`` is given, at that fixed chemical potential.
-    Random configurations are the authors' hot start, ``Q ~ N(0, T_hot / kappa)``;
-    the snapshots come from ``n_runs`` BAOAB runs at the bath temperature, recorded every
+    Random configurations are the authors' hot start, ``Q ~ N(0, T_hot / kappa)``; the
+    snapshots come from ``n_runs`` BAOAB runs at the bath temperature, recorded every
     ``snapshot_every`` steps after ``burn_in`` steps. With ``start = "hot"`` the runs start
     from such hot states (quench snapshots: domains and walls); with ``start = "cdw"`` from
     the checkerboard ground state, half of them sublattice-flipped, with momenta at the bath
     temperature (equilibrium snapshots at ``T``, paper 003 App. B's "equilibrium
-    configurations at a low temperature").
+    configurations at a low temperature"). ``chunk`` random configurations are labelled per
+    chunk on disk.
     """
 
     size: int = attrs.field(default=40, validator=positive_int)
-    hopping: float = 1.0
-    g: float = 3.5
-    k: float = 1.0
-    kappa: float = 0.18
-    mass: float = 5.0
-    coupling: str = "n-1/2"
-    filling: float = 0.5
-    mu: float | None = None
-    temperature: float = 0.1
     n_random: int = attrs.field(default=200, validator=non_negative_int)
-    hot_temperature: float = attrs.field(default=5.0, validator=positive)
     n_runs: int = attrs.field(default=4, validator=non_negative_int)
     snapshots_per_run: int = attrs.field(default=100, validator=non_negative_int)
     burn_in: int = attrs.field(default=0, validator=non_negative_int)
     snapshot_every: int = attrs.field(default=50, validator=positive_int)
-    omega_tau: float = attrs.field(default=0.09, validator=positive)
-    dt_omega: float = attrs.field(default=0.022, validator=positive)
     chunk: int = attrs.field(default=8, validator=positive_int)
-    seed: int = 0
     start: str = "hot"
 
     def __attrs_post_init__(self) -> None:
-        self.model()  # validates the physics
         if self.start not in ("hot", "cdw"):
             raise ValueError(f"start must be 'hot' or 'cdw', got {self.start!r}")
 
+
+@attrs.frozen(kw_only=True)
+class QuenchDatasetConfig:
+    """Everything a quench-paper training set depends on, stored as JSON in the file.
+
+    The physics (:class:`reference.sections.Physics`: the electrons at a fixed filling, with
+    the chemical potential solved for in every configuration, or at a fixed ``mu``), the
+    quench (:class:`reference.sections.Langevin`: time step, friction, hot-start
+    temperature), the :class:`DatasetSettings` and the seed: the quench workflow's own
+    sections, not copies of them.
+    """
+
+    physics: Physics = attrs.field(factory=Physics)
+    langevin: Langevin = attrs.field(factory=Langevin)
+    dataset: DatasetSettings = attrs.field(factory=DatasetSettings)
+    seed: int = 0
+
     def model(self) -> HolsteinModel:
         """The Holstein model the labels come from."""
-        return HolsteinModel(
-            SquareLattice(self.size, self.size),
-            HolsteinParams(self.hopping, self.g, self.k, self.kappa, self.mass, self.coupling),
-            ElectronEnsemble(
-                self.temperature,
-                filling=None if self.mu is not None else self.filling,
-                mu=self.mu,
-            ),
-        )
+        return self.physics.model(self.dataset.size)
 
     def integrator(self) -> dynamics.Integrator:
-        """The exact-force BAOAB Langevin of the snapshot runs (``omega = sqrt(k/m)``,
-        ``gamma = omega_tau k / omega``, ``dt = dt_omega / omega``)."""
-        omega = math.sqrt(self.k / self.mass)
+        """The exact-force BAOAB Langevin of the snapshot runs (whatever
+        ``langevin.integrator`` says: it names the workflow's ML dynamics)."""
+        p = self.physics
         return dynamics.langevin_baoab(
             ed.ExactForceField(self.model()),
-            mass=self.mass,
-            gamma=self.omega_tau * self.k / omega,
-            temperature=self.temperature,
-            dt=self.dt_omega / omega,
+            mass=p.mass,
+            gamma=self.langevin.gamma(p),
+            temperature=p.temperature,
+            dt=self.langevin.dt(p),
         )
 
     @property
     def n_samples(self) -> int:
         """Random configurations plus quench snapshots."""
-        return self.n_random + self.n_runs * self.snapshots_per_run
+        d = self.dataset
+        return d.n_random + d.n_runs * d.snapshots_per_run
 
 
 def hot_start_spread(temperature: float, kappa: float, k: float) -> float:
@@ -339,23 +336,23 @@ def _quench_start(
 ) -> tuple[dynamics.DynamicsState, int]:
     """The first state of the snapshot runs: hot (the quench) or the two CDW domains,
     alternating between runs, with momenta at the matching temperature."""
-    model = config.model()
+    model, p, d = config.model(), config.physics, config.dataset
+    hot = config.langevin.initial_temperature
     rng = np.random.default_rng([config.seed, 2**32 - 1])  # the quench stream
-    shape = (config.n_runs, *model.lattice.shape)
-    if config.start == "hot":
-        q0 = rng.normal(scale=hot_start_spread(config.hot_temperature, config.kappa, config.k),
-                        size=shape)  # fmt: skip
-        p_temperature = config.hot_temperature
+    shape = (d.n_runs, *model.lattice.shape)
+    if d.start == "hot":
+        q0 = rng.normal(scale=hot_start_spread(hot, p.kappa, p.k), size=shape)
+        p_temperature = hot
     else:
         cdw = reference_ed.ground_state(model).Q
         q0 = np.stack([cdw if r % 2 == 0 else np.roll(cdw, 1, axis=0)
-                       for r in range(config.n_runs)])  # fmt: skip
-        p_temperature = config.temperature
-    p0 = rng.normal(scale=math.sqrt(p_temperature * config.mass), size=q0.shape)
+                       for r in range(d.n_runs)])  # fmt: skip
+        p_temperature = p.temperature
+    p0 = rng.normal(scale=math.sqrt(p_temperature * p.mass), size=q0.shape)
     gen = torch.Generator(device=device)
     gen.manual_seed(config.seed)
-    q, p = torch.as_tensor(q0, device=device), torch.as_tensor(p0, device=device)
-    return integ.init(q, p, rng=gen), 0
+    q, mom = torch.as_tensor(q0, device=device), torch.as_tensor(p0, device=device)
+    return integ.init(q, mom, rng=gen), 0
 
 
 def generate_quench_dataset(
@@ -400,9 +397,10 @@ def generate_quench_dataset(
     total = config.n_samples
     bar = tqdm(total=total, initial=done, desc="exact labels", disable=not progress, unit="config")
     # random configurations: sample i is drawn from a generator seeded by (seed, i)
-    std = hot_start_spread(config.hot_temperature, config.kappa, config.k)
-    while done < config.n_random:
-        count = min(config.chunk, config.n_random - done)
+    d, p = config.dataset, config.physics
+    std = hot_start_spread(config.langevin.initial_temperature, p.kappa, p.k)
+    while done < d.n_random:
+        count = min(d.chunk, d.n_random - done)
         q = np.stack(
             [
                 np.random.default_rng([config.seed, i]).normal(scale=std, size=lattice.shape)
@@ -413,18 +411,18 @@ def generate_quench_dataset(
         bar.update(count)
         if on_chunk is not None:
             on_chunk(done)
-    if config.n_runs and config.snapshots_per_run:
+    if d.n_runs and d.snapshots_per_run:
         integ = config.integrator()
         resumed = resume_dynamics(final, integ, dev)
         state, step = _quench_start(config, integ, dev) if resumed is None else resumed
         while done < total:
-            for _ in range(config.snapshot_every if step >= config.burn_in else config.burn_in):
+            for _ in range(d.snapshot_every if step >= d.burn_in else d.burn_in):
                 state = integ.step(state)
                 step += 1
             done = append_chunk(
                 final, exact_labels(model, state.Q), dynamics_checkpoint(state, step)
             )
-            bar.update(config.n_runs)
+            bar.update(d.n_runs)
             if on_chunk is not None:
                 on_chunk(done)
     bar.close()
@@ -442,6 +440,8 @@ def physics_of(dataset: Dataset) -> HolsteinParams:
     parameters in its ``config``)."""
     try:
         config = json.loads(dataset.attributes.get("physics") or dataset.attributes["config"])
+        if isinstance(config.get("physics"), dict):  # a quench dataset's nested settings
+            config = config["physics"]
         names = [a.name for a in attrs.fields(HolsteinParams)]
         return HolsteinParams(**{name: config[name] for name in names})
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
@@ -453,6 +453,8 @@ def electrons_of(dataset: Dataset) -> ElectronEnsemble | None:
     the filling, from its ``config``), or None if it does not record them."""
     try:
         config = json.loads(dataset.attributes["config"])
+        if isinstance(config.get("physics"), dict):  # a quench dataset's nested settings
+            config = config["physics"]
         mu = config.get("mu")
         if mu is not None:
             return ElectronEnsemble(float(config["temperature"]), filling=None, mu=float(mu))

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from fast.ml.datasets import QuenchDatasetConfig
+from fast.ml.datasets import DatasetSettings, QuenchDatasetConfig
 from fast.ml.models import Architecture, physics_json
 from fast.ml.training import TrainConfig
 from fast.nn import receptive_radius
@@ -23,10 +23,9 @@ from fast.runs.settings import (
 from fast.runs.trained import (
     TrainedWorkflow,
 )
-from reference.lattice import SquareLattice
-from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
 from reference.nn import GNNArchitecture
 from reference.runio import non_negative_int, positive, positive_int
+from reference.sections import Langevin, Physics
 
 __all__ = [
     "AnalyseSettings",
@@ -40,87 +39,6 @@ __all__ = [
 
 
 # ============================================================================ settings
-
-
-@attrs.frozen(kw_only=True)
-class Physics:
-    """``[physics]``: the Holstein model (defaults: paper 003 at half filling).
-
-    Give ``mu`` to hold the electrons at a fixed chemical potential instead of a fixed
-    filling (``mu = 0`` is half filling on average for the ``n-1/2`` coupling, by
-    particle-hole symmetry). Fixed-filling labels depend on the whole lattice through the
-    chemical potential, a non-locality no local model can learn (specs/equations/training.md).
-    """
-
-    hopping: float = 1.0
-    g: float = 3.5
-    k: float = 1.0
-    kappa: float = 0.18
-    mass: float = 5.0
-    coupling: str = "n-1/2"
-    filling: float = 0.5
-    mu: float | None = None
-    temperature: float = attrs.field(default=0.1, validator=positive)
-
-    def __attrs_post_init__(self) -> None:
-        self.model(4)
-
-    def params(self) -> HolsteinParams:
-        """The Hamiltonian parameters."""
-        return HolsteinParams(self.hopping, self.g, self.k, self.kappa, self.mass, self.coupling)
-
-    def model(self, size: int) -> HolsteinModel:
-        """The model on a periodic ``size x size`` lattice."""
-        return HolsteinModel(
-            SquareLattice(size, size),
-            self.params(),
-            self.ensemble(),
-        )
-
-    def ensemble(self) -> ElectronEnsemble:
-        """Fixed ``filling``, or the fixed chemical potential ``mu`` when it is given."""
-        if self.mu is not None:
-            return ElectronEnsemble(self.temperature, filling=None, mu=self.mu)
-        return ElectronEnsemble(self.temperature, filling=self.filling)
-
-
-@attrs.frozen(kw_only=True)
-class Langevin:
-    """``[langevin]``: the thermal quench, shared by the dataset, compare and simulate runs.
-
-    ``omega_tau = omega gamma / k`` and ``dt_omega = omega dt`` with ``omega = sqrt(k/m)``
-    (paper 003: 0.09 and 0.022). ``integrator`` is ``"baoab"`` or ``"vv_ou"`` (velocity
-    Verlet plus an exact Ornstein-Uhlenbeck update, the authors' script). The initial state
-    is a hot start at ``initial_temperature``: ``Q ~ N(0, T0/kappa)``, ``P ~ N(0, T0 m)``.
-    """
-
-    omega_tau: float = attrs.field(default=0.09, validator=positive)
-    dt_omega: float = attrs.field(default=0.022, validator=positive)
-    integrator: str = "baoab"
-    initial_temperature: float = attrs.field(default=5.0, validator=positive)
-
-    def __attrs_post_init__(self) -> None:
-        if self.integrator not in ("baoab", "vv_ou"):
-            raise ValueError(f"integrator must be 'baoab' or 'vv_ou', got {self.integrator!r}")
-
-
-@attrs.frozen(kw_only=True)
-class DatasetSettings:
-    """``[dataset]``: the exact training set (paper 003 App. B: 40x40, 200 + 400); ``start``
-    is where the snapshot runs begin, ``"hot"`` (quench) or ``"cdw"`` (equilibrium at T)."""
-
-    size: int = attrs.field(default=40, validator=positive_int)
-    n_random: int = attrs.field(default=200, validator=non_negative_int)
-    n_runs: int = attrs.field(default=4, validator=non_negative_int)
-    snapshots_per_run: int = attrs.field(default=100, validator=non_negative_int)
-    burn_in: int = attrs.field(default=0, validator=non_negative_int)
-    snapshot_every: int = attrs.field(default=50, validator=positive_int)
-    chunk: int = attrs.field(default=8, validator=positive_int)
-    start: str = "hot"
-
-    def __attrs_post_init__(self) -> None:
-        if self.start not in ("hot", "cdw"):
-            raise ValueError(f"start must be 'hot' or 'cdw', got {self.start!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -229,29 +147,24 @@ class QuenchSettings(TrainedWorkflow):
     @property
     def omega(self) -> float:
         """``sqrt(k/m)``, the inverse time unit of paper 003."""
-        return math.sqrt(self.physics.k / self.physics.mass)
+        return self.physics.omega
 
     @property
     def dt(self) -> float:
         """The time step ``dt_omega / omega``."""
-        return self.langevin.dt_omega / self.omega
+        return self.langevin.dt(self.physics)
 
     @property
     def gamma(self) -> float:
         """The friction ``omega_tau k / omega``."""
-        return self.langevin.omega_tau * self.physics.k / self.omega
+        return self.langevin.gamma(self.physics)
 
     def dataset_config(self) -> QuenchDatasetConfig:
-        """The :class:`fast.ml.datasets.QuenchDatasetConfig` of the ``dataset`` stage."""
-        p, d, lv = self.physics, self.dataset, self.langevin
+        """The :class:`fast.ml.datasets.QuenchDatasetConfig` of the ``dataset`` stage: this
+        experiment's own sections."""
         return QuenchDatasetConfig(
-            size=d.size, hopping=p.hopping, g=p.g, k=p.k, kappa=p.kappa, mass=p.mass,
-            coupling=p.coupling, filling=p.filling, mu=p.mu, temperature=p.temperature,
-            n_random=d.n_random, hot_temperature=lv.initial_temperature, n_runs=d.n_runs,
-            snapshots_per_run=d.snapshots_per_run, burn_in=d.burn_in,
-            snapshot_every=d.snapshot_every, omega_tau=lv.omega_tau, dt_omega=lv.dt_omega,
-            chunk=d.chunk, seed=self.seed, start=d.start,
-        )  # fmt: skip
+            physics=self.physics, langevin=self.langevin, dataset=self.dataset, seed=self.seed
+        )
 
     def model_checks(self) -> dict[str, Any]:
         """What a model file must hold: also the electrons' temperature and filling or mu."""

@@ -30,6 +30,7 @@ import math
 import os
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,8 @@ from numpy.typing import NDArray
 import reference
 from reference import dynamics, ed, observables, runio
 from reference.lattice import SquareLattice
-from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
+from reference.model import HolsteinModel
+from reference.sections import Langevin, Physics
 
 __all__ = ["QuenchConfig", "load_config", "main", "run_exact_quench"]
 
@@ -62,11 +64,13 @@ def _positive(instance: object, attribute: attrs.Attribute[float], value: float)
 class QuenchConfig:
     """Settings of the exact quench; defaults follow paper 003 on a small lattice.
 
-    Paper 003: ``t = 1, g = 3.5, k = 1, kappa = 0.18``, ``m = 5`` (authors'
-    script), coupling ``n - 1/2``, half filling, quench to ``T = 0.1``,
-    ``dt = 0.022 / omega`` and ``omega * gamma / k = 0.09``. The random initial
-    state follows the authors' script: ``Q ~ N(0, 5 / kappa)``,
-    ``P ~ N(0, 5 m)`` (a hot start at ``k_B T = 5``).
+    The physics and the quench are the sections every quench experiment file shares
+    (:class:`reference.sections.Physics`, :class:`reference.sections.Langevin`; paper 003:
+    ``t = 1, g = 3.5, k = 1, kappa = 0.18``, ``m = 5`` from the authors' script, coupling
+    ``n - 1/2``, half filling, quench to ``T = 0.1``, ``dt = 0.022 / omega`` and
+    ``omega * gamma / k = 0.09``, hot start ``Q ~ N(0, 5 / kappa)``, ``P ~ N(0, 5 m)``). The
+    run itself is ``size``, ``ensemble``, ``steps``, ``record_every`` and ``seed``; the growth
+    law is fitted for ``t >= fit_from_fraction t_end`` while ``L < fit_max_length_fraction L``.
     """
 
     size: int = attrs.field(default=16, validator=_positive_int)
@@ -74,17 +78,8 @@ class QuenchConfig:
     steps: int = attrs.field(default=3000, validator=_positive_int)
     record_every: int = attrs.field(default=50, validator=_positive_int)
     seed: int = 2023
-    hopping: float = 1.0
-    g: float = 3.5
-    k: float = 1.0
-    kappa: float = 0.18
-    mass: float = 5.0
-    coupling: str = "n-1/2"
-    filling: float = 0.5
-    temperature: float = 0.1
-    omega_tau: float = attrs.field(default=0.09, validator=_positive)
-    dt_omega: float = attrs.field(default=0.022, validator=_positive)
-    initial_temperature: float = attrs.field(default=5.0, validator=_positive)
+    physics: Physics = attrs.field(factory=Physics)
+    langevin: Langevin = attrs.field(factory=Langevin)
     fit_from_fraction: float = attrs.field(default=0.1, validator=_positive)
     fit_max_length_fraction: float = attrs.field(default=0.25, validator=_positive)
 
@@ -98,35 +93,62 @@ class QuenchConfig:
         for name in ("fit_from_fraction", "fit_max_length_fraction"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in (0, 1], got {getattr(self, name)!r}")
-        self.model()  # validates the physical parameters
 
     def model(self) -> HolsteinModel:
         """Return the Holstein model of the quench."""
-        return HolsteinModel(
-            SquareLattice(self.size, self.size),
-            HolsteinParams(self.hopping, self.g, self.k, self.kappa, self.mass, self.coupling),
-            ElectronEnsemble(self.temperature, filling=self.filling),
-        )
+        return self.physics.model(self.size)
 
     @property
     def omega(self) -> float:
         """The oscillator frequency ``sqrt(k/m)``, inverse time unit of paper 003."""
-        return math.sqrt(self.k / self.mass)
+        return self.physics.omega
 
     @property
     def dt(self) -> float:
         """The time step ``dt_omega / omega``."""
-        return self.dt_omega / self.omega
+        return self.langevin.dt(self.physics)
 
     @property
     def gamma(self) -> float:
         """The friction coefficient from ``omega * tau = omega_tau`` with ``tau = gamma / k``."""
-        return self.omega_tau * self.k / self.omega
+        return self.langevin.gamma(self.physics)
+
+
+_RUN_KEYS = ("size", "ensemble", "steps", "record_every", "seed", "fit_from_fraction",
+             "fit_max_length_fraction")  # fmt: skip
 
 
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> QuenchConfig:
-    """Return a :class:`QuenchConfig` from a TOML file (``[quench]`` or top level) and overrides."""
-    return runio.load_config(QuenchConfig, "quench", path, overrides)
+    """Return a :class:`QuenchConfig` from a TOML file and overrides.
+
+    The file holds ``[quench]`` (the run), ``[physics]`` and ``[langevin]`` (the sections every
+    quench experiment file shares). ``overrides`` are run keys or ``temperature`` (the
+    bath's); ``None`` values are ignored.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        with open(path, "rb") as fh:
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{os.fspath(path)!r} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - {"quench", "physics", "langevin"})
+    if unknown:
+        raise ValueError(
+            f"unknown sections {unknown} in {str(path)!r}; allowed: langevin, physics, quench"
+        )
+    values: dict[str, Any] = dict(data.get("quench", {}))
+    values["physics"] = dict(data.get("physics", {}))
+    values["langevin"] = dict(data.get("langevin", {}))
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "temperature" in given:
+        values["physics"]["temperature"] = given.pop("temperature")
+    values.update(given)
+    known = {a.name for a in attrs.fields(QuenchConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown quench settings {unknown}; allowed: {sorted(known)}")
+    return runio.structure(values, QuenchConfig, "quench configuration")
 
 
 def _write_trajectory(
@@ -252,11 +274,20 @@ def run_exact_quench(
     p, lattice = model.params, model.lattice
     rng = np.random.default_rng(config.seed)
     shape = (config.ensemble, *lattice.shape)
-    q0 = rng.normal(scale=math.sqrt(config.initial_temperature / p.kappa), size=shape)
-    p0 = rng.normal(scale=math.sqrt(config.initial_temperature * p.mass), size=shape)
+    hot = config.langevin.initial_temperature
+    q0 = rng.normal(scale=math.sqrt(hot / p.kappa), size=shape)
+    p0 = rng.normal(scale=math.sqrt(hot * p.mass), size=shape)
     force_field = ed.ExactForceField(model)
-    integrator = dynamics.langevin_baoab(
-        force_field, mass=p.mass, gamma=config.gamma, temperature=config.temperature, dt=config.dt
+    make = (
+        dynamics.langevin_baoab if config.langevin.integrator == "baoab"
+        else dynamics.langevin_vv_ou
+    )  # fmt: skip
+    integrator = make(
+        force_field,
+        mass=p.mass,
+        gamma=config.gamma,
+        temperature=config.physics.temperature,
+        dt=config.dt,
     )
     log.info(
         "quench %dx%d, ensemble %d, %d steps of dt=%.4f (gamma=%.4f)",
@@ -333,7 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--config",
-        help="TOML file with [quench] settings, e.g. specs/experiments/exact_quench.toml",
+        help="TOML file with [quench], [physics] and [langevin], e.g. "
+        "specs/experiments/exact_quench.toml",
     )
     parser.add_argument("--size", type=int, help="linear lattice size L (even, >= 4)")
     parser.add_argument("--ensemble", type=int, help="number of independent runs")

@@ -10,11 +10,15 @@ import numpy as np
 import pytest
 
 from fast.ml import datasets as io
-from fast.ml.datasets import QuenchDatasetConfig, generate_quench_dataset
+from fast.ml.datasets import DatasetSettings, QuenchDatasetConfig, generate_quench_dataset
 from reference import ed
+from reference.sections import Physics
 
 TINY = QuenchDatasetConfig(
-    size=4, n_random=5, n_runs=2, snapshots_per_run=3, snapshot_every=4, burn_in=6, chunk=2, seed=3
+    dataset=DatasetSettings(
+        size=4, n_random=5, n_runs=2, snapshots_per_run=3, snapshot_every=4, burn_in=6, chunk=2
+    ),
+    seed=3,
 )
 
 
@@ -87,20 +91,7 @@ def test_resuming_with_another_configuration_is_refused(tmp_path: Path) -> None:
         generate_quench_dataset(
             TINY, path, progress=False, on_chunk=lambda n: (_ for _ in ()).throw(_StopError())
         )
-    other = (
-        QuenchDatasetConfig(**{**TINY.__dict__, "seed": 4})
-        if False
-        else QuenchDatasetConfig(
-            size=4,
-            n_random=5,
-            n_runs=2,
-            snapshots_per_run=3,
-            snapshot_every=4,
-            burn_in=6,
-            chunk=2,
-            seed=4,
-        )
-    )
+    other = attrs.evolve(TINY, seed=4)
     with pytest.raises(ValueError, match="different configuration"):
         generate_quench_dataset(other, path, progress=False)
 
@@ -118,20 +109,21 @@ def test_a_corrupted_dataset_is_detected(tmp_path: Path) -> None:
 
 def test_bad_settings_fail_before_any_work() -> None:
     with pytest.raises(ValueError, match="size"):
-        QuenchDatasetConfig(size=0)
+        DatasetSettings(size=0)
     with pytest.raises(ValueError, match="kappa"):
-        QuenchDatasetConfig(kappa=0.3)
+        QuenchDatasetConfig(physics=Physics(kappa=0.3))
     with pytest.raises(ValueError, match="snapshot_every"):
-        QuenchDatasetConfig(snapshot_every=0)
+        DatasetSettings(snapshot_every=0)
 
 
 def test_equilibrium_snapshots_start_in_both_cdw_domains(tmp_path: Path) -> None:
     from reference.observables import staggered_order
 
-    config = attrs.evolve(TINY, start="cdw", n_random=0, n_runs=2, snapshots_per_run=2)
+    cdw = attrs.evolve(TINY.dataset, start="cdw", n_random=0, n_runs=2, snapshots_per_run=2)
+    config = attrs.evolve(TINY, dataset=cdw)
     data = generate_quench_dataset(config, tmp_path / "e.h5", progress=False)
     np.testing.assert_allclose(data.F, ed.total_force(data.Q, config.model()), atol=1e-10)
     order = staggered_order(data.Q, config.model().lattice)  # runs alternate between chunks
     assert np.all(np.abs(order) > 0.5) and order[0] * order[1] < 0
     with pytest.raises(ValueError, match="start must be 'hot' or 'cdw'"):
-        attrs.evolve(TINY, start="cold")
+        attrs.evolve(TINY.dataset, start="cold")

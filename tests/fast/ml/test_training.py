@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from fast import nn as fnn
-from fast.ml.datasets import QuenchDatasetConfig, generate_quench_dataset, physics_of
+from fast.ml.datasets import (
+    DatasetSettings,
+    QuenchDatasetConfig,
+    generate_quench_dataset,
+    physics_of,
+)
 from fast.ml.models import load_model, save_model
 from fast.ml.standardise import Scales as _Scales
 from fast.ml.standardise import fit_scales as _fit_scales
@@ -31,6 +36,7 @@ from reference.nn import (
     MLPArchitecture,
     MPNNArchitecture,
 )
+from reference.sections import Physics
 
 SMALL = {
     "mlp": MLPArchitecture((45, 12, 6, 1)),
@@ -39,7 +45,10 @@ SMALL = {
     "enn": ENNArchitecture((3, 2)),
 }
 DATA_CONFIG = QuenchDatasetConfig(
-    size=10, n_random=6, n_runs=2, snapshots_per_run=3, snapshot_every=10, chunk=6, seed=5
+    dataset=DatasetSettings(
+        size=10, n_random=6, n_runs=2, snapshots_per_run=3, snapshot_every=10, chunk=6
+    ),
+    seed=5,
 )
 
 
@@ -54,7 +63,9 @@ def dataset(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 
 
 def test_fixed_mu_datasets_are_labelled_at_that_chemical_potential(tmp_path: Path) -> None:
-    config = QuenchDatasetConfig(size=4, n_random=3, n_runs=0, mu=0.3, seed=1)
+    config = QuenchDatasetConfig(
+        physics=Physics(mu=0.3), dataset=DatasetSettings(size=4, n_random=3, n_runs=0), seed=1
+    )
     data = generate_quench_dataset(config, tmp_path / "mu.h5", progress=False)
     model = HolsteinModel(
         SquareLattice(4, 4), HolsteinParams(), ElectronEnsemble(0.1, filling=None, mu=0.3)
@@ -261,14 +272,18 @@ def test_an_electronic_model_adds_the_exact_elastic_force(tmp_path: Path) -> Non
 
 
 def test_the_levels_head_trains_folds_saves_and_reloads(tmp_path: Path) -> None:
-    config = QuenchDatasetConfig(size=8, n_random=6, n_runs=2, snapshots_per_run=2,
-                                 snapshot_every=5, mu=0.0, seed=4)  # fmt: skip
+    config = QuenchDatasetConfig(
+        physics=Physics(mu=0.0),
+        dataset=DatasetSettings(size=8, n_random=6, n_runs=2, snapshots_per_run=2,
+                                snapshot_every=5),
+        seed=4,
+    )  # fmt: skip
     data = generate_quench_dataset(config, tmp_path / "mu.h5", progress=False)
     train = TrainConfig(hidden=(12, 6), head="levels", poles=3, epochs=4, batch_size=2, seed=1)
     result = train_network(train, data, tmp_path / "c.pt", progress=False)
     arch = result.weights.architecture
     assert isinstance(arch, MLPArchitecture) and arch.widths == (45, 12, 6, 6)
-    assert arch.head == LevelHead(3, config.g, config.temperature, 0.0, 0.5)
+    assert arch.head == LevelHead(3, config.physics.g, config.physics.temperature, 0.0, 0.5)
     assert min(h["val_rmse"] for h in result.history) == pytest.approx(
         result.validation.rmse, rel=1e-3
     )
@@ -284,7 +299,7 @@ def test_the_levels_head_trains_folds_saves_and_reloads(tmp_path: Path) -> None:
     # the head's occupations stay physical: 0 <= n_i <= 1 on any configuration
     hot = torch.as_tensor(np.random.default_rng(0).normal(scale=9.0, size=(2, 8, 8)))
     electronic = fnn.NetworkForceField(model.network(dtype=torch.float64), SquareLattice(8, 8))
-    n = electronic.forces(hot).numpy() / config.g + 0.5
+    n = electronic.forces(hot).numpy() / config.physics.g + 0.5
     assert n.min() >= -1e-12 and n.max() <= 1.0 + 1e-12
 
 

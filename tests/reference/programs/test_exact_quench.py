@@ -24,7 +24,7 @@ def test_exact_quench_toml_holds_the_default_settings() -> None:
 def test_paper_time_step_and_damping() -> None:
     config = exact_quench.QuenchConfig()
     assert config.dt == pytest.approx(0.022 * np.sqrt(5.0))
-    assert config.gamma * config.omega / config.k == pytest.approx(0.09)
+    assert config.gamma * config.omega / config.physics.k == pytest.approx(0.09)
 
 
 def test_tiny_exact_quench_writes_the_run_folder(tmp_path: Path) -> None:
@@ -65,14 +65,28 @@ def test_cli_reports_bad_settings_in_one_line(
         ({"size": 5}, "size must be an even integer >= 4"),
         ({"steps": 0}, "steps must be an integer >= 1"),
         ({"record_every": 100, "steps": 10}, "record_every must be <= steps"),
-        ({"temperature": -0.1}, "temperature must be >= 0"),
-        ({"filling": 1.5}, r"filling must lie in \(0, 1\)"),
-        ({"kappa": 0.5}, r"kappa must satisfy"),
+        ({"temperature": -0.1}, "temperature must be > 0"),
     ],
 )
 def test_invalid_exact_quench_settings_raise(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         exact_quench.load_config(None, **overrides)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("[physics]\nfilling = 1.5\n", r"physics: filling must lie in \(0, 1\)"),
+        ("[physics]\nkappa = 0.5\n", r"physics: kappa must satisfy"),
+        ("[langevin]\nintegrator = 'leapfrog'\n", "langevin: integrator must be"),
+        ("[electrodes]\nvoltage = 1.0\n", r"unknown sections \['electrodes'\]"),
+    ],
+)
+def test_invalid_shared_sections_are_named(section: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(section)
+    with pytest.raises(ValueError, match=message):
+        exact_quench.load_config(path)
 
 
 def test_unwritable_out_folder_is_reported(tmp_path: Path) -> None:
