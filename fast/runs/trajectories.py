@@ -203,30 +203,12 @@ def _resumable_run(
             raise ValueError(f"{str(final)!r} holds another run; use another output folder")
         return
     settings = json.dumps([n_steps, record_every, frame_dtype])
+    saved = _open_run(folder, identity, settings, frame_dtype, device)
     step, n_frames, seconds = 0, 0, 0.0
-    if folder.folder.exists():
-        folder.meta(RUN_FORMAT)  # refuses an older version's folder with one clear line
-    if state_file.exists():
-        saved = torch.load(state_file, map_location=device, weights_only=True)
-        if saved.get("format") != STATE_FORMAT or saved.get("identity") != identity:
-            raise ValueError(
-                f"{str(state_file)!r} belongs to another run; delete it or use another folder"
-            )
-        if saved.get("settings") != settings:
-            raise ValueError(
-                f"{str(state_file)!r} was saved with n_steps, record_every, frame_dtype = "
-                f"{saved.get('settings')}, not {settings}; delete it to start over"
-            )
+    if saved is not None:
         state = restore(saved["state"])
         step, n_frames = int(saved["step"]), int(saved["n_frames"])
         seconds = float(saved["seconds"])
-    else:
-        if folder.folder.exists():  # a run that never reached its first checkpoint
-            folder.truncate(0)
-        else:
-            meta = {"format": RUN_FORMAT, "identity": identity,
-                    "code_version": fast.__version__, "frame_dtype": frame_dtype}  # fmt: skip
-            folder.create(meta)
     # frame 0 is the initial state, unless a checkpoint already put it on disk
     buffer = [frame(state)] if n_frames == 0 else []
     bar = tqdm(total=n_steps, initial=step, desc=description, disable=not progress, unit="step")
@@ -257,6 +239,35 @@ def _resumable_run(
     bar.close()
     # wall time of the steps, summed over every call that worked on this run
     _join(folder, fields, n_steps, seconds + time.perf_counter() - start)
+
+
+def _open_run(
+    folder: ChunkFolder, identity: str, settings: str, frame_dtype: str, device: torch.device
+) -> dict[str, Any] | None:
+    """The saved checkpoint of this run (``identity``, ``settings``), or None after preparing
+    the folder for a fresh start (created, or emptied of a run that never reached its first
+    checkpoint)."""
+    state_file = folder.folder / "state.pt"
+    if folder.folder.exists():
+        folder.meta(RUN_FORMAT)  # refuses an older version's folder with one clear line
+    if state_file.exists():
+        saved: dict[str, Any] = torch.load(state_file, map_location=device, weights_only=True)
+        if saved.get("format") != STATE_FORMAT or saved.get("identity") != identity:
+            raise ValueError(
+                f"{str(state_file)!r} belongs to another run; delete it or use another folder"
+            )
+        if saved.get("settings") != settings:
+            raise ValueError(
+                f"{str(state_file)!r} was saved with n_steps, record_every, frame_dtype = "
+                f"{saved.get('settings')}, not {settings}; delete it to start over"
+            )
+        return saved
+    if folder.folder.exists():
+        folder.truncate(0)
+    else:
+        folder.create({"format": RUN_FORMAT, "identity": identity,
+                       "code_version": fast.__version__, "frame_dtype": frame_dtype})  # fmt: skip
+    return None
 
 
 def _check_run(n_steps: int, record_every: int, checkpoint_every: int, frame_dtype: str) -> None:
