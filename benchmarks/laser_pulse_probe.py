@@ -55,15 +55,14 @@ def reading_pulse(reading: str, pulse: LaserPulse) -> LaserPulse:
 def run(reading: str, args: argparse.Namespace) -> dict[str, Any]:
     experiment = load_experiment(args.config)
     physics, pulse = experiment.physics, reading_pulse(reading, experiment.pulse.pulse())
-    if args.size:
-        physics = attrs.evolve(physics, size=args.size)
-    model = physics.model()
+    model = physics.model(args.size or experiment.ehrenfest.size)
     lattice = model.lattice
     state = cdw_ehrenfest_states(
-        physics, args.members, np.random.default_rng(args.seed), torch.device("cpu")
-    )
+        model, args.members, np.random.default_rng(args.seed), torch.device("cpu"),
+        initial_temperature=experiment.ehrenfest.initial_temperature,
+    )  # fmt: skip
     q0 = physics.q0  # the uniform distortion of eq. 32's zeta_i
-    tau0 = 1.0 / physics.phonon_frequency
+    tau0 = physics.tau0
     steps = round(args.end_tau0 * tau0 / args.dt)
     every = max(1, round(args.record_tau0 * tau0 / args.dt))
     times, order, spread, signs, members = [], [], [], [], []

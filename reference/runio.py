@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import tomllib
+import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -107,17 +108,22 @@ def load_config(
 ) -> T:
     """Return an instance of the attrs class ``cls`` from a TOML file and overrides.
 
+    A field of ``cls`` whose type is itself an attrs class is a *section*, read from the
+    table of its name (``physics: Physics`` from ``[physics]``); every other field is read
+    from ``[section]``. A file with neither that table nor any section is read from its top
+    level.
+
     Parameters
     ----------
     cls : type
         A frozen attrs class whose validators raise :class:`ValueError`.
     section : str
-        Name of the TOML table holding the settings (``[section]``); a file without
-        that table is read from its top level.
+        Name of the TOML table holding the run's own settings (``[section]``).
     path : path-like, optional
         The TOML file; defaults only when omitted.
     overrides : mapping, optional
-        Settings that replace the file's; ``None`` values are ignored.
+        Settings that replace the file's: run keys, or ``"table.key"`` for a section's key;
+        ``None`` values are ignored.
 
     Returns
     -------
@@ -126,28 +132,50 @@ def load_config(
     Raises
     ------
     ValueError
-        On an unknown key (naming it and the allowed ones) or an invalid value
+        On an unknown table or key (naming it and the allowed ones) or an invalid value
         (all validation messages joined on one line).
     OSError
         If the file cannot be read.
     """
-    values: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
+    tables = sorted(a.name for a in attrs.fields(cls) if _is_section(hints.get(a.name)))
+    data: dict[str, Any] = {}
     if path is not None:
         with open(path, "rb") as fh:
             try:
                 data = tomllib.load(fh)
             except tomllib.TOMLDecodeError as exc:
                 raise ValueError(f"{os.fspath(path)!r} is not valid TOML: {exc}") from None
-        table = data.get(section, data)
+    if data and not any(isinstance(value, dict) for value in data.values()):
+        data = {section: data}  # a file of bare keys: the run's own settings
+    unknown = sorted(set(data) - {section, *tables})
+    if unknown:
+        raise ValueError(
+            f"unknown tables {unknown} in {str(path)!r}; allowed: {sorted([section, *tables])}"
+        )
+    for name, table in data.items():
         if not isinstance(table, dict):
-            raise ValueError(f"[{section}] must be a table, got {type(table).__name__}")
-        values.update(table)
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+            raise ValueError(f"[{name}] must be a table, got {type(table).__name__}")
+    values: dict[str, Any] = dict(data.get(section, {}))
+    values.update({name: dict(data[name]) for name in tables if name in data})
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        table, _, name = key.rpartition(".")
+        if table and table not in tables:
+            raise ValueError(f"unknown table {table!r} in override {key!r}; allowed: {tables}")
+        (values.setdefault(table, {}) if table else values)[name] = value
     known = {a.name for a in attrs.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"unknown {section} settings {unknown}; allowed: {sorted(known)}")
+        raise ValueError(
+            f"unknown {section} settings {unknown}; allowed: {sorted(known - set(tables))}"
+        )
     return structure(values, cls, f"{section} configuration")
+
+
+def _is_section(kind: Any) -> bool:
+    return isinstance(kind, type) and attrs.has(kind)
 
 
 def structure(values: Mapping[str, Any], cls: type[T], what: str) -> T:
@@ -209,6 +237,10 @@ def strict_converter() -> cattrs.Converter:
 
 def _messages(exc: BaseException, path: str = "") -> list[str]:
     """Flatten a cattrs validation error into one message per failure, with its key path."""
+    if isinstance(exc, cattrs.errors.ForbiddenExtraKeysError):
+        allowed = sorted(a.name for a in attrs.fields(exc.cl))
+        message = f"unknown keys {sorted(exc.extra_fields)}; allowed: {allowed}"
+        return [f"{path}: {message}" if path else message]
     if not isinstance(exc, BaseExceptionGroup):
         message = " ".join(str(exc).split()) or type(exc).__name__
         return [f"{path}: {message}" if path else message]

@@ -52,10 +52,7 @@ from fast.ml.storage import content_hash
 from fast.ml.training import ErrorStats
 from fast.runs import laser_report
 from fast.runs.analysis import compare_ensembles, write_arrays
-from fast.runs.laser_settings import (
-    LaserPhysics,
-    LaserSettings,
-)
+from fast.runs.laser_settings import LaserSettings
 from fast.runs.runner import Stage, fingerprint
 from fast.runs.settings import (
     torch_dtype,
@@ -64,12 +61,12 @@ from fast.runs.trained import (
     CHECKPOINT_FILE,
     MODEL_FILE,
     TRAIN_OUTPUTS,
+    simulation_run,
     train_stage,
 )
 from fast.runs.trajectories import (
     StoredTrajectory,
     load_trajectory,
-    run_dynamics,
     run_ehrenfest,
     trajectory_files,
 )
@@ -77,6 +74,8 @@ from reference import ed, ehrenfest, observables, runio
 from reference.dynamics import kinetic_temperature_since
 from reference.ehrenfest import EhrenfestState
 from reference.lattice import SquareLattice, sublattice_sign
+from reference.model import HolsteinModel
+from reference.sections import LaserPhysics
 
 __all__ = [
     "LaserExperiment",
@@ -91,18 +90,22 @@ log = logging.getLogger("fast.runs")
 
 
 def cdw_ehrenfest_states(
-    physics: LaserPhysics, count: int, rng: np.random.Generator, device: torch.device
+    model: HolsteinModel,
+    count: int,
+    rng: np.random.Generator,
+    device: torch.device,
+    *,
+    initial_temperature: float,
 ) -> EhrenfestState:
     """``count`` CDW ground states with independent lattice noise, as one batched state.
 
     :func:`reference.ehrenfest.initial_state` per member (paper 000, sec. II): the relaxed
-    CDW plus Gaussian noise of ``noise_temperature``, electrons in equilibrium with the
+    CDW plus Gaussian noise of ``initial_temperature``, electrons in equilibrium with the
     noiseless lattice.
     """
-    model = physics.model()
     cdw = ed.ground_state(model).Q
     members = [
-        ehrenfest.initial_state(model, noise_temperature=physics.noise_temperature,
+        ehrenfest.initial_state(model, noise_temperature=initial_temperature,
                                 rng=np.random.default_rng(rng.integers(2**62)), Q=cdw)
         for _ in range(count)
     ]  # fmt: skip
@@ -123,11 +126,13 @@ def _exact_runs(
 ) -> StoredTrajectory:  # fmt: skip
     p, e = experiment.physics, experiment.ehrenfest
     rng = np.random.default_rng([experiment.seed, stream])
-    state = cdw_ehrenfest_states(p, count, rng, device)
+    state = cdw_ehrenfest_states(
+        experiment.model(), count, rng, device, initial_temperature=e.initial_temperature
+    )
     identity = json.dumps({"fingerprint": fingerprint(experiment, "dataset"), "run": name,
                            "stream": stream, "count": count})  # fmt: skip
     return run_ehrenfest(
-        state, p.model(), e.dt, e.steps(p.tau0), folder / f"{name}.h5",
+        state, experiment.model(), e.dt, e.steps(p.tau0), folder / f"{name}.h5",
         pulse=experiment.pulse.pulse(), identity=identity, record_every=e.record_every,
         checkpoint_every=e.checkpoint_every, progress=progress, description=name,
     )  # fmt: skip
@@ -187,25 +192,21 @@ def _stage_simulate(
         temperature = kinetic_temperature_since(training.t, training.extra["P"], p.mass, t1)
     model = load_model(folder / MODEL_FILE, **experiment.model_checks())
     dtype = torch_dtype(cmp.precision)
-    lattice = p.model().lattice
+    lattice = experiment.model().lattice
     ml_ff = model.force_field(lattice, dtype=dtype, device=device, time=t1)
     integ = dynamics.langevin_time_dependent_bath(
         ml_ff, mass=p.mass, schedule=r.schedule(p.tau0), temperature=temperature, dt=r.dt
     )
     per_frame = round(experiment.frame_time / r.dt)
     steps = (len(exact.t) - 1 - first) * per_frame
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(np.random.default_rng([experiment.seed, 101, 1]).integers(2**62)))
     q1 = torch.as_tensor(exact.Q[first], device=device)
     p1 = torch.as_tensor(exact.extra["P"][first], device=device)
-    identity = json.dumps({"fingerprint": fingerprint(experiment, "simulate"), "run": "ml",
-                           "model": model.content_hash()})  # fmt: skip
-    ml = run_dynamics(
-        integ, integ.init(q1, p1, rng=gen, t0=t1), steps, folder / "compare_ml.h5",
-        identity=identity, record_every=per_frame,
-        checkpoint_every=per_frame * max(1, experiment.ehrenfest.checkpoint_every
-                                         // experiment.ehrenfest.record_every),
-        progress=progress, description="ML recovery", frame_dtype="float64",
+    e = experiment.ehrenfest
+    ml = simulation_run(
+        experiment, folder, "compare_ml", integ, q1, p1, steps=steps, stream=101,
+        record_every=per_frame,
+        checkpoint_every=per_frame * max(1, e.checkpoint_every // e.record_every),
+        device=device, progress=progress, model_hash=model.content_hash(), t0=t1,
     )  # fmt: skip
     exact_steps = experiment.ehrenfest.steps(p.tau0)
     timings = {
@@ -227,7 +228,7 @@ def _stage_analyse(
     experiment: LaserSettings, folder: Path, device: torch.device, progress: bool
 ) -> None:
     p = experiment.physics
-    lattice = p.model().lattice
+    lattice = experiment.model().lattice
     exact = load_trajectory(folder / "compare_exact.h5")
     ml = load_trajectory(folder / "compare_ml.h5")
     first = experiment.t1_frame

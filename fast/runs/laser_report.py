@@ -73,12 +73,13 @@ def write_laser_report(experiment: LaserSettings, folder: Path) -> None:
     runio.write_json(folder / "metrics.json", metrics)
 
     p, pulse, r = experiment.physics, experiment.pulse, experiment.recovery
+    size = experiment.ehrenfest.size
     v, h = training["validation"], summary["force_error_on_held_out_runs"]
     lines = [
         f"# {experiment.name}: CDW melting by a laser pulse and its recovery (paper 000)",
         "",
-        f"{p.size}x{p.size} periodic lattice, t = {p.hopping}, g = {p.g:.4g}, k = {p.k}, "
-        f"kappa = {p.kappa}, Omega = {p.phonon_frequency} (tau0 = {p.tau0:g}, m = {p.mass:g}), "
+        f"{size}x{size} periodic lattice, t = {p.hopping}, g = {p.g:.4g}, k = {p.k}, "
+        f"kappa = {p.kappa}, Omega = {p.omega:g} (tau0 = {p.tau0:g}, m = {p.mass:g}), "
         f"coupling {p.coupling}, filling {p.filling}. Pulse (eq. 10 as the "
         f"{'vector potential' if pulse.quantity == 'potential' else 'electric field'}): "
         f"amplitude {pulse.amplitude}, frequency {pulse.frequency}, width {pulse.width}, "

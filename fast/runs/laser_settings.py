@@ -4,7 +4,6 @@ papers' defaults and their checks, and the quantities its stages derive from the
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,31 +16,23 @@ from fast.runs.settings import (
     check_checkpoints,
     check_precision,
     check_receptive_radius,
+    check_square_size,
 )
 from fast.runs.trained import (
     TrainedWorkflow,
 )
-from reference import runio
 from reference.dynamics import BathSchedule
-from reference.lattice import SquareLattice
-from reference.model import (
-    PULSE_QUANTITIES,
-    ElectronEnsemble,
-    HolsteinModel,
-    HolsteinParams,
-    LaserPulse,
-)
+from reference.model import HolsteinModel
 from reference.nn import GNNArchitecture
-from reference.runio import finite, non_negative, positive, positive_int
+from reference.runio import non_negative, positive, positive_int
+from reference.sections import LaserPhysics, PulseSettings
 
 __all__ = [
     "EhrenfestSettings",
     "LaserCompareSettings",
     "LaserDatasetSettings",
-    "LaserPhysics",
     "LaserSettings",
     "LaserTrainConfig",
-    "PulseSettings",
     "RecoverySettings",
 ]
 
@@ -50,91 +41,21 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class LaserPhysics:
-    r"""``[physics]``: paper 000, sec. II. ``g = sqrt(lambda W k)`` with :math:`\lambda = 0.375`,
-    ``W = 8``, ``k = 1``; :math:`\Omega = 0.2` (our reading of "r = 0.2": the phonons five
-    times slower than the electrons), so :math:`\tau_0 = 5` and ``m = k / Omega^2 = 25``;
-    coupling ``-g n_i Q_i``; the lattice starts in the CDW with noise of temperature 1e-5."""
+class EhrenfestSettings:
+    """``[ehrenfest]``: the exact runs on the periodic ``size x size`` lattice (paper 000:
+    20 x 20), ``dt`` in code units, to ``end_tau0``; frames every ``record_every`` steps.
+    Every run starts in the CDW with lattice noise of ``initial_temperature`` (paper 000,
+    sec. II: ``T ~ 1e-5``)."""
 
     size: int = attrs.field(default=20, validator=positive_int)
-    hopping: float = -1.0
-    g: float = math.sqrt(3.0)
-    k: float = attrs.field(default=1.0, validator=positive)
-    kappa: float = 0.0
-    phonon_frequency: float = attrs.field(default=0.2, validator=positive)
-    coupling: str = "n"
-    filling: float = 0.5
-    electron_temperature: float = attrs.field(default=0.0, validator=non_negative)
-    noise_temperature: float = attrs.field(default=1e-5, validator=non_negative)
-
-    def __attrs_post_init__(self) -> None:
-        if self.size < 4 or self.size % 2:
-            raise ValueError(f"size must be an even integer >= 4, got {self.size!r}")
-        self.model()
-
-    @property
-    def tau0(self) -> float:
-        """:math:`\\tau_0 = 1/\\Omega`, paper 000's time unit."""
-        return 1.0 / self.phonon_frequency
-
-    @property
-    def mass(self) -> float:
-        """``k / Omega^2``."""
-        return self.k * self.tau0**2
-
-    @property
-    def q0(self) -> float:
-        """The uniform distortion :math:`Q_0 = g(\\bar n - c)/(k + 4\\kappa)`."""
-        return self.g * (self.filling - self.params().coupling.offset) / (self.k + 4 * self.kappa)
-
-    def params(self) -> HolsteinParams:
-        """The Hamiltonian parameters."""
-        return HolsteinParams(self.hopping, self.g, self.k, self.kappa, self.mass, self.coupling)
-
-    def model(self) -> HolsteinModel:
-        """The model on the periodic ``size x size`` lattice."""
-        return HolsteinModel(
-            SquareLattice(self.size, self.size),
-            self.params(),
-            ElectronEnsemble(self.electron_temperature, filling=self.filling),
-        )
-
-
-@attrs.frozen(kw_only=True)
-class PulseSettings:
-    """``[pulse]``: eq. 10 (paper 000: amplitude 0.6, frequency 1.5, width tau0/10,
-    polarisation (1, 1)); ``centre`` is our choice (six widths after t = 0)."""
-
-    amplitude: float = attrs.field(default=0.6, validator=finite)
-    frequency: float = attrs.field(default=1.5, validator=positive)
-    width: float = attrs.field(default=0.5, validator=positive)
-    centre: float = attrs.field(default=3.0, validator=finite)
-    polarisation: tuple[float, float] = attrs.field(default=(1.0, 1.0), converter=runio.float_pair)
-    quantity: str = attrs.field(default="field")
-    """``"field"``: eq. 10 is E(t), as written; ``"potential"``: eq. 10 is A(t) (E = -dA/dt)."""
-
-    @quantity.validator
-    def _check_quantity(self, _: Any, value: str) -> None:
-        if value not in PULSE_QUANTITIES:
-            raise ValueError(f"quantity must be one of {PULSE_QUANTITIES}, got {value!r}")
-
-    def pulse(self) -> LaserPulse:
-        """The :class:`reference.model.LaserPulse`."""
-        return LaserPulse(self.amplitude, self.frequency, self.width, self.centre,
-                          self.polarisation, self.quantity)  # fmt: skip
-
-
-@attrs.frozen(kw_only=True)
-class EhrenfestSettings:
-    """``[ehrenfest]``: the exact runs, ``dt`` in code units, to ``end_tau0``; frames every
-    ``record_every`` steps."""
-
     dt: float = attrs.field(default=0.05, validator=positive)
     end_tau0: float = attrs.field(default=400.0, validator=positive)
     record_every: int = attrs.field(default=20, validator=positive_int)
     checkpoint_every: int = attrs.field(default=1000, validator=positive_int)
+    initial_temperature: float = attrs.field(default=1e-5, validator=non_negative)
 
     def __attrs_post_init__(self) -> None:
+        check_square_size(self.size)
         check_checkpoints(self.record_every, self.checkpoint_every)
 
     def steps(self, tau0: float) -> int:
@@ -197,7 +118,8 @@ class LaserTrainConfig(TrainConfig):
 @attrs.frozen(kw_only=True)
 class LaserSettings(TrainedWorkflow):
     """A laser experiment file. Sections: ``[experiment]`` (``name``, ``kind = "laser"``,
-    ``seed``), ``[physics]``, ``[pulse]``, ``[ehrenfest]``, ``[dataset]``, ``[train]``,
+    ``seed``), ``[physics]`` (:class:`reference.sections.LaserPhysics`), ``[pulse]``
+    (:class:`reference.sections.PulseSettings`), ``[ehrenfest]``, ``[dataset]``, ``[train]``,
     ``[recovery]``, ``[compare]``; every key has a paper default."""
 
     name: str = "laser"
@@ -219,7 +141,7 @@ class LaserSettings(TrainedWorkflow):
             raise ValueError(
                 f"train.network must take a time input (paper000_gnn), got {self.train.network!r}"
             )
-        check_receptive_radius(receptive_radius(arch), {"physics.size": self.physics.size})
+        check_receptive_radius(receptive_radius(arch), {"ehrenfest.size": self.ehrenfest.size})
         e, r = self.ehrenfest, self.recovery
         frame_time = e.dt * e.record_every
         if not self.dataset.from_tau0 < r.t1_tau0 < e.end_tau0:
@@ -235,6 +157,10 @@ class LaserSettings(TrainedWorkflow):
             )
 
     # ------------------------------------------------------------------ derived
+    def model(self) -> HolsteinModel:
+        """The model on the periodic ``[ehrenfest] size`` square."""
+        return self.physics.model(self.ehrenfest.size)
+
     @property
     def frame_time(self) -> float:
         """Time between recorded frames."""

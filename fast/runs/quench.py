@@ -25,7 +25,6 @@ Long stages checkpoint and resume after a kill.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -46,7 +45,7 @@ from fast.runs.quench_settings import (
     AnalyseSettings,
     QuenchSettings,
 )
-from fast.runs.runner import Stage, fingerprint
+from fast.runs.runner import Stage
 from fast.runs.settings import (
     torch_dtype,
 )
@@ -54,9 +53,10 @@ from fast.runs.trained import (
     CHECKPOINT_FILE,
     MODEL_FILE,
     TRAIN_OUTPUTS,
+    simulation_run,
     train_stage,
 )
-from fast.runs.trajectories import StoredTrajectory, load_trajectory, run_dynamics, trajectory_files
+from fast.runs.trajectories import StoredTrajectory, load_trajectory, trajectory_files
 from reference import ed as reference_ed
 from reference import observables, runio
 from reference.lattice import SquareLattice
@@ -119,21 +119,14 @@ def _run(
     progress: bool,
     model_hash: str = "",
 ) -> float:
-    """One Langevin run into ``<name>.h5``; returns its wall seconds per step.
-
-    The run's identity holds the settings fingerprint and, for ML runs, the content hash of
-    the model, so a trajectory of another model is never taken for this one.
-    """
+    """One Langevin run from a hot start (:func:`fast.runs.trained.simulation_run`); returns
+    its wall seconds per step."""
     q0, p0 = _hot_start(experiment, size, ensemble, stream, device)
-    integ = _integrator(experiment, force_field)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(np.random.default_rng([experiment.seed, stream, 1]).integers(2**62)))
-    identity = json.dumps({"fingerprint": fingerprint(experiment, "simulate"), "run": name,
-                           "stream": stream, "model": model_hash})  # fmt: skip
-    stored = run_dynamics(
-        integ, integ.init(q0, p0, rng=gen), steps, folder / f"{name}.h5", identity=identity,
-        record_every=record_every, checkpoint_every=checkpoint_every, progress=progress,
-        description=name, frame_dtype="float32" if size > 64 else "float64",
+    stored = simulation_run(
+        experiment, folder, name, _integrator(experiment, force_field), q0, p0, steps=steps,
+        stream=stream, record_every=record_every, checkpoint_every=checkpoint_every,
+        device=device, progress=progress, model_hash=model_hash,
+        frame_dtype="float32" if size > 64 else "float64",
     )  # fmt: skip
     return float(stored.attributes["seconds"]) / steps
 

@@ -19,10 +19,12 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from fast.dynamics import Integrator
 from fast.ml.datasets import Dataset, load_dataset
 from fast.ml.models import Architecture, architecture_to_json, load_model, save_model
 from fast.ml.training import TrainConfig, train_network
 from fast.runs.runner import Stage, fingerprint
+from fast.runs.trajectories import StoredTrajectory, run_dynamics
 from reference import runio
 from reference.lattice import SquareLattice
 
@@ -31,6 +33,7 @@ __all__ = [
     "MODEL_FILE",
     "TRAIN_OUTPUTS",
     "TrainedWorkflow",
+    "simulation_run",
     "train_stage",
 ]
 
@@ -173,4 +176,39 @@ def train_stage(
         "train: %s, held-out force error std %.4g (RMSE %.4g) after %d epochs, %.0f s",
         config.network, result.validation.std, result.validation.rmse, len(result.history),
         result.seconds,
+    )  # fmt: skip
+
+
+def simulation_run(
+    experiment: TrainedWorkflow,
+    folder: Path,
+    name: str,
+    integrator: Integrator,
+    *start: torch.Tensor,
+    steps: int,
+    stream: int,
+    record_every: int,
+    checkpoint_every: int,
+    device: torch.device,
+    progress: bool,
+    model_hash: str = "",
+    frame_dtype: str = "float64",
+    t0: float = 0.0,
+) -> StoredTrajectory:
+    """One run of the ``simulate`` stage into ``<folder>/<name>.h5``, resumably.
+
+    The run starts from ``integrator.init(*start, t0=t0)``; its noise comes from the
+    experiment's seed and ``stream`` (runs that share a stream share their noise, so an
+    exact and an ML run see the same kicks). The run's identity holds the ``simulate``
+    fingerprint, the name, the stream and, for ML runs, the model's content hash, so a
+    trajectory of other settings or another model is never taken for this one.
+    """
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(np.random.default_rng([experiment.seed, stream, 1]).integers(2**62)))
+    identity = json.dumps({"fingerprint": fingerprint(experiment, "simulate"), "run": name,
+                           "stream": stream, "model": model_hash})  # fmt: skip
+    return run_dynamics(
+        integrator, integrator.init(*start, rng=gen, t0=t0), steps, folder / f"{name}.h5",
+        identity=identity, record_every=record_every, checkpoint_every=checkpoint_every,
+        progress=progress, description=name, frame_dtype=frame_dtype,
     )  # fmt: skip

@@ -61,23 +61,25 @@ from fast.ml.training import ErrorStats
 from fast.negf import NEGFForceField
 from fast.runs import voltage_report
 from fast.runs.analysis import compare_ensembles, write_arrays
-from fast.runs.runner import Stage, fingerprint
+from fast.runs.runner import Stage
 from fast.runs.settings import torch_dtype
 from fast.runs.trained import (
     CHECKPOINT_FILE,
     MODEL_FILE,
     TRAIN_OUTPUTS,
+    simulation_run,
     train_stage,
 )
-from fast.runs.trajectories import load_trajectory, run_dynamics, trajectory_files
+from fast.runs.trajectories import load_trajectory, trajectory_files
 from fast.runs.voltage_settings import (
     BrownianSettings,
     VoltageDatasetConfig,
-    VoltagePhysics,
     VoltageSettings,
 )
 from reference import ed, observables, runio
 from reference.lattice import SquareLattice
+from reference.model import HolsteinModel
+from reference.sections import VoltagePhysics
 
 __all__ = [
     "VoltageDatasetConfig",
@@ -99,14 +101,14 @@ def lattice_json(lattice: SquareLattice) -> str:
 
 
 def cdw_initial_states(
-    physics: VoltagePhysics, count: int, noise: float, rng: np.random.Generator
+    model: HolsteinModel, count: int, noise: float, rng: np.random.Generator
 ) -> NDArray[np.float64]:
     """``count`` copies of the equilibrium CDW plus Gaussian noise, ``(count, Lx, Ly)``.
 
     The CDW is :func:`reference.ed.ground_state` of the lattice without reservoirs at half
-    filling and ``physics.temperature`` (paper 001: the system starts in the CDW insulator).
+    filling and temperature of ``model`` (paper 001: the system starts in the CDW insulator).
     """
-    cdw = ed.ground_state(physics.model()).Q
+    cdw = ed.ground_state(model).Q
     return np.asarray(cdw + rng.normal(scale=noise, size=(count, *cdw.shape)), dtype=np.float64)
 
 
@@ -118,10 +120,10 @@ def _brownian(physics: VoltagePhysics, brownian: BrownianSettings, force_field: 
     )  # fmt: skip
 
 
-def _labels(physics: VoltagePhysics, state: dynamics.DynamicsState) -> dict[str, NDArray[Any]]:
+def _labels(model: HolsteinModel, state: dynamics.DynamicsState) -> dict[str, NDArray[Any]]:
     q = state.Q.cpu().numpy()
     f = state.forces.cpu().numpy()
-    return {"Q": q, "F": f, "n": ed.densities_from_forces(q, f, physics.model())}
+    return {"Q": q, "F": f, "n": ed.densities_from_forces(q, f, model)}
 
 
 def generate_voltage_dataset(
@@ -155,16 +157,14 @@ def generate_voltage_dataset(
             )
         return data
     dev = torch.device(device)
-    physics = config.physics
-    lattice = physics.lattice
-    extra = {"physics": physics_json(physics.params()), "lattice": lattice_json(lattice)}
-    done = open_partial(final, lattice.shape, settings, "voltage", extra)
-    integ = _brownian(physics, config.brownian, NEGFForceField(physics.model(),
-                                                               physics.electrodes()))  # fmt: skip
+    physics, model = config.physics, config.model()
+    extra = {"physics": physics_json(physics.params()), "lattice": lattice_json(model.lattice)}
+    done = open_partial(final, model.lattice.shape, settings, "voltage", extra)
+    integ = _brownian(physics, config.brownian, NEGFForceField(model, config.reservoirs()))
     resumed = resume_dynamics(final, integ, dev) if done else None
     if resumed is None:
         rng = np.random.default_rng([config.seed, 2**32 - 2])  # the dataset stream
-        q0 = cdw_initial_states(physics, config.n_runs, config.brownian.initial_noise, rng)
+        q0 = cdw_initial_states(model, config.n_runs, config.brownian.initial_noise, rng)
         gen = torch.Generator(device=dev)
         gen.manual_seed(int(rng.integers(2**62)))
         state, step = integ.init(torch.as_tensor(q0, device=dev), rng=gen), 0
@@ -177,7 +177,7 @@ def generate_voltage_dataset(
         for _ in range(config.snapshot_every):
             state = integ.step(state)
             step += 1
-        done = append_chunk(final, _labels(physics, state), dynamics_checkpoint(state, step))
+        done = append_chunk(final, _labels(model, state), dynamics_checkpoint(state, step))
         bar.update(config.n_runs)
         if on_chunk is not None:
             on_chunk(done)
@@ -202,7 +202,7 @@ def _stage_train_voltage(
 ) -> None:
     train_stage(
         experiment, folder, device, progress,
-        lattice=experiment.physics.lattice, sites=experiment.train_sites(),
+        lattice=experiment.brownian.lattice, sites=experiment.train_sites(),
     )  # fmt: skip
 
 
@@ -216,17 +216,13 @@ def _run(
     progress: bool,
     model_hash: str = "",
 ) -> float:
-    """One Brownian run into ``<name>.h5`` with the compare noise; returns seconds per step."""
+    """One Brownian run with the compare noise (:func:`fast.runs.trained.simulation_run`);
+    returns its wall seconds per step."""
     b = experiment.brownian
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(np.random.default_rng([experiment.seed, 101, 1]).integers(2**62)))
-    identity = json.dumps({"fingerprint": fingerprint(experiment, "simulate"), "run": name,
-                           "model": model_hash})  # fmt: skip
-    stored = run_dynamics(
-        integrator, integrator.init(torch.as_tensor(q0, device=device), rng=gen), b.steps,
-        folder / f"{name}.h5", identity=identity, record_every=b.record_every,
-        checkpoint_every=b.checkpoint_every, progress=progress, description=name,
-        frame_dtype="float64",
+    stored = simulation_run(
+        experiment, folder, name, integrator, torch.as_tensor(q0, device=device), steps=b.steps,
+        stream=101, record_every=b.record_every, checkpoint_every=b.checkpoint_every,
+        device=device, progress=progress, model_hash=model_hash,
     )  # fmt: skip
     return float(stored.attributes["seconds"]) / b.steps
 
@@ -237,8 +233,8 @@ def _stage_simulate(
     physics, b, cmp = experiment.physics, experiment.brownian, experiment.compare
     model = load_model(folder / MODEL_FILE, **experiment.model_checks())
     rng = np.random.default_rng([experiment.seed, 101])
-    q0 = cdw_initial_states(physics, cmp.ensemble, b.initial_noise, rng)
-    exact_ff = NEGFForceField(physics.model(), physics.electrodes())
+    q0 = cdw_initial_states(experiment.model(), cmp.ensemble, b.initial_noise, rng)
+    exact_ff = NEGFForceField(experiment.model(), experiment.reservoirs())
     timings: dict[str, Any] = {
         "exact_seconds_per_step": _run(
             experiment, folder, "compare_exact", _brownian(physics, b, exact_ff), q0, device,
@@ -253,7 +249,7 @@ def _stage_simulate(
         return exact_q[min(frame, len(exact_q) - 1)]
 
     dtype = torch_dtype(cmp.precision)
-    ml_ff = model.force_field(physics.lattice, dtype=dtype, device=device)
+    ml_ff = model.force_field(b.lattice, dtype=dtype, device=device)
     integ = _brownian(physics, b, ml_ff, frozen=torch.as_tensor(experiment.boundary()),
                       prescribed=prescribed)  # fmt: skip
     timings["ml_seconds_per_step"] = _run(
@@ -268,8 +264,8 @@ def _stage_simulate(
 def _stage_analyse(
     experiment: VoltageSettings, folder: Path, device: torch.device, progress: bool
 ) -> None:
-    physics, settings = experiment.physics, experiment.analyse
-    holstein, lattice = physics.model(), physics.lattice
+    settings = experiment.analyse
+    holstein, lattice = experiment.model(), experiment.brownian.lattice
     exact = load_trajectory(folder / "compare_exact.h5")
     ml = load_trajectory(folder / "compare_ml.h5")
     boundary = experiment.boundary()
@@ -310,7 +306,7 @@ def _stage_report(
     voltage_report.write_voltage_report(experiment, folder)
 
 
-_SECTIONS = ("kind", "seed", "physics", "brownian", "dataset")
+_SECTIONS = ("kind", "seed", "physics", "electrodes", "brownian", "dataset")
 
 _STAGES = (
     Stage("dataset", _SECTIONS, ("dataset.h5", "dataset.h5.partial"), _stage_dataset),

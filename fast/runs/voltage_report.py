@@ -21,8 +21,8 @@ def _density_maps(experiment: VoltageSettings, arrays: dict[str, Any], figures: 
     t = arrays["t"]
     frames = np.unique(np.linspace(0, len(t) - 1, 4).astype(int))
     frozen = experiment.compare.frozen_columns
-    lx = experiment.physics.Lx
-    height = 2 * 2.6 * experiment.physics.Ly / lx + 1.3
+    lx = experiment.brownian.Lx
+    height = 2 * 2.6 * experiment.brownian.Ly / lx + 1.3
     fig, axes = plt.subplots(2, len(frames), figsize=(2.9 * len(frames), height), squeeze=False)
     for row, (key, label) in enumerate((("n_exact_run0", "NEGF"), ("n_ml_run0", "ML"))):
         for ax, f in zip(axes[row], frames, strict=True):
@@ -76,13 +76,14 @@ def write_voltage_report(experiment: VoltageSettings, folder: Path) -> None:
     runio.write_json(folder / "metrics.json", metrics)
 
     p, b, cmp = experiment.physics, experiment.brownian, experiment.compare
+    e = experiment.electrodes
     v, h = training["validation"], summary["force_error_on_held_out_runs"]
     lines = [
         f"# {experiment.name}: voltage-driven CDW-to-metal transition (paper 001)",
         "",
-        f"{p.Lx}x{p.Ly} lattice (open along x, periodic along y), t = {p.hopping}, "
+        f"{b.Lx}x{b.Ly} lattice (open along x, periodic along y), t = {p.hopping}, "
         f"g = {p.g:.4g}, k = {p.k}, kappa = {p.kappa}, coupling {p.coupling}; leads "
-        f"Gamma = {p.gamma_lead}, baths Gamma = {p.gamma_bath}, V = {p.voltage}, "
+        f"Gamma = {e.gamma_lead}, baths Gamma = {e.gamma_bath}, V = {e.voltage}, "
         f"T = {p.temperature}. Brownian dynamics, gamma = {b.damping}, dt = {b.dt}, "
         f"{b.steps} steps. NEGF forces with the exact energy integral. "
         f"Code version {fast.__version__}.",
@@ -91,7 +92,7 @@ def write_voltage_report(experiment: VoltageSettings, folder: Path) -> None:
         "",
         f"`{training['network']}` ({training['parameters']:,} parameters, learns the "
         f"{training['target']} force) trained on the columns {experiment.dataset.exclude_columns}"
-        f" to {p.Lx - 1 - experiment.dataset.exclude_columns} of "
+        f" to {b.Lx - 1 - experiment.dataset.exclude_columns} of "
         f"{experiment.dataset.n_runs} NEGF runs for {training['epochs_run']} epochs "
         f"({training['stopped']}; best epoch {training['best_epoch']}) in "
         f"{training['training_seconds']:.0f} s on {training['device']}.",

@@ -4,7 +4,6 @@ papers' defaults and their checks, and the quantities its stages derive from the
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,8 +19,9 @@ from fast.runs.trained import (
     TrainedWorkflow,
 )
 from reference.lattice import SquareLattice
-from reference.model import Electrodes, ElectronEnsemble, HolsteinModel, HolsteinParams
-from reference.runio import finite, non_negative, non_negative_int, positive, positive_int
+from reference.model import Electrodes, HolsteinModel
+from reference.runio import non_negative, non_negative_int, positive, positive_int
+from reference.sections import ElectrodeSettings, VoltagePhysics
 
 __all__ = [
     "BrownianSettings",
@@ -29,9 +29,9 @@ __all__ = [
     "VoltageCompareSettings",
     "VoltageDatasetConfig",
     "VoltageDatasetSettings",
-    "VoltagePhysics",
     "VoltageSettings",
     "VoltageTrainConfig",
+    "driven_model",
     "edge_columns",
 ]
 
@@ -40,63 +40,15 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class VoltagePhysics:
-    r"""``[physics]``: the driven Holstein lattice (defaults: paper 001, sec. IV and App. A).
-
-    ``g = sqrt(lambda W k)`` with :math:`\lambda = 0.28`, ``W = 8``, ``k = 1``;
-    :math:`\kappa/k = 0.18`; :math:`\Gamma_{\rm lead} = 1`, :math:`\Gamma_{\rm bath} = 0.001`,
-    ``k_B T = 0.1``; lattice 40 x 30. The paper does not state ``V``; ``V = 3`` is our
-    choice (``specs/experiments/voltage.toml``). ``temperature`` is that of every reservoir,
-    of the Brownian noise and of the initial CDW. The coupling ``n-1/2`` centres the CDW
-    gap at :math:`\epsilon_F = 0`, as the paper's setup requires.
-    """
+class BrownianSettings:
+    r"""``[brownian]``: the overdamped dynamics of every run (paper 001: :math:`\gamma = 1`,
+    ``dt = 0.1``) on the ``Lx x Ly`` lattice (paper 001: 40 x 30), open along x (the
+    electrodes) and periodic along y. Runs start from the equilibrium CDW plus Gaussian noise
+    of standard deviation ``initial_noise`` and last ``steps`` steps, recorded every
+    ``record_every``."""
 
     Lx: int = attrs.field(default=40, validator=positive_int)
     Ly: int = attrs.field(default=30, validator=positive_int)
-    hopping: float = 1.0
-    g: float = math.sqrt(0.28 * 8.0)
-    k: float = 1.0
-    kappa: float = 0.18
-    coupling: str = "n-1/2"
-    gamma_lead: float = attrs.field(default=1.0, validator=positive)
-    gamma_bath: float = attrs.field(default=0.001, validator=positive)
-    voltage: float = attrs.field(default=3.0, validator=finite)
-    temperature: float = attrs.field(default=0.1, validator=positive)
-
-    def __attrs_post_init__(self) -> None:
-        if self.Lx < 4:
-            raise ValueError(f"Lx must be an integer >= 4, got {self.Lx!r}")
-        if self.Ly < 2 or self.Ly % 2:
-            raise ValueError(f"Ly must be an even integer >= 2 (periodic y), got {self.Ly!r}")
-        self.model()
-        self.electrodes()
-
-    @property
-    def lattice(self) -> SquareLattice:
-        """``Lx x Ly``, open along x (the electrodes), periodic along y."""
-        return SquareLattice(self.Lx, self.Ly, periodic_x=False, periodic_y=True)
-
-    def params(self) -> HolsteinParams:
-        """The Hamiltonian parameters (mass 1: overdamped dynamics does not use it)."""
-        return HolsteinParams(self.hopping, self.g, self.k, self.kappa, 1.0, self.coupling)
-
-    def model(self) -> HolsteinModel:
-        """The model; its ensemble (half filling at ``temperature``) defines the initial CDW."""
-        return HolsteinModel(
-            self.lattice, self.params(), ElectronEnsemble(self.temperature, filling=0.5)
-        )
-
-    def electrodes(self) -> Electrodes:
-        """The leads and baths."""
-        return Electrodes(self.gamma_lead, self.gamma_bath, self.voltage, self.temperature)
-
-
-@attrs.frozen(kw_only=True)
-class BrownianSettings:
-    r"""``[brownian]``: the overdamped dynamics of every run (paper 001: :math:`\gamma = 1`,
-    ``dt = 0.1``). Runs start from the equilibrium CDW plus Gaussian noise of standard
-    deviation ``initial_noise`` and last ``steps`` steps, recorded every ``record_every``."""
-
     damping: float = attrs.field(default=1.0, validator=positive)
     dt: float = attrs.field(default=0.1, validator=positive)
     initial_noise: float = attrs.field(default=0.01, validator=non_negative)
@@ -105,7 +57,16 @@ class BrownianSettings:
     checkpoint_every: int = attrs.field(default=50, validator=positive_int)
 
     def __attrs_post_init__(self) -> None:
+        if self.Lx < 4:
+            raise ValueError(f"Lx must be an integer >= 4, got {self.Lx!r}")
+        if self.Ly < 2 or self.Ly % 2:
+            raise ValueError(f"Ly must be an even integer >= 2 (periodic y), got {self.Ly!r}")
         check_recording(self.steps, self.record_every, self.checkpoint_every)
+
+    @property
+    def lattice(self) -> SquareLattice:
+        """``Lx x Ly``, open along x (the electrodes), periodic along y."""
+        return SquareLattice(self.Lx, self.Ly, periodic_x=False, periodic_y=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -157,13 +118,15 @@ class VoltageTrainConfig(TrainConfig):
 @attrs.frozen(kw_only=True)
 class VoltageSettings(TrainedWorkflow):
     """A voltage experiment file. Sections: ``[experiment]`` (``name``, ``kind = "voltage"``,
-    ``seed``), ``[physics]``, ``[brownian]``, ``[dataset]``, ``[train]``, ``[compare]``,
+    ``seed``), ``[physics]`` (:class:`reference.sections.VoltagePhysics`), ``[electrodes]``,
+    ``[brownian]``, ``[dataset]``, ``[train]``, ``[compare]``,
     ``[analyse]``; every key has a paper default."""
 
     name: str = "voltage"
     kind: str = "voltage"
     seed: int = 0
     physics: VoltagePhysics = attrs.field(factory=VoltagePhysics)
+    electrodes: ElectrodeSettings = attrs.field(factory=ElectrodeSettings)
     brownian: BrownianSettings = attrs.field(factory=BrownianSettings)
     dataset: VoltageDatasetSettings = attrs.field(factory=VoltageDatasetSettings)
     train: VoltageTrainConfig = attrs.field(factory=VoltageTrainConfig)
@@ -174,10 +137,10 @@ class VoltageSettings(TrainedWorkflow):
         self.check_kind("voltage")
         self.check_seeds()
         radius = receptive_radius(self.architecture())
-        p, d, c = self.physics, self.dataset, self.compare
+        p, d, c = self.brownian, self.dataset, self.compare
         if p.Ly < 2 * radius + 1:
             raise ValueError(
-                f"physics.Ly ({p.Ly}) must exceed twice the network's receptive radius "
+                f"brownian.Ly ({p.Ly}) must exceed twice the network's receptive radius "
                 f"({radius}) so that no neighbourhood wraps onto itself"
             )
         for name, columns in (("dataset.exclude_columns", d.exclude_columns),
@@ -201,19 +164,28 @@ class VoltageSettings(TrainedWorkflow):
         """The :class:`VoltageDatasetConfig` of the ``dataset`` stage."""
         return VoltageDatasetConfig(
             physics=self.physics,
+            electrodes=self.electrodes,
             brownian=self.brownian,
             n_runs=self.dataset.n_runs,
             snapshot_every=self.dataset.snapshot_every,
             seed=self.seed,
         )
 
+    def model(self) -> HolsteinModel:
+        """The model on the ``[brownian]`` lattice (:func:`driven_model`)."""
+        return driven_model(self.physics, self.brownian)
+
+    def reservoirs(self) -> Electrodes:
+        """The leads and baths at the physics' temperature."""
+        return self.electrodes.electrodes(self.physics)
+
     def train_sites(self) -> NDArray[np.bool_]:
         """The learned sites: columns at least ``exclude_columns`` from either edge."""
-        return edge_columns(self.physics, self.dataset.exclude_columns, inside=True)
+        return edge_columns(self.brownian, self.dataset.exclude_columns, inside=True)
 
     def boundary(self) -> NDArray[np.bool_]:
         """The ``frozen_columns`` outermost columns per side, which follow the exact run."""
-        return edge_columns(self.physics, self.compare.frozen_columns, inside=False)
+        return edge_columns(self.brownian, self.compare.frozen_columns, inside=False)
 
     def headline(self, metrics: Mapping[str, Any]) -> str:
         """The metallic fraction at the end of the NEGF and ML runs."""
@@ -228,11 +200,11 @@ class VoltageSettings(TrainedWorkflow):
         }
 
 
-def edge_columns(physics: VoltagePhysics, count: int, *, inside: bool) -> NDArray[np.bool_]:
+def edge_columns(brownian: BrownianSettings, count: int, *, inside: bool) -> NDArray[np.bool_]:
     """The ``count`` outermost columns per side (``inside=False``) or the rest."""
-    edge = np.zeros((physics.Lx, physics.Ly), dtype=bool)
+    edge = np.zeros((brownian.Lx, brownian.Ly), dtype=bool)
     edge[:count] = True
-    edge[physics.Lx - count :] = True
+    edge[brownian.Lx - count :] = True
     return ~edge if inside else edge
 
 
@@ -246,6 +218,7 @@ class VoltageDatasetConfig:
     """
 
     physics: VoltagePhysics = attrs.field(factory=VoltagePhysics)
+    electrodes: ElectrodeSettings = attrs.field(factory=ElectrodeSettings)
     brownian: BrownianSettings = attrs.field(factory=BrownianSettings)
     n_runs: int = attrs.field(default=8, validator=positive_int)
     snapshot_every: int = attrs.field(default=10, validator=positive_int)
@@ -255,3 +228,17 @@ class VoltageDatasetConfig:
     def n_samples(self) -> int:
         """Snapshots in all: ``n_runs * (steps // snapshot_every)``."""
         return self.n_runs * (self.brownian.steps // self.snapshot_every)
+
+    def model(self) -> HolsteinModel:
+        """The model on the ``[brownian]`` lattice (:func:`driven_model`)."""
+        return driven_model(self.physics, self.brownian)
+
+    def reservoirs(self) -> Electrodes:
+        """The leads and baths at the physics' temperature."""
+        return self.electrodes.electrodes(self.physics)
+
+
+def driven_model(physics: VoltagePhysics, brownian: BrownianSettings) -> HolsteinModel:
+    """The Holstein model on the open-x lattice of ``brownian``; its electrons (half filling
+    at ``physics.temperature``) define the initial CDW, the NEGF densities ignore them."""
+    return physics.model(brownian.lattice)

@@ -59,7 +59,6 @@ if __name__ == "__main__":
 
 import argparse
 import logging
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,16 +71,9 @@ from tqdm.auto import tqdm
 
 import reference
 from reference import ed, ehrenfest, observables, runio
-from reference.dynamics import BathSchedule
 from reference.lattice import SquareLattice, sublattice_sign
-from reference.model import (
-    PULSE_QUANTITIES,
-    ElectronEnsemble,
-    HolsteinModel,
-    HolsteinParams,
-    LaserPulse,
-    vector_potential,
-)
+from reference.model import HolsteinModel, vector_potential
+from reference.sections import LaserPhysics, PulseSettings
 
 __all__ = ["LaserConfig", "load_config", "main", "run_exact_laser"]
 
@@ -90,22 +82,17 @@ log = logging.getLogger("reference.programs.laser")
 SECTION = "laser"
 
 
-def _polarisation(
-    instance: object, attribute: attrs.Attribute[Any], value: tuple[float, float]
-) -> None:
-    if not all(math.isfinite(c) for c in value) or math.hypot(*value) == 0.0:
-        raise ValueError(f"{attribute.name} must be a finite nonzero vector, got {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class LaserConfig:
     r"""Settings of the exact laser run; defaults follow paper 000 on a small lattice.
 
-    Paper 000, sec. II: half filling, ``-g n_i Q_i`` coupling,
-    :math:`\lambda = g^2/(m\Omega^2 W) = 0.375` with ``W = 8|t_nn|`` and
-    :math:`m\Omega^2 = 1` (so :math:`g = \sqrt3`), no :math:`\kappa`; pulse
+    The file holds ``[laser]`` (the run: the attributes below), ``[physics]``
+    (:class:`reference.sections.LaserPhysics`: paper 000, sec. II, half filling,
+    ``-g n_i Q_i`` coupling, :math:`\lambda = g^2/(m\Omega^2 W) = 0.375` with
+    ``W = 8|t_nn|`` and :math:`m\Omega^2 = k = 1`, so :math:`g = \sqrt3`, no :math:`\kappa`,
+    ``m = 25``) and ``[pulse]`` (:class:`reference.sections.PulseSettings`: eq. 10,
     :math:`\mathcal{A} = 0.6`, :math:`\Omega_p = 1.5`, :math:`\sigma_p = \tau_0/10`,
-    polarisation (1, 1); initial noise temperature :math:`10^{-5}`. Times are in units of
+    polarisation (1, 1)), the sections the laser workflow reads too. Times are in units of
     :math:`\tau_{\rm el} = 1/|t_{nn}|`.
 
     Attributes
@@ -118,26 +105,13 @@ class LaserConfig:
         Ehrenfest steps and steps per recorded frame.
     seed : int
         One seed; member ``a`` draws from the ``a``-th spawned stream.
-    hopping, g, k, kappa : float
-        Hamiltonian (the workflows' ``[physics]`` names); paper 000 gives the dimensionless
-        coupling :math:`\\lambda = g^2/(W k) = 0.375` with ``W = 8 |hopping|``.
-    phonon_frequency : float
-        :math:`\Omega`; the mass is ``k / Omega**2`` and :math:`\tau_0 = 1/\Omega`.
-    coupling : str
-        ``"n"`` (paper 000, eq. 4).
-    filling : float
-    electron_temperature : float
-        Temperature of the initial electron state (0: ground state).
-    noise_temperature : float
-        Effective temperature of the initial lattice noise.
     dt : float
         Time step.
-    pulse_amplitude, pulse_frequency, pulse_width, pulse_centre : float
-        :math:`\mathcal{A}, \Omega_p, \sigma_p, t_0` of eq. 10 (times in code units).
-    polarisation : (float, float)
-        Pulse direction (normalised by :class:`reference.model.LaserPulse`).
-    pulse_quantity : {"field", "potential"}
-        Whether eq. 10 gives the electric field (as written) or the vector potential.
+    initial_temperature : float
+        Effective temperature of the lattice noise around the CDW at ``t = 0`` (paper 000:
+        :math:`10^{-5}`; :func:`reference.ehrenfest.initial_state`).
+    physics : LaserPhysics
+    pulse : PulseSettings
     """
 
     size: int = attrs.field(default=10, validator=runio.positive_int)
@@ -145,30 +119,10 @@ class LaserConfig:
     steps: int = attrs.field(default=4000, validator=runio.positive_int)
     record_every: int = attrs.field(default=5, validator=runio.positive_int)
     seed: int = 2026
-    hopping: float = -1.0
-    g: float = attrs.field(default=math.sqrt(3.0), validator=runio.positive)
-    k: float = attrs.field(default=1.0, validator=runio.positive)
-    kappa: float = 0.0
-    phonon_frequency: float = attrs.field(default=0.2, validator=runio.positive)
-    coupling: str = "n"
-    filling: float = 0.5
-    electron_temperature: float = attrs.field(default=0.0, validator=runio.non_negative)
-    noise_temperature: float = attrs.field(default=1e-5, validator=runio.non_negative)
     dt: float = attrs.field(default=0.05, validator=runio.positive)
-    pulse_amplitude: float = attrs.field(default=0.6, validator=runio.finite)
-    pulse_frequency: float = attrs.field(default=1.5, validator=runio.positive)
-    pulse_width: float = attrs.field(default=0.5, validator=runio.positive)
-    pulse_centre: float = attrs.field(default=3.0, validator=runio.finite)
-    pulse_quantity: str = attrs.field(
-        default="field", validator=attrs.validators.in_(PULSE_QUANTITIES)
-    )
-    bath_gamma0: float = attrs.field(default=0.003, validator=runio.non_negative)
-    bath_delta_gamma: float = attrs.field(default=0.017, validator=runio.non_negative)
-    bath_t1_tau0: float = attrs.field(default=80.0, validator=runio.finite)
-    bath_tau_tau0: float = attrs.field(default=25.0, validator=runio.positive)
-    polarisation: tuple[float, float] = attrs.field(
-        converter=runio.float_pair, default=(1.0, 1.0), validator=_polarisation
-    )
+    initial_temperature: float = attrs.field(default=1e-5, validator=runio.non_negative)
+    physics: LaserPhysics = attrs.field(factory=LaserPhysics)
+    pulse: PulseSettings = attrs.field(factory=PulseSettings)
 
     def __attrs_post_init__(self) -> None:
         if self.size < 2 or self.size % 2:
@@ -177,64 +131,22 @@ class LaserConfig:
             raise ValueError(
                 f"record_every must be <= steps ({self.steps}), got {self.record_every!r}"
             )
-        self.model()  # validates the Hamiltonian and the electron ensemble
-        self.pulse()
-
-    @property
-    def mass(self) -> float:
-        """The lattice mass ``k / Omega**2``."""
-        return self.k * self.tau0**2
 
     @property
     def tau0(self) -> float:
-        """The bare phonon time :math:`\\tau_0 = 1/\\Omega`, paper 000's time unit."""
-        return 1.0 / self.phonon_frequency
-
-    @property
-    def q0(self) -> float:
-        """The uniform distortion :math:`Q_0 = g(\\bar n - c)/(k + 4\\kappa)`.
-
-        Paper 000: :math:`Q_0 = g/(2m\\Omega^2)` at half filling with the ``n`` coupling.
-        """
-        offset = self.model().params.coupling.offset
-        return self.g * (self.filling - offset) / (self.k + 4.0 * self.kappa)
+        """The bare phonon time :math:`\tau_0 = 1/\\Omega`, paper 000's time unit."""
+        return self.physics.tau0
 
     def model(self) -> HolsteinModel:
         """Return the Holstein model of the run."""
-        return HolsteinModel(
-            SquareLattice(self.size, self.size),
-            HolsteinParams(self.hopping, self.g, self.k, self.kappa, self.mass, self.coupling),
-            ElectronEnsemble(self.electron_temperature, filling=self.filling),
-        )
-
-    def bath_schedule(self) -> BathSchedule:
-        """The recovery-stage bath of paper 000 sec. V, eq. 31, with times in ``tau0``.
-
-        Paper 000: ``gamma0 = 0.003``, ``delta_gamma = 0.017``, ``tau_gamma = 25 tau0`` and the
-        recovery starting at ``t1 = 80 tau0``. The exact Ehrenfest run does not use it; it is the
-        bath that the ML Langevin dynamics of the recovery stage adds to the adiabatic force.
-        """
-        return BathSchedule(
-            gamma0=self.bath_gamma0,
-            delta_gamma=self.bath_delta_gamma,
-            t1=self.bath_t1_tau0 * self.tau0,
-            tau=self.bath_tau_tau0 * self.tau0,
-        )
-
-    def pulse(self) -> LaserPulse:
-        """Return the laser pulse."""
-        return LaserPulse(
-            self.pulse_amplitude,
-            self.pulse_frequency,
-            self.pulse_width,
-            self.pulse_centre,
-            self.polarisation,
-            self.pulse_quantity,
-        )
+        return self.physics.model(self.size)
 
 
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> LaserConfig:
-    """Return a :class:`LaserConfig` from a TOML file (``[laser]`` or top level) and overrides.
+    """Return a :class:`LaserConfig` from a TOML file and overrides.
+
+    The file holds ``[laser]``, ``[physics]`` and ``[pulse]``; ``overrides`` are run keys or
+    ``"physics.<key>"``, ``"pulse.<key>"``; ``None`` values are ignored.
 
     Raises
     ------
@@ -259,13 +171,13 @@ class _Frames:
 
 def _evolve(config: LaserConfig, progress: bool) -> _Frames:
     """Run every ensemble member and record ``(t, Q, P, n_nad, n_ad, energy, work)``."""
-    model, pulse = config.model(), config.pulse()
+    model, pulse = config.model(), config.pulse.pulse()
     q_cdw = ed.ground_state(model).Q
     streams = np.random.SeedSequence(config.seed).spawn(config.ensemble)
     states = [
         ehrenfest.initial_state(
             model,
-            noise_temperature=config.noise_temperature,
+            noise_temperature=config.initial_temperature,
             rng=np.random.default_rng(s),
             Q=q_cdw,
         )
@@ -317,7 +229,7 @@ def _plot(
     lattice = SquareLattice(config.size, config.size)
     tt = frames.t / config.tau0
     members = np.asarray(observables.staggered_order(frames.Q, lattice))
-    t_pulse = config.pulse_centre / config.tau0
+    t_pulse = config.pulse.centre / config.tau0
 
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     for a in range(config.ensemble):
@@ -384,7 +296,7 @@ def run_exact_laser(
     folder = runio.prepare_run_folder(out)
     runio.write_json(
         folder / "config.json",
-        attrs.asdict(config) | {"mass": config.mass, "tau0": config.tau0, "Q0": config.q0},
+        attrs.asdict(config) | {"tau0": config.tau0, "Q0": config.physics.q0},
     )
     lattice = SquareLattice(config.size, config.size)
     log.info(
@@ -397,7 +309,7 @@ def run_exact_laser(
 
     start = time.perf_counter()
     order = observables.ensemble_order_parameter(frames.Q, lattice)
-    sigma = observables.spatial_fluctuation(frames.Q, config.q0, lattice)
+    sigma = observables.spatial_fluctuation(frames.Q, config.physics.q0, lattice)
     drift = frames.energy - frames.energy[0] - frames.work  # (frames, ensemble)
     max_drift = float(np.abs(drift).max())
     chi = np.abs(frames.n_nad - frames.n_ad)
@@ -405,7 +317,7 @@ def run_exact_laser(
     sign = sublattice_sign(lattice)
     site_a = (0, 0) if sign[0, 0] > 0 else (0, 1)
     site_b = (site_a[0] + 1, site_a[1])
-    after = frames.t > config.pulse_centre + 3 * config.pulse_width
+    after = frames.t > config.pulse.centre + 3 * config.pulse.width
     i_min = int(np.argmin(np.where(after, order, np.inf))) if after.any() else len(order) - 1
     analysis_seconds = time.perf_counter() - start
 
@@ -474,7 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", default="runs/exact_laser", help="run folder (default: runs/exact_laser)"
     )
     parser.add_argument(
-        "--config", help="TOML file with [laser] settings, e.g. specs/experiments/exact_laser.toml"
+        "--config",
+        help="TOML file with [laser], [physics], [pulse], e.g. specs/experiments/exact_laser.toml",
     )
     parser.add_argument("--size", type=int, help="linear lattice size L (even)")
     parser.add_argument("--ensemble", type=int, help="number of noise realisations")
@@ -485,8 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    names = ("size", "ensemble", "steps", "record_every", "seed", "pulse_amplitude")
-    overrides = {k: getattr(args, k) for k in names}
+    names = ("size", "ensemble", "steps", "record_every", "seed")
+    overrides = {k: getattr(args, k) for k in names} | {"pulse.amplitude": args.pulse_amplitude}
 
     def job() -> str:
         config = load_config(args.config, **overrides)

@@ -30,7 +30,6 @@ import math
 import os
 import sys
 import time
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -114,41 +113,16 @@ class QuenchConfig:
         return self.langevin.gamma(self.physics)
 
 
-_RUN_KEYS = ("size", "ensemble", "steps", "record_every", "seed", "fit_from_fraction",
-             "fit_max_length_fraction")  # fmt: skip
-
-
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> QuenchConfig:
     """Return a :class:`QuenchConfig` from a TOML file and overrides.
 
     The file holds ``[quench]`` (the run), ``[physics]`` and ``[langevin]`` (the sections every
-    quench experiment file shares). ``overrides`` are run keys or ``temperature`` (the
-    bath's); ``None`` values are ignored.
+    quench experiment file shares). ``overrides`` are run keys, ``"physics.<key>"`` or
+    ``"langevin.<key>"``, or ``temperature`` (the bath's); ``None`` values are ignored.
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        with open(path, "rb") as fh:
-            try:
-                data = tomllib.load(fh)
-            except tomllib.TOMLDecodeError as exc:
-                raise ValueError(f"{os.fspath(path)!r} is not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - {"quench", "physics", "langevin"})
-    if unknown:
-        raise ValueError(
-            f"unknown sections {unknown} in {str(path)!r}; allowed: langevin, physics, quench"
-        )
-    values: dict[str, Any] = dict(data.get("quench", {}))
-    values["physics"] = dict(data.get("physics", {}))
-    values["langevin"] = dict(data.get("langevin", {}))
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if "temperature" in given:
-        values["physics"]["temperature"] = given.pop("temperature")
-    values.update(given)
-    known = {a.name for a in attrs.fields(QuenchConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown quench settings {unknown}; allowed: {sorted(known)}")
-    return runio.structure(values, QuenchConfig, "quench configuration")
+    if "temperature" in overrides:
+        overrides["physics.temperature"] = overrides.pop("temperature")
+    return runio.load_config(QuenchConfig, "quench", path, overrides)
 
 
 def _write_trajectory(

@@ -89,14 +89,10 @@ from numpy.typing import NDArray
 import reference
 from reference import dynamics, ed, negf, observables, runio
 from reference.lattice import SquareLattice
-from reference.model import (
-    Electrodes,
-    ElectronEnsemble,
-    HolsteinModel,
-    HolsteinParams,
-)
+from reference.model import Electrodes, HolsteinModel
+from reference.sections import ElectrodeSettings, VoltagePhysics
 
-__all__ = ["VoltageConfig", "load_config", "main", "run_exact_voltage"]
+__all__ = ["NEGFElectrodes", "VoltageConfig", "load_config", "main", "run_exact_voltage"]
 
 log = logging.getLogger("reference.programs.voltage")
 
@@ -110,14 +106,23 @@ def _window(instance: object, attribute: attrs.Attribute[Any], value: tuple[floa
 
 
 @attrs.frozen(kw_only=True)
+class NEGFElectrodes(ElectrodeSettings):
+    """``[electrodes]`` of the exact run: paper 001's, with a ten times wider bath
+    (``gamma_bath = 0.01``) so that the energy Riemann sum is accurate (module docstring)."""
+
+    gamma_bath: float = attrs.field(default=0.01, validator=runio.positive)
+
+
+@attrs.frozen(kw_only=True)
 class VoltageConfig:
     """Settings of the exact voltage-driven run; defaults follow paper 001 on a small lattice.
 
-    Paper 001, sec. IV: ``t_nn = 1``, :math:`\\lambda = g^2/(Wk) = 0.28` with ``W = 8``,
-    ``k = 1`` (so ``g = sqrt(2.24)``), :math:`\\kappa/k = 0.18`,
-    :math:`\\Gamma_{\\rm lead} = 1`, :math:`k_BT = 0.1`, time in units of :math:`1/\\gamma`,
-    :math:`\\delta t = 0.1/\\gamma`. Deviations (voltage, bath broadening, energy step and
-    window, lattice size) are explained in the module docstring.
+    The file holds ``[voltage]`` (the run: the attributes below), ``[physics]``
+    (:class:`reference.sections.VoltagePhysics`: paper 001, sec. IV, ``t_nn = 1``,
+    :math:`\\lambda = g^2/(Wk) = 0.28` with ``W = 8``, ``k = 1``, :math:`\\kappa/k = 0.18`,
+    :math:`k_BT = 0.1`) and ``[electrodes]`` (:class:`NEGFElectrodes`). Time is in units of
+    :math:`1/\\gamma`, :math:`\\delta t = 0.1/\\gamma`. Deviations (voltage, bath broadening,
+    energy step and window, lattice size) are explained in the module docstring.
 
     Attributes
     ----------
@@ -128,14 +133,6 @@ class VoltageConfig:
         Brownian steps and steps per recorded frame.
     seed : int
         Seed of the initial noise and of the Brownian noise.
-    hopping, g, k, kappa : float
-        Hamiltonian (the workflows' ``[physics]`` names); paper 001 gives the dimensionless
-        coupling :math:`\\lambda = g^2/(W k) = 0.28` with ``W = 8 |hopping|``.
-    coupling : str
-        ``"n-1/2"``: the CDW gap is centred at :math:`\\epsilon_F = 0` (paper 001, sec. II).
-    gamma_lead, gamma_bath, voltage, temperature : float
-        Reservoirs (:class:`reference.model.Electrodes`); ``temperature`` is also the
-        Brownian noise temperature and the temperature of the initial CDW.
     damping, dt : float
         Brownian friction :math:`\\gamma` and time step.
     energy_step : float
@@ -150,6 +147,8 @@ class VoltageConfig:
         Columns held fixed next to each electrode (lead columns included).
     metal_threshold : float
         A site is metallic when :math:`|\\phi_i|` is below this.
+    physics : VoltagePhysics
+    electrodes : NEGFElectrodes
     """
 
     Lx: int = attrs.field(default=12, validator=runio.positive_int)
@@ -157,15 +156,6 @@ class VoltageConfig:
     steps: int = attrs.field(default=400, validator=runio.positive_int)
     record_every: int = attrs.field(default=10, validator=runio.positive_int)
     seed: int = 2026
-    hopping: float = 1.0
-    g: float = attrs.field(default=math.sqrt(0.28 * 8.0), validator=runio.positive)
-    k: float = attrs.field(default=1.0, validator=runio.positive)
-    kappa: float = 0.18
-    coupling: str = "n-1/2"
-    gamma_lead: float = attrs.field(default=1.0, validator=runio.non_negative)
-    gamma_bath: float = attrs.field(default=0.01, validator=runio.non_negative)
-    voltage: float = attrs.field(default=3.0, validator=runio.finite)
-    temperature: float = attrs.field(default=0.1, validator=runio.non_negative)
     damping: float = attrs.field(default=1.0, validator=runio.positive)
     dt: float = attrs.field(default=0.1, validator=runio.positive)
     energy_step: float = attrs.field(default=0.01, validator=runio.positive)
@@ -176,6 +166,8 @@ class VoltageConfig:
     initial_noise: float = attrs.field(default=0.01, validator=runio.non_negative)
     frozen_columns: int = attrs.field(default=0, validator=runio.non_negative_int)
     metal_threshold: float = attrs.field(default=0.25, validator=runio.positive)
+    physics: VoltagePhysics = attrs.field(factory=VoltagePhysics)
+    electrodes: NEGFElectrodes = attrs.field(factory=NEGFElectrodes)
 
     def __attrs_post_init__(self) -> None:
         if self.Lx < 4:
@@ -193,29 +185,25 @@ class VoltageConfig:
             )
         if not 0.0 < self.metal_threshold < 1.0:
             raise ValueError(f"metal_threshold must lie in (0, 1), got {self.metal_threshold!r}")
-        self.model()  # validates the Hamiltonian parameters
-        self.electrodes()
 
     @property
     def lattice(self) -> SquareLattice:
         """The lattice, open along x and periodic along y."""
         return SquareLattice(self.Lx, self.Ly, periodic_x=False, periodic_y=True)
 
+    @property
+    def voltage(self) -> float:
+        """The applied voltage ``V`` (:math:`\\mu_L = -V`)."""
+        return self.electrodes.voltage
+
     def model(self) -> HolsteinModel:
-        """Return the Holstein model (mass 1: overdamped dynamics does not use it).
+        """Return the Holstein model; its electrons (half filling at ``temperature``) define
+        the initial equilibrium CDW; the NEGF densities ignore them."""
+        return self.physics.model(self.lattice)
 
-        The electron ensemble (half filling at ``temperature``) defines the initial
-        equilibrium CDW; the NEGF densities ignore it.
-        """
-        return HolsteinModel(
-            self.lattice,
-            HolsteinParams(self.hopping, self.g, self.k, self.kappa, 1.0, self.coupling),
-            ElectronEnsemble(self.temperature, filling=0.5),
-        )
-
-    def electrodes(self) -> Electrodes:
+    def reservoirs(self) -> Electrodes:
         """Return the leads and baths."""
-        return Electrodes(self.gamma_lead, self.gamma_bath, self.voltage, self.temperature)
+        return self.electrodes.electrodes(self.physics)
 
     def frozen_mask(self) -> NDArray[np.bool_]:
         """Return the mask of the frozen columns, shape ``(Lx, Ly)``."""
@@ -232,12 +220,15 @@ class VoltageConfig:
         The relative error of a level of half width at least :math:`\\Gamma_{\\min}` (the
         smaller of the two broadenings) in the energy sum; 2 when a broadening is zero.
         """
-        gamma_min = min(self.gamma_bath, self.gamma_lead)
+        gamma_min = min(self.electrodes.gamma_bath, self.electrodes.gamma_lead)
         return 2.0 * math.exp(-2.0 * math.pi * gamma_min / self.energy_step)
 
 
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> VoltageConfig:
-    """Return a :class:`VoltageConfig` from a TOML file (``[voltage]`` or top level) and overrides.
+    """Return a :class:`VoltageConfig` from a TOML file and overrides.
+
+    The file holds ``[voltage]``, ``[physics]`` and ``[electrodes]``; ``overrides`` are run
+    keys or ``"physics.<key>"``, ``"electrodes.<key>"``; ``None`` values are ignored.
 
     Raises
     ------
@@ -329,9 +320,9 @@ def run_exact_voltage(
         log.warning(
             "energy_step %.4g is coarse for gamma_bath %.4g: bath-limited levels may be off by "
             "up to %.0f %% of their weight",
-            config.energy_step, config.gamma_bath, 100 * min(config.aliasing_bound, 1.0),
+            config.energy_step, config.electrodes.gamma_bath, 100 * min(config.aliasing_bound, 1.0),
         )  # fmt: skip
-    model, electrodes, lattice = config.model(), config.electrodes(), config.lattice
+    model, electrodes, lattice = config.model(), config.reservoirs(), config.lattice
     mask = config.frozen_mask()
 
     start = time.perf_counter()
@@ -346,7 +337,7 @@ def run_exact_voltage(
     integrator = dynamics.brownian(
         force_field,
         gamma=config.damping,
-        temperature=config.temperature,
+        temperature=config.physics.temperature,
         dt=config.dt,
         frozen=mask if mask.any() else None,
     )
@@ -427,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--config",
-        help="TOML file with [voltage] settings, e.g. specs/experiments/exact_voltage.toml",
+        help="TOML file with [voltage], [physics], [electrodes] (exact_voltage.toml)",
     )
     parser.add_argument("--steps", type=int, help="number of Brownian steps")
     parser.add_argument("--record-every", type=int, dest="record_every", help="steps per frame")
@@ -437,9 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    overrides = {
-        k: getattr(args, k) for k in ("steps", "record_every", "seed", "voltage", "energy_step")
-    }
+    overrides = {k: getattr(args, k) for k in ("steps", "record_every", "seed", "energy_step")}
+    overrides["electrodes.voltage"] = args.voltage
 
     def job() -> str:
         config = load_config(args.config, **overrides)

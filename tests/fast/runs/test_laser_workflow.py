@@ -13,17 +13,13 @@ import torch
 
 from fast import ehrenfest as fe
 from fast.cli import main
-from fast.runs.laser import (
-    LaserExperiment,
-    LaserPhysics,
-    cdw_ehrenfest_states,
-    training_frames,
-)
+from fast.runs.laser import LaserExperiment, cdw_ehrenfest_states, training_frames
 from fast.runs.registry import load_experiment
 from fast.runs.trajectories import load_trajectory, run_ehrenfest
 from reference import ehrenfest as re_
 from reference.dynamics import kinetic_temperature_since
 from reference.model import LaserPulse, elastic_force
+from reference.sections import LaserPhysics
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -33,10 +29,8 @@ name = "tiny laser"
 kind = "laser"
 seed = 2
 
-[physics]
-size = 6
-
 [ehrenfest]
+size = 6
 dt = 0.1
 end_tau0 = 8.0
 record_every = 10
@@ -58,7 +52,7 @@ dt = 0.2
 ensemble = 3
 """
 
-PHYSICS = LaserPhysics(size=4)
+PHYSICS = LaserPhysics()
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +102,7 @@ def test_ehrenfest_frames_hold_the_adiabatic_labels(finished: tuple[Path, Path])
     experiment = load_experiment(path)
     assert isinstance(experiment, LaserExperiment)
     runs = load_trajectory(out / "exact_runs.h5")
-    model = experiment.physics.model()
+    model = experiment.model()
     n_ad = runs.extra["n_ad"]
     expected = experiment.physics.g * n_ad + elastic_force(runs.Q, model)  # coupling "n"
     np.testing.assert_allclose(runs.forces, expected, atol=1e-12)
@@ -119,7 +113,7 @@ def test_ehrenfest_frames_hold_the_adiabatic_labels(finished: tuple[Path, Path])
 
 
 def test_batched_adiabatic_densities_match_the_reference_with_degenerate_levels() -> None:
-    model = PHYSICS.model()
+    model = PHYSICS.model(4)
     rng = np.random.default_rng(4)
     q = np.stack([np.full((4, 4), 0.3), rng.normal(size=(4, 4))])  # uniform Q: degenerate
     a = rng.normal(size=(2, 16, 16)) + 1j * rng.normal(size=(2, 16, 16))
@@ -135,9 +129,11 @@ def test_batched_adiabatic_densities_match_the_reference_with_degenerate_levels(
 
 
 def test_a_killed_ehrenfest_run_resumes_to_the_uninterrupted_one(tmp_path: Path) -> None:
-    model = PHYSICS.model()
+    model = PHYSICS.model(4)
     pulse = LaserPulse(0.6, 1.5, 0.5, 3.0, (1.0, 1.0))
-    state = cdw_ehrenfest_states(PHYSICS, 2, np.random.default_rng(0), torch.device("cpu"))
+    state = cdw_ehrenfest_states(
+        model, 2, np.random.default_rng(0), torch.device("cpu"), initial_temperature=1e-5
+    )
     kwargs = dict(pulse=pulse, identity="r", record_every=5, checkpoint_every=10)
     whole = run_ehrenfest(state, model, 0.1, 40, tmp_path / "a.h5", **kwargs)  # type: ignore[arg-type]
 
@@ -177,8 +173,10 @@ def test_the_bath_temperature_is_the_mean_kinetic_energy_after_t1(
     ("patch", "message"),
     [
         ("[train]\nnetwork = 'paper002_gnn'\n", "must take a time input"),
-        ("[physics]\nsize = 8\n", "physics.size .8. must exceed"),
-        ("[physics]\nsize = 7\n", "size must be an even"),
+        ("[ehrenfest]\nsize = 8\n", "ehrenfest.size .8. must exceed"),
+        ("[ehrenfest]\nsize = 7\n", "size must be an even"),
+        ("[physics]\nsize = 8\n", r"physics: unknown keys \['size'\]; allowed: \['coupling'"),
+        ("[physics]\nmu = 0.0\n", "physics.mu is not used"),
         ("[dataset]\nfrom_tau0 = 90.0\n", "need dataset.from_tau0 < recovery.t1_tau0"),
         ("[recovery]\ndt = 0.3\n", "recovery.dt .0.3. must divide"),
         ("[recovery]\ntemperature = -1.0\n", "temperature must be > 0"),
@@ -198,9 +196,20 @@ def test_bad_laser_files_give_one_clear_line(tmp_path: Path, patch: str, message
 def test_the_shipped_laser_files_load() -> None:
     paper = load_experiment(ROOT / "specs" / "experiments" / "laser.toml")
     assert isinstance(paper, LaserExperiment)
-    assert paper.physics.size == 20 and paper.compare.ensemble == 30
+    assert paper.ehrenfest.size == 20 and paper.compare.ensemble == 30
     # eq. 10 read as the vector potential: the reading that melts the CDW as in Fig. 1
     assert paper.pulse.pulse().quantity == "potential"
     assert paper.train.architecture().channels[-2] == 128  # type: ignore[union-attr]
     assert isinstance(load_experiment(ROOT / "specs" / "experiments" / "laser_cpu.toml"),
                       LaserExperiment)  # fmt: skip
+
+
+def test_the_recovery_bath_is_paper_000s() -> None:
+    # eq. 31 with gamma0 = 0.003, delta_gamma = 0.017, t1 = 80 tau0, tau_gamma = 25 tau0
+    paper = load_experiment(ROOT / "specs" / "experiments" / "laser.toml")
+    assert isinstance(paper, LaserExperiment)
+    tau0 = paper.physics.tau0
+    assert tau0 == 5.0 and paper.physics.omega == pytest.approx(0.2)
+    schedule = paper.recovery.schedule(tau0)
+    assert schedule.gamma0 == 0.003 and schedule.delta_gamma == 0.017
+    assert schedule.t1 == pytest.approx(80 * tau0) and schedule.tau == pytest.approx(25 * tau0)

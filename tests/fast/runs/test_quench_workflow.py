@@ -225,7 +225,7 @@ def test_a_stage_needs_its_predecessors(tmp_path: Path) -> None:
         (TINY.replace("size = 10\nensemble = 3", "size = 8\nensemble = 3"), "compare.size"),
         (
             TINY.replace("temperature", "x") + "\n[physics]\ntemperature = -1.0\n",
-            "temperature must be > 0",
+            "temperature must be >= 0",
         ),
         (
             TINY.replace(

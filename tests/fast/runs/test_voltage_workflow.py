@@ -23,10 +23,10 @@ from fast.runs.voltage import (
     BrownianSettings,
     VoltageDatasetConfig,
     VoltageExperiment,
-    VoltagePhysics,
     generate_voltage_dataset,
 )
 from reference import observables
+from reference.sections import ElectrodeSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -36,12 +36,12 @@ name = "tiny voltage"
 kind = "voltage"
 seed = 3
 
-[physics]
-Lx = 10
-Ly = 6
+[electrodes]
 gamma_bath = 0.01
 
 [brownian]
+Lx = 10
+Ly = 6
 steps = 30
 record_every = 2
 checkpoint_every = 10
@@ -62,7 +62,8 @@ ensemble = 3
 frozen_columns = 2
 """
 
-SMALL_PHYSICS = VoltagePhysics(Lx=8, Ly=4, gamma_bath=0.01)
+SMALL = BrownianSettings(Lx=8, Ly=4, steps=12)
+WIDE_BATH = ElectrodeSettings(gamma_bath=0.01)
 
 
 @pytest.fixture(scope="module")
@@ -122,18 +123,17 @@ def test_the_dataset_holds_exact_negf_labels(finished: tuple[Path, Path]) -> Non
     experiment = load_experiment(path)
     assert isinstance(experiment, VoltageExperiment)
     data = io.load_dataset(out / "dataset.h5")
-    physics = experiment.physics
     assert data.Q.shape == (12, 10, 6)
     assert json.loads(data.attributes["lattice"])["periodic_x"] is False
-    direct = negf.negf_force(torch.as_tensor(data.Q[-2:]), physics.model(), physics.electrodes())
+    direct = negf.negf_force(
+        torch.as_tensor(data.Q[-2:]), experiment.model(), experiment.reservoirs()
+    )
     np.testing.assert_allclose(data.F[-2:], direct.numpy(), atol=1e-10)
     assert data.n.min() >= 0.0 and data.n.max() <= 1.0
 
 
 def test_a_killed_dataset_generation_resumes_to_the_same_file(tmp_path: Path) -> None:
-    config = VoltageDatasetConfig(
-        physics=SMALL_PHYSICS, brownian=BrownianSettings(steps=12), n_runs=2, snapshot_every=3
-    )
+    config = VoltageDatasetConfig(electrodes=WIDE_BATH, brownian=SMALL, n_runs=2, snapshot_every=3)
     whole = generate_voltage_dataset(config, tmp_path / "a.h5", progress=False)
 
     class StopError(Exception):
@@ -155,15 +155,13 @@ def test_a_killed_dataset_generation_resumes_to_the_same_file(tmp_path: Path) ->
 
 
 def test_training_on_selected_sites_scores_only_those(tmp_path: Path) -> None:
-    config = VoltageDatasetConfig(
-        physics=SMALL_PHYSICS, brownian=BrownianSettings(steps=12), n_runs=2, snapshot_every=3
-    )
+    config = VoltageDatasetConfig(electrodes=WIDE_BATH, brownian=SMALL, n_runs=2, snapshot_every=3)
     data = generate_voltage_dataset(config, tmp_path / "d.h5", progress=False)
     sites = np.zeros((8, 4), dtype=bool)
     sites[3:5] = True
     train = TrainConfig(network="paper001_mlp", r_c=1.0, hidden=(8,), epochs=2)
     result = train_network(
-        train, data, tmp_path / "c.pt", progress=False, lattice=SMALL_PHYSICS.lattice, sites=sites
+        train, data, tmp_path / "c.pt", progress=False, lattice=SMALL.lattice, sites=sites
     )
     assert result.predictions["val_exact"].shape[1:] == (8,)
     _, val = split_by_configuration(len(data), train.validation_fraction, train.seed)
@@ -173,7 +171,7 @@ def test_training_on_selected_sites_scores_only_those(tmp_path: Path) -> None:
         train_network(train, data, tmp_path / "e.pt", progress=False, sites=np.zeros((8, 4)))
     with pytest.raises(ValueError, match="lattice has shape"):
         train_network(train, data, tmp_path / "e.pt", progress=False,
-                      lattice=VoltagePhysics(Lx=6, Ly=4).lattice)  # fmt: skip
+                      lattice=BrownianSettings(Lx=6, Ly=4).lattice)  # fmt: skip
 
 
 def test_r_c_sets_the_descriptor_of_an_mlp_only() -> None:
@@ -186,7 +184,7 @@ def test_r_c_sets_the_descriptor_of_an_mlp_only() -> None:
 
 
 def test_the_metallic_fraction_of_all_sites_is_the_domain_wall_position() -> None:
-    lattice = SMALL_PHYSICS.lattice
+    lattice = SMALL.lattice
     n = np.random.default_rng(0).uniform(size=(3, 8, 4))
     every = np.ones((8, 4), dtype=bool)
     np.testing.assert_allclose(
@@ -208,11 +206,13 @@ def test_the_metallic_fraction_of_all_sites_is_the_domain_wall_position() -> Non
         ("[experiment]\nkind = 'plasma'\n", "kind must be one of"),
         ("[experiment]\nkind = 'voltage'\n[dataset]\nexclude_columns = 1\n"
          "[train]\nr_c = 2.0\n", "exclude_columns .1. must be at least"),
-        ("[experiment]\nkind = 'voltage'\n[physics]\nLx = 10\n[compare]\nfrozen_columns = 5\n"
+        ("[experiment]\nkind = 'voltage'\n[brownian]\nLx = 10\n[compare]\nfrozen_columns = 5\n"
          "[dataset]\nexclude_columns = 2\n[train]\nr_c = 2.0\n", "must leave columns"),
-        ("[experiment]\nkind = 'voltage'\n[physics]\nLy = 6\n", "physics.Ly .6. must exceed"),
-        ("[experiment]\nkind = 'voltage'\n[physics]\nLy = 7\n", "Ly must be an even"),
-        ("[experiment]\nkind = 'voltage'\n[physics]\ngamma_bath = 0.0\n", "gamma_bath"),
+        ("[experiment]\nkind = 'voltage'\n[brownian]\nLy = 6\n", "brownian.Ly .6. must exceed"),
+        ("[experiment]\nkind = 'voltage'\n[brownian]\nLy = 7\n", "Ly must be an even"),
+        ("[experiment]\nkind = 'voltage'\n[electrodes]\ngamma_bath = 0.0\n", "gamma_bath"),
+        ("[experiment]\nkind = 'voltage'\n[physics]\nmu = 0.0\n", "physics.mu is not used"),
+        ("[experiment]\nkind = 'voltage'\n[physics]\nLx = 10\n", r"physics: unknown keys \['Lx'\]"),
         ("[experiment]\nkind = 'voltage'\n[langevin]\ndt_omega = 0.1\n", "unknown settings"),
         ("[experiment]\nkind = 'voltage'\n[brownian]\nsteps = 10\nrecord_every = 3\n",
          "checkpoint_every must be a multiple"),
@@ -234,6 +234,6 @@ def test_the_shipped_voltage_files_load() -> None:
         assert isinstance(experiment, VoltageExperiment)
     paper = load_experiment(ROOT / "specs" / "experiments" / "voltage.toml")
     assert isinstance(paper, VoltageExperiment)
-    assert (paper.physics.Lx, paper.physics.Ly) == (40, 30)
+    assert (paper.brownian.Lx, paper.brownian.Ly) == (40, 30)
     assert paper.train.architecture().widths[0] == 113  # type: ignore[union-attr]
     assert paper.compare.frozen_columns == 6

@@ -38,12 +38,13 @@ def test_laser_toml_holds_the_default_settings() -> None:
 
 def test_paper_parameters() -> None:
     config = exact_laser.LaserConfig()
-    assert config.g == pytest.approx(math.sqrt(3.0))  # lambda = g^2 / (m Omega^2 8) = 0.375
-    assert config.mass == pytest.approx(25.0)
+    assert config.physics.g == pytest.approx(math.sqrt(3.0))  # lambda = g^2 / (m Omega^2 8) = 0.375
+    assert config.physics.mass == pytest.approx(25.0)
+    assert config.physics.omega == pytest.approx(0.2)
     assert config.tau0 == pytest.approx(5.0)
-    assert config.q0 == pytest.approx(math.sqrt(3.0) / 2)  # g / (2 m Omega^2)
-    assert config.pulse_width == pytest.approx(config.tau0 / 10)
-    assert config.pulse().polarisation == pytest.approx((1 / math.sqrt(2), 1 / math.sqrt(2)))
+    assert config.physics.q0 == pytest.approx(math.sqrt(3.0) / 2)  # g / (2 m Omega^2)
+    assert config.pulse.width == pytest.approx(config.tau0 / 10)
+    assert config.pulse.pulse().polarisation == pytest.approx((1 / math.sqrt(2), 1 / math.sqrt(2)))
 
 
 def test_tiny_run_writes_the_run_folder(tiny_run: tuple[Path, dict[str, Any]]) -> None:
@@ -60,7 +61,9 @@ def test_tiny_run_writes_the_run_folder(tiny_run: tuple[Path, dict[str, Any]]) -
         assert len(saved[key]) == N_FRAMES
     assert len(saved["chi"]["mean_abs_per_frame"]) == N_FRAMES
     assert saved["timings"]["seconds_per_step_per_member"] > 0
-    assert json.loads((folder / "config.json").read_text())["mass"] == pytest.approx(25.0)
+    assert json.loads((folder / "config.json").read_text())["physics"]["mass"] == pytest.approx(
+        25.0
+    )
 
 
 def test_trajectory_has_the_documented_layout(tiny_run: tuple[Path, dict[str, Any]]) -> None:
@@ -109,12 +112,13 @@ def test_energy_minus_work_is_conserved(tiny_run: tuple[Path, dict[str, Any]]) -
         ({"ensemble": 0}, "ensemble must be an integer >= 1"),
         ({"record_every": 100, "steps": 10}, "record_every must be <= steps"),
         ({"dt": -0.1}, "dt must be > 0"),
-        ({"filling": 1.5}, r"filling must lie in \(0, 1\)"),
-        ({"noise_temperature": -1.0}, "noise_temperature must be >= 0"),
-        ({"polarisation": (0.0, 0.0)}, "polarisation must be a finite nonzero vector"),
-        ({"phonon_frequency": 0.0}, "phonon_frequency must be > 0"),
+        ({"physics.filling": 1.5}, r"filling must lie in \(0, 1\)"),
+        ({"initial_temperature": -1.0}, "initial_temperature must be >= 0"),
+        ({"pulse.polarisation": (0.0, 0.0)}, "polarisation must be a finite nonzero vector"),
+        ({"physics.mass": 0.0}, "mass must be > 0"),
+        ({"physics.mu": 0.0}, "physics.mu is not used here"),
         ({"size": 4.0}, "size: expected an integer"),
-        ({"pulse_quantity": "intensity"}, "pulse_quantity"),
+        ({"pulse.quantity": "intensity"}, "quantity must be one of"),
     ],
 )
 def test_invalid_settings_raise(overrides: dict[str, object], message: str) -> None:
@@ -140,7 +144,7 @@ def test_cli_rejects_an_unknown_key(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_cli_rejects_a_bad_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text("[laser]\npulse_width = -0.5\nsize = 3\n")
+    bad.write_text("[laser]\nsize = 3\n[pulse]\nwidth = -0.5\n")
     err = _cli_error(capsys, ["--config", str(bad), "--out", str(tmp_path / "x")])
     assert err.startswith("error: invalid laser configuration")
     assert not (tmp_path / "x").exists()
@@ -151,12 +155,3 @@ def test_cli_rejects_an_unwritable_out(tmp_path: Path, capsys: pytest.CaptureFix
     blocker.write_text("")
     err = _cli_error(capsys, ["--out", str(blocker / "run"), "--steps", "2", "--record-every", "1"])
     assert "is not writable" in err
-
-
-def test_toml_holds_the_recovery_bath_of_paper_000() -> None:
-    config = exact_laser.load_config(ROOT / "specs" / "experiments" / "exact_laser.toml")
-    schedule = config.bath_schedule()
-    assert schedule.gamma0 == 0.003 and schedule.delta_gamma == 0.017
-    assert schedule.t1 == pytest.approx(80 * config.tau0) and schedule.tau == pytest.approx(
-        25 * config.tau0
-    )

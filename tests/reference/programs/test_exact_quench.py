@@ -65,7 +65,7 @@ def test_cli_reports_bad_settings_in_one_line(
         ({"size": 5}, "size must be an even integer >= 4"),
         ({"steps": 0}, "steps must be an integer >= 1"),
         ({"record_every": 100, "steps": 10}, "record_every must be <= steps"),
-        ({"temperature": -0.1}, "temperature must be > 0"),
+        ({"temperature": -0.1}, "temperature must be >= 0"),
     ],
 )
 def test_invalid_exact_quench_settings_raise(overrides: dict[str, object], message: str) -> None:
@@ -79,7 +79,7 @@ def test_invalid_exact_quench_settings_raise(overrides: dict[str, object], messa
         ("[physics]\nfilling = 1.5\n", r"physics: filling must lie in \(0, 1\)"),
         ("[physics]\nkappa = 0.5\n", r"physics: kappa must satisfy"),
         ("[langevin]\nintegrator = 'leapfrog'\n", "langevin: integrator must be"),
-        ("[electrodes]\nvoltage = 1.0\n", r"unknown sections \['electrodes'\]"),
+        ("[electrodes]\nvoltage = 1.0\n", r"unknown tables \['electrodes'\]"),
     ],
 )
 def test_invalid_shared_sections_are_named(section: str, message: str, tmp_path: Path) -> None:

@@ -44,10 +44,10 @@ def test_voltage_toml_holds_the_default_settings() -> None:
 
 def test_paper_coupling_and_lattice() -> None:
     config = exact_voltage.VoltageConfig()
-    assert config.g == pytest.approx(math.sqrt(2.24))  # lambda = g^2 / (8 k) = 0.28
+    assert config.physics.g == pytest.approx(math.sqrt(2.24))  # lambda = g^2 / (8 k) = 0.28
     assert config.lattice.periodic == (False, True)
     assert config.model().params.coupling.offset == 0.5
-    assert config.electrodes().mu_left == -config.voltage
+    assert config.reservoirs().mu_left == -config.voltage
 
 
 def test_tiny_run_writes_the_run_folder(tiny_run: tuple[Path, dict[str, Any]]) -> None:
@@ -66,7 +66,9 @@ def test_tiny_run_writes_the_run_folder(tiny_run: tuple[Path, dict[str, Any]]) -
     total = currents["left_lead"] + currents["right_lead"] + currents["baths"]
     assert currents["sum"] == pytest.approx(total)
     assert abs(currents["sum"]) < 1e-10  # steady state: what enters leaves
-    assert json.loads((folder / "config.json").read_text())["g"] == pytest.approx(math.sqrt(2.24))
+    assert json.loads((folder / "config.json").read_text())["physics"]["g"] == pytest.approx(
+        math.sqrt(2.24)
+    )
 
 
 def test_trajectory_has_the_documented_layout(tiny_run: tuple[Path, dict[str, Any]]) -> None:
@@ -85,7 +87,7 @@ def test_trajectory_has_the_documented_layout(tiny_run: tuple[Path, dict[str, An
     # The densities recovered from the cached forces are the NEGF densities of the frame.
     config = exact_voltage.VoltageConfig(**TINY)
     direct = negf.negf_densities(
-        q_last, config.model(), config.electrodes(), config.energy_step, config.energy_window
+        q_last, config.model(), config.reservoirs(), config.energy_step, config.energy_window
     )
     np.testing.assert_allclose(n_last, direct, atol=1e-10)
 
@@ -110,9 +112,11 @@ def test_frozen_columns_stay_put(tmp_path: Path) -> None:
         ({"frozen_columns": 6}, "frozen_columns must leave"),
         ({"energy_window": (1.0, -1.0)}, "energy_window must be finite with upper > lower"),
         ({"energy_step": 0.0}, "energy_step must be > 0"),
-        ({"gamma_bath": -0.1}, "gamma_bath must be >= 0"),
-        ({"temperature": -0.1}, "temperature must be >= 0"),
-        ({"kappa": 0.5}, "kappa must satisfy"),
+        ({"electrodes.gamma_bath": -0.1}, "electrodes: gamma_bath must be > 0"),
+        ({"physics.temperature": -0.1}, "temperature must be >= 0"),
+        ({"physics.kappa": 0.5}, "kappa must satisfy"),
+        ({"physics.mu": 0.0}, "physics.mu is not used here"),
+        ({"magnet.field": 1.0}, "unknown table 'magnet'"),
         ({"metal_threshold": 1.5}, r"metal_threshold must lie in \(0, 1\)"),
     ],
 )
@@ -139,7 +143,7 @@ def test_cli_rejects_an_unknown_key(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_cli_rejects_a_bad_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[voltage]\nLy = 5\nvoltage = "high"\n')
+    bad.write_text('[voltage]\nLy = 5\n[electrodes]\nvoltage = "high"\n')
     err = _cli_error(capsys, ["--config", str(bad), "--out", str(tmp_path / "x")])
     assert err.startswith("error: invalid voltage configuration")
     assert not (tmp_path / "x").exists()
@@ -154,10 +158,17 @@ def test_cli_rejects_an_unwritable_out(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_metal_nucleates_at_the_biased_electrode(tmp_path: Path) -> None:
     # A wider bath keeps the coarse energy grid accurate (aliasing bound 2 exp(-2 pi) ~ 4e-3).
-    base = {**TINY, "Lx": 8, "steps": 60, "record_every": 60, "gamma_bath": 0.05, "seed": 3}
+    base = {
+        **TINY,
+        "Lx": 8,
+        "steps": 60,
+        "record_every": 60,
+        "electrodes.gamma_bath": 0.05,
+        "seed": 3,
+    }
     phi_left = {}
     for voltage in (0.0, 3.0):
-        config = exact_voltage.VoltageConfig(**{**base, "voltage": voltage})
+        config = exact_voltage.load_config(None, **{**base, "electrodes.voltage": voltage})
         metrics = exact_voltage.run_exact_voltage(config, tmp_path / str(voltage), progress=False)
         assert metrics["aliasing_bound"] < 5e-3
         with h5py.File(tmp_path / str(voltage) / "trajectory.h5") as fh:
