@@ -100,6 +100,7 @@ def irrep_coefficients(
     field: Tensor, neighbourhood: Neighbourhood, lattice: SquareLattice
 ) -> Tensor:
     r"""Return the IR coefficients of every site (one gather, one matmul), ``(..., Lx, Ly, m)``."""
+    neighbourhood.check_fits(lattice)
     values = neighbourhood_values(field, torch.tensor(neighbourhood.offsets), lattice)
     basis = torch.tensor(neighbourhood.basis, dtype=values.dtype, device=values.device)
     return values @ basis.T
@@ -401,6 +402,7 @@ def _coefficient_permutation(neighbourhood: Neighbourhood) -> np.ndarray | None:
 def d4_descriptor(field: Tensor, lattice: SquareLattice, r_c: float = 3.61) -> Tensor:
     """Return the D4 descriptor of every site, ``(..., Lx, Ly, m)`` (paper 003, App. A)."""
     hood = decompose_neighbourhood(D4, r_c)
+    hood.check_fits(lattice)
     # the field is validated once here; the (sites x m) values need no second pass
     return _frame_features(_gather(_field("field", field, lattice), _offsets(hood), lattice), hood)
 

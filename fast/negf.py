@@ -172,6 +172,7 @@ def negf_densities(
     the reference's Riemann sum with that step, window and tail correction.
     """
     q = _field("Q", Q, model.lattice)
+    _ref.level_broadening(model.lattice, electrodes)  # validates: open along x, some site broadened
     if step is not None or electrodes.gamma_bath == 0.0:
         out = [
             torch.as_tensor(
@@ -188,7 +189,6 @@ def negf_densities(
             for c in q.reshape(-1, *model.lattice.shape)
         ]
         return torch.stack(out).reshape(q.shape)
-    _ref.level_broadening(model.lattice, electrodes)  # validates the open-x geometry
     flat = q.reshape(-1, *model.lattice.shape)
     t = electrodes.temperature
     out = [_exact_densities(p, t) for p in _poles(flat, model, electrodes)]
@@ -248,6 +248,7 @@ def particle_currents(
     (:func:`_exact_currents`); with a ``step``: the reference's Riemann sum.
     """
     q = _field("Q", Q, model.lattice)
+    _ref.level_broadening(model.lattice, electrodes)  # validates: open along x, some site broadened
     flat = q.reshape(-1, *model.lattice.shape)
     if step is not None or electrodes.gamma_bath == 0.0:
         out = [
@@ -260,7 +261,6 @@ def particle_currents(
             for c in flat
         ]
         return torch.stack(out).reshape(q.shape)
-    _ref.level_broadening(model.lattice, electrodes)  # validates the open-x geometry
     t = electrodes.temperature
     out = [_exact_currents(p, t) for p in _poles(flat, model, electrodes)]
     return torch.stack(out).reshape(q.shape)
@@ -277,8 +277,7 @@ class NEGFForceField:
         window: tuple[float, float] | None = None,
         tail_correction: bool = True,
     ) -> None:
-        if model.lattice.periodic_x:
-            raise ValueError("the electrodes need a lattice open along x (periodic_x=False)")
+        _ref.level_broadening(model.lattice, electrodes)  # open along x, some site broadened
         self.model = model
         self.electrodes = electrodes
         self.step = step

@@ -171,6 +171,26 @@ class Neighbourhood:
                 out[lab.irrep] += 1
         return out
 
+    def check_fits(self, lattice: SquareLattice) -> None:
+        r"""Raise ``ValueError`` if the neighbourhood would wrap onto itself on ``lattice``.
+
+        Two offsets :math:`\boldsymbol\delta \ne \boldsymbol\delta'` read the same site
+        when :math:`\boldsymbol\delta - \boldsymbol\delta'` is a nonzero lattice period: a
+        multiple of ``L`` along a periodic axis, zero along an open one (open axes never
+        wrap). The offsets along an axis span ``2 floor(r_c)`` (the disk reaches
+        :math:`\pm\lfloor r_c\rfloor`), so the sites are distinct exactly when every
+        periodic length is at least ``2 floor(r_c) + 1``.
+        """
+        for axis, (size, periodic) in enumerate(zip(lattice.shape, lattice.periodic, strict=True)):
+            span = int(self.offsets[:, axis].max() - self.offsets[:, axis].min())
+            if periodic and size <= span:
+                name = "xy"[axis]
+                raise ValueError(
+                    f"r_c = {self.cutoff:g} is too large for the {lattice.Lx} x {lattice.Ly} "
+                    f"lattice: the neighbourhood wraps onto itself along the periodic {name} "
+                    f"axis; L{name} must be >= 2 floor(r_c) + 1 = {span + 1}, got L{name} = {size}"
+                )
+
     def irrep_slice(self, irrep: str) -> slice:
         """The contiguous rows of ``basis`` (and coefficients) belonging to ``irrep``."""
         rows = [a for a, lab in enumerate(self.labels) if lab.irrep == irrep]
@@ -284,7 +304,11 @@ def irrep_coefficients(
     -------
     (..., Lx, Ly, m) float64
         Coefficients in the order of ``neighbourhood.labels``.
+
+    Raises ``ValueError`` if the neighbourhood wraps onto itself on the lattice
+    (:meth:`Neighbourhood.check_fits`).
     """
+    neighbourhood.check_fits(lattice)
     return neighbourhood_values(field, neighbourhood.offsets, lattice) @ neighbourhood.basis.T
 
 
@@ -605,7 +629,9 @@ def d4_descriptor(
     field : (..., Lx, Ly) float64
     lattice : SquareLattice
     r_c : float
-        Cutoff radius (> 0).
+        Cutoff radius (> 0). Every periodic length of ``lattice`` must be at least
+        ``2 floor(r_c) + 1``, so that no neighbourhood wraps onto itself
+        (:meth:`Neighbourhood.check_fits`); open axes never wrap.
 
     Returns
     -------
@@ -613,6 +639,7 @@ def d4_descriptor(
         Features in the order of ``decompose_neighbourhood(D4, r_c).labels``.
     """
     hood = decompose_neighbourhood(D4, r_c)
+    hood.check_fits(lattice)
     return frame_features(neighbourhood_values(field, hood.offsets, lattice), hood)
 
 

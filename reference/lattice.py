@@ -56,6 +56,24 @@ def _check_size(instance: object, attribute: attrs.Attribute[int], value: int) -
         raise ValueError(f"{attribute.name} must be an integer >= 2, got {value!r}")
 
 
+def _check_flag(name: str, value: object) -> bool:
+    """Return ``value`` as a ``bool`` if it is ``True`` or ``False`` (NumPy bools too).
+
+    A truthy string such as ``"false"`` would otherwise turn an axis periodic silently.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be a bool (True or False), got {value!r}")
+    return bool(value)
+
+
+def _periodic_x(value: object) -> bool:
+    return _check_flag("periodic_x", value)
+
+
+def _periodic_y(value: object) -> bool:
+    return _check_flag("periodic_y", value)
+
+
 @attrs.frozen
 class SquareLattice:
     """A finite ``Lx`` x ``Ly`` square lattice with periodic or open edges per axis.
@@ -65,7 +83,8 @@ class SquareLattice:
     Lx, Ly : int
         Number of sites along x and y (each >= 2).
     periodic_x, periodic_y : bool
-        Periodic (torus) or open boundary along each axis.
+        Periodic (torus) or open boundary along each axis; ``True`` or ``False`` (a NumPy
+        bool is accepted), anything else raises ``ValueError``.
 
     Examples
     --------
@@ -76,8 +95,8 @@ class SquareLattice:
 
     Lx: int = attrs.field(validator=_check_size)
     Ly: int = attrs.field(validator=_check_size)
-    periodic_x: bool = attrs.field(default=True, converter=bool)
-    periodic_y: bool = attrs.field(default=True, converter=bool)
+    periodic_x: bool = attrs.field(default=True, converter=_periodic_x)
+    periodic_y: bool = attrs.field(default=True, converter=_periodic_y)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -595,7 +595,8 @@ class Electrodes:
     gamma_lead : float
         Lead broadening (>= 0; paper 001: 1.0). :math:`\Sigma^r_{ii} = -i\Gamma_i`.
     gamma_bath : float
-        Bulk-bath broadening (>= 0; paper 001: 0.001).
+        Bulk-bath broadening (>= 0; paper 001: 0.001). At least one of the two must be
+        > 0: without any broadening the steady state is undefined.
     voltage : float
         Applied voltage ``V``; the left lead sits at ``mu_L = -V``.
     temperature : float
@@ -610,6 +611,11 @@ class Electrodes:
     def __attrs_post_init__(self) -> None:
         check_non_negative("gamma_lead", self.gamma_lead)
         check_non_negative("gamma_bath", self.gamma_bath)
+        if self.gamma_lead == 0.0 and self.gamma_bath == 0.0:
+            raise ValueError(
+                "gamma_lead and gamma_bath must not both be 0: without any broadening the "
+                "steady state is undefined (at least one must be > 0)"
+            )
         check_non_negative("temperature", self.temperature)
 
     @property

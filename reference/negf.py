@@ -79,10 +79,26 @@ def _check_open_x(lattice: SquareLattice) -> None:
         )
 
 
+def _check_reservoirs(lattice: SquareLattice, electrodes: Electrodes) -> None:
+    """Raise unless the lattice is open along x and some site is broadened.
+
+    :class:`reference.model.Electrodes` refuses ``gamma_lead = gamma_bath = 0``; on a lattice
+    with ``Lx = 2`` every site is a lead site, so there ``gamma_lead`` alone must be > 0.
+    """
+    _check_open_x(lattice)
+    if lattice.Lx == 2 and electrodes.gamma_lead == 0.0:
+        raise ValueError(
+            "gamma_lead must be > 0 on a lattice with Lx = 2 (every site is a lead site; "
+            "without any broadening the steady state is undefined), got gamma_lead=0.0"
+        )
+
+
 def level_broadening(lattice: SquareLattice, electrodes: Electrodes) -> NDArray[np.float64]:
     r"""Return the broadening :math:`\Gamma_i` of every site.
 
     :math:`\Gamma_{\rm lead}` on the columns ``x = 0, Lx - 1``, :math:`\Gamma_{\rm bath}` elsewhere.
+    Some site is always broadened (``ValueError`` otherwise: the steady state would be
+    undefined).
 
     Paper 001, eq. 7 and App. A.
 
@@ -90,7 +106,7 @@ def level_broadening(lattice: SquareLattice, electrodes: Electrodes) -> NDArray[
     -------
     (Lx, Ly) float64
     """
-    _check_open_x(lattice)
+    _check_reservoirs(lattice, electrodes)
     gamma = np.full(lattice.shape, electrodes.gamma_bath)
     gamma[0, :] = electrodes.gamma_lead
     gamma[-1, :] = electrodes.gamma_lead
@@ -271,9 +287,9 @@ def _riemann(
         raise ValueError(
             f"Q must be one configuration of shape {model.lattice.shape}, got {q.shape}"
         )
+    gamma = level_broadening(model.lattice, electrodes).ravel()  # validates the reservoirs
     grid = energy_grid(q, model, electrodes, step, window)
     de = float(grid[1] - grid[0]) if len(grid) > 1 else check_positive("step", step)
-    gamma = level_broadening(model.lattice, electrodes).ravel()
     lesser = np.zeros(model.lattice.n_sites)
     inflow = np.zeros(model.lattice.n_sites)
     for start in range(0, len(grid), _CHUNK):
@@ -424,7 +440,7 @@ class NEGFForceField:
     tail_correction: bool = True
 
     def __attrs_post_init__(self) -> None:
-        _check_open_x(self.model.lattice)
+        _check_reservoirs(self.model.lattice, self.electrodes)
         check_positive("step", self.step)
 
     @property

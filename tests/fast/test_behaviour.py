@@ -148,6 +148,21 @@ def test_checkerboard_structure_factor_is_one_peak(backend: Backend) -> None:
     assert s[3, 3] == pytest.approx(0.09) and np.sum(s) == pytest.approx(0.09)
 
 
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_complex_fields_are_refused_on_every_backend(backend: Backend, dtype: type) -> None:
+    # torch would accept a complex tensor in the gathers and fail (or compute) later
+    lat = SquareLattice(7, 7)
+    z = backend.array(np.zeros(lat.shape, dtype=dtype))
+    op = backend.pkg.lattice.D4_OPERATIONS[1]
+    for call in (
+        lambda: backend.pkg.lattice.apply_point_operation(z, op, lat),
+        lambda: backend.pkg.lattice.translate(z, (1, 0), lat),
+        lambda: backend.pkg.descriptors.d4_descriptor(z, lat),
+    ):
+        with pytest.raises(ValueError, match="field must be real-valued"):
+            call()
+
+
 @pytest.mark.parametrize("name", ["mlp", "gnn", "gnn_sum", "gnn_time", "mpnn", "enn"])
 def test_tiled_evaluation_is_exact(name: str) -> None:
     """Tiles with a halo of the receptive radius give the same forces as the whole lattice.
@@ -280,14 +295,14 @@ def test_many_configurations_are_evaluated_in_batches_with_the_same_forces(name:
     net = fast.nn.Network.from_weights(
         reference.nn.init_weights(arch, np.random.default_rng(9)), dtype=torch.float64
     )
-    lat = SquareLattice(6, 5)
-    q = torch.as_tensor(np.random.default_rng(10).normal(size=(2, 5, 6, 5)))
+    lat = SquareLattice(7, 8)  # periodic lengths >= 7: the ENN's r_c = 3.61 does not wrap
+    q = torch.as_tensor(np.random.default_rng(10).normal(size=(2, 5, 7, 8)))
     field = fast.nn.NetworkForceField(net, lat)
     field.batch = None
     whole = field.forces(q)
     field.batch = 3  # 10 configurations: chunks of 3, 3, 3 and 1
     chunked = field.forces(q)
-    assert chunked.shape == (2, 5, 6, 5)
+    assert chunked.shape == (2, 5, 7, 8)
     np.testing.assert_allclose(chunked.numpy(), whole.numpy(), rtol=0, atol=1e-13)
 
 

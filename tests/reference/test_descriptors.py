@@ -27,7 +27,13 @@ from reference.descriptors import (
     standard_frame,
     transform_irreps,
 )
-from reference.lattice import D4_OPERATIONS, SquareLattice, apply_point_operation, translate
+from reference.lattice import (
+    D4_OPERATIONS,
+    SquareLattice,
+    apply_point_operation,
+    offset_table,
+    translate,
+)
 from reference.symmetry import CS, D4, PointGroup, permutation_representation
 from tests.strategies import fields
 
@@ -317,7 +323,7 @@ def test_bad_input_is_rejected() -> None:
     with pytest.raises(ValueError, match="Cs"):
         mirror_pair_features(np.zeros(45), HOOD)
     with pytest.raises(ValueError, match="shape"):
-        d4_descriptor(np.zeros((4, 5)), SquareLattice(5, 5))
+        d4_descriptor(np.zeros((4, 5)), SquareLattice(7, 7))
 
 
 @given(seed=st.integers(0, 2**32 - 1), g=st.integers(0, 1), eps=st.sampled_from([0.0, 1e-3, 1.0]))
@@ -327,3 +333,40 @@ def test_cs_features_separate_unrelated_neighbourhoods(seed: int, g: int, eps: f
     w = _act(CS, CS_HOOD.offsets, g, v) + eps * u
     diff = np.abs(mirror_pair_features(v, CS_HOOD) - mirror_pair_features(w, CS_HOOD)).max()
     assert diff < 1e-12 if eps == 0.0 else diff > 0.01 * eps
+
+
+def test_a_neighbourhood_must_not_wrap_onto_itself() -> None:
+    # r_c = 3.61 reaches +-3 sites along each axis: a periodic length of 6 or less puts
+    # (3, 0) and (-3, 0) on one site; 7 is the smallest that keeps the 45 sites distinct
+    for lat, message in (
+        (
+            SquareLattice(4, 4),
+            r"4 x 4 .* x axis; Lx must be >= 2 floor\(r_c\) \+ 1 = 7, got Lx = 4",
+        ),
+        (
+            SquareLattice(6, 7),
+            r"6 x 7 .* x axis; Lx must be >= 2 floor\(r_c\) \+ 1 = 7, got Lx = 6",
+        ),
+        (
+            SquareLattice(4, 6, periodic_x=False),
+            r"4 x 6 .* y axis; Ly must be >= .* = 7, got Ly = 6",
+        ),
+    ):
+        for describe in (d4_descriptor, lambda f, lat: irrep_coefficients(f, HOOD, lat)):
+            with pytest.raises(ValueError, match=f"r_c = 3.61 is too large for the {message}"):
+                describe(np.zeros(lat.shape), lat)
+    # open axes never wrap; 7 periodic sites are enough
+    open_x = SquareLattice(4, 7, periodic_x=False)
+    assert d4_descriptor(np.zeros(open_x.shape), open_x).shape == (4, 7, 45)
+    assert d4_descriptor(np.zeros((7, 7)), SquareLattice(7, 7)).shape == (7, 7, 45)
+    # the condition is exact: with L = 2 floor(r_c) + 1 every neighbourhood's sites are
+    # distinct, with one site fewer they are not
+    for r_c in (1.0, 1.5, 2.0, 2.9, 3.61):
+        hood = decompose_neighbourhood(D4, r_c)
+        n = 2 * int(np.floor(r_c)) + 1
+        fits, wraps = SquareLattice(n, n), SquareLattice(n - 1, n + 1)
+        assert len(set(offset_table(fits, hood.offsets)[0][0].tolist())) == hood.size
+        assert len(set(offset_table(wraps, hood.offsets)[0][0].tolist())) < hood.size
+        d4_descriptor(np.zeros(fits.shape), fits, r_c)
+        with pytest.raises(ValueError, match=f"got Lx = {n - 1}"):
+            d4_descriptor(np.zeros(wraps.shape), wraps, r_c)

@@ -192,3 +192,24 @@ def test_offset_table_wraps_periodic_axes_and_masks_open_edges() -> None:
     table = neighbour_table(lat)
     nn_index, nn_inside = offset_table(lat, np.array(NEIGHBOUR_OFFSETS))
     np.testing.assert_array_equal(np.where(nn_inside, nn_index, -1), table)
+
+
+def test_periodic_flags_must_be_bools() -> None:
+    # a truthy string would otherwise make the axis periodic silently
+    for value in ("false", "True", 0, 1, None, 1.0):
+        with pytest.raises(ValueError, match=r"periodic_x must be a bool \(True or False\)"):
+            SquareLattice(4, 4, periodic_x=value)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=r"periodic_y must be a bool \(True or False\)"):
+            SquareLattice(4, 4, periodic_y=value)  # type: ignore[arg-type]
+    lat = SquareLattice(4, 4, np.bool_(False), np.bool_(True))  # type: ignore[arg-type]
+    assert lat.periodic == (False, True) and type(lat.periodic_x) is bool
+    assert lat == SquareLattice(4, 4, False, True)
+
+
+def test_complex_fields_are_refused() -> None:
+    lat = SquareLattice(4, 4)
+    z = np.zeros(lat.shape, dtype=np.complex128)
+    with pytest.raises(ValueError, match="field must be real-valued"):
+        apply_point_operation(z, D4_OPERATIONS[1], lat)
+    with pytest.raises(ValueError, match="field must be real-valued"):
+        translate(z, (1, 0), lat)

@@ -189,3 +189,27 @@ def test_bad_windows_and_steps_are_rejected() -> None:
         negf_densities(_q(), MODEL, DRIVEN, step=0.0)
     with pytest.raises(ValueError, match="open along x"):
         NEGFForceField(HolsteinModel(SquareLattice(4, 4)), DRIVEN)
+
+
+def test_a_steady_state_needs_some_broadening() -> None:
+    # without any reservoir broadening no density is defined (the sums would be zero)
+    with pytest.raises(ValueError, match="gamma_lead and gamma_bath must not both be 0"):
+        Electrodes(gamma_lead=0.0, gamma_bath=0.0)
+    # Lx = 2: every site is a lead site, so a bath alone broadens nothing
+    model = HolsteinModel(SquareLattice(2, 3, periodic_x=False), HolsteinParams(g=1.5))
+    bath_only = Electrodes(gamma_lead=0.0, gamma_bath=0.1, voltage=0.5, temperature=0.1)
+    q = np.zeros((2, 3))
+    message = "gamma_lead must be > 0 on a lattice with Lx = 2"
+    for call in (
+        lambda: level_broadening(model.lattice, bath_only),
+        lambda: negf_densities(q, model, bath_only),
+        lambda: negf_force(q, model, bath_only),
+        lambda: particle_currents(q, model, bath_only),
+        lambda: NEGFForceField(model, bath_only),
+    ):
+        with pytest.raises(ValueError, match=message):
+            call()
+    # one broadening is enough
+    lead_only = Electrodes(gamma_lead=0.5, gamma_bath=0.0, voltage=0.0, temperature=0.1)
+    n = negf_densities(q, model, lead_only, step=0.01)
+    assert np.all(n > 0.05) and np.all(n < 0.95)

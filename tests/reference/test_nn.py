@@ -151,8 +151,8 @@ def test_mlp_forward_is_relu_layers_with_a_linear_output() -> None:
     h = np.maximum(h @ w["layers.1.weight"].T + w["layers.1.bias"], 0)
     out = h @ w["layers.2.weight"].T + w["layers.2.bias"]
     np.testing.assert_allclose(mlp_forward(w, x), out[:, 0])
-    lat = SquareLattice(6, 6)
-    q = np.random.default_rng(4).normal(size=(6, 6))
+    lat = SquareLattice(7, 7)  # the smallest periodic lattice r_c = 3.61 does not wrap on
+    q = np.random.default_rng(4).normal(size=(7, 7))
     np.testing.assert_allclose(
         descriptor_mlp_forces(w, q, lat), mlp_forward(w, d4_descriptor(q, lat))
     )
