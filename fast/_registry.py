@@ -253,8 +253,10 @@ def _descriptor(kind: str) -> Callable[[np.random.Generator], Inputs]:
 def _network(
     arch: Any, dtype: torch.dtype
 ) -> tuple[Callable[[np.random.Generator], Inputs], Callable[..., Any], Callable[..., Any]]:
+    side = max(8, 2 * int(getattr(arch, "r_c", 0.0)) + 1)  # no neighbourhood wraps
+
     def make(rng: np.random.Generator) -> Inputs:
-        lat = SquareLattice(8, 8)
+        lat = SquareLattice(side, side)
         weights = reference.nn.init_weights(arch, rng)
         time = 2.5 if getattr(arch, "time_channel", False) else None
         return (weights, _field(rng, lat, 1), lat, time), {}

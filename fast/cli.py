@@ -14,8 +14,11 @@
     and prints the largest deviation of each against its tolerance. Exit status 1 if any
     case fails.
 
-Bad input (a malformed experiment file, a run folder made with other settings, an
-unavailable device, an unwritable folder) gives one ``error:`` line and exit status 2.
+Every failure gives one ``error:`` line naming the file or setting and what to do, and exit
+status 2: a malformed experiment file, a run folder made with other settings or in use by
+another run, settings too large for the device's memory, an unavailable device, an
+unwritable folder or full disk, a damaged file. An unexpected error (a bug) gives exit status
+1; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -58,20 +61,56 @@ def check(device: str, seeds: int, pattern: str | None) -> int:
 DEMO = Path(__file__).resolve().parent.parent / "specs" / "experiments" / "demo.toml"
 
 
-def run(path: str, out: str, device: str, seed: int | None, stage: str | None, quiet: bool) -> int:
-    """Run an experiment file; print a one-line summary or one error line."""
+def run(
+    path: str,
+    out: str,
+    device: str,
+    seed: int | None,
+    stage: str | None,
+    quiet: bool,
+    debug: bool = False,
+    workers: int = 0,
+    scheduler: str | None = None,
+) -> int:
+    """Run an experiment file; print a one-line summary or one error line (with
+    ``debug``, also the traceback)."""
     from fast.runs.registry import load_experiment
-    from fast.runs.runner import run_experiment
+    from fast.runs.runner import read_experiment_file, run_experiment
     from reference.runio import run_cli
 
     def job() -> str:
+        if "sweep" in read_experiment_file(path):
+            return _campaign(path, out, device, seed, quiet, workers, scheduler)
         experiment = load_experiment(path, {"seed": seed})
         metrics = run_experiment(experiment, out, device=device, stage=stage, progress=not quiet)
         if not metrics:
             return f"{out}: stage {stage} done"
         return f"{out}: {experiment.summary(metrics)}"
 
-    return run_cli(job)
+    return run_cli(job, debug=debug)
+
+
+def _campaign(
+    path: str,
+    out: str,
+    device: str,
+    seed: int | None,
+    quiet: bool,
+    workers: int,
+    scheduler: str | None,
+) -> str:
+    """Run a file with a ``[sweep]``: every point checked first, then run here or on Dask."""
+    from fast.runs.campaign import dask_client, load_campaign, run_campaign
+
+    points = load_campaign(path, {"seed": seed})
+    if not workers and scheduler is None:
+        run_campaign(points, out, device=device, progress=not quiet)
+    else:
+        with dask_client(scheduler, workers) as client:
+            if client.dashboard_link:
+                print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+            run_campaign(points, out, device=device, progress=False, submit=client.submit)
+    return f"{out}: campaign of {len(points)} points done; metrics of every point in metrics.json"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,6 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--stage", help="run only this stage (dataset, train, simulate, "
                        "analyse, report)")  # fmt: skip
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    p_run.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run a [sweep]'s points on a "
+        "local Dask cluster of this many worker processes (default: in turn)",
+    )
+    p_run.add_argument("--scheduler", help="run a [sweep]'s points on the Dask cluster of "
+                       "this scheduler address (tcp://host:8786)")  # fmt: skip
     p_check = sub.add_parser("check", help="compare fast with the reference on this device")
     p_check.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p_check.add_argument("--seeds", type=int, default=3, help="random inputs per case")
@@ -99,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("run", "demo"):
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
         path = args.experiment if args.command == "run" else str(DEMO)
-        return run(path, args.out, args.device, args.seed, args.stage, args.quiet)
+        return run(path, args.out, args.device, args.seed, args.stage, args.quiet, args.debug,
+                   getattr(args, "workers", 0), getattr(args, "scheduler", None))  # fmt: skip
     if args.seeds < 1:
         print("error: --seeds must be >= 1", file=sys.stderr)
         return 2

@@ -434,6 +434,7 @@ def _mirror_pair_features(v: Tensor, neighbourhood: Neighbourhood) -> Tensor:
 def cs_descriptor(field: Tensor, lattice: SquareLattice, r_c: float = 6.0) -> Tensor:
     """Return the Cs descriptor of paper 001 at every site, ``(..., Lx, Ly, m)``."""
     hood = decompose_neighbourhood(CS, r_c)
+    hood.check_fits(lattice)
     return _mirror_pair_features(
         _gather(_field("field", field, lattice), _offsets(hood), lattice), hood
     )

@@ -695,13 +695,15 @@ def cs_descriptor(
     field : (..., Lx, Ly) float64
     lattice : SquareLattice
     r_c : float
-        Cutoff radius (> 0).
+        Cutoff radius (> 0); the neighbourhood must not wrap onto itself along a periodic
+        axis (:meth:`Neighbourhood.check_fits`).
 
     Returns
     -------
     (..., Lx, Ly, m) float64
     """
     hood = decompose_neighbourhood(CS, r_c)
+    hood.check_fits(lattice)
     return mirror_pair_features(neighbourhood_values(field, hood.offsets, lattice), hood)
 
 

@@ -14,13 +14,18 @@ Every job (``python -m reference.<job>``) follows one pattern:
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
 import math
 import os
+import secrets
+import socket
 import sys
 import tomllib
+import traceback
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,16 +38,22 @@ from numpy.typing import NDArray
 import reference
 
 __all__ = [
+    "LOCK_FILE",
+    "TEMPORARY",
+    "FolderInUseError",
     "atomic_write",
     "finite",
     "float_pair",
+    "fsync_path",
     "load_config",
+    "lock_folder",
     "non_negative",
     "non_negative_int",
     "positive",
     "positive_int",
     "prepare_run_folder",
     "pyplot",
+    "reading",
     "run_cli",
     "save_figure",
     "strict_converter",
@@ -285,7 +296,7 @@ def prepare_run_folder(out: str | os.PathLike[str]) -> Path:
     folder = Path(out)
     try:
         (folder / "figures").mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
+        probe = folder / f".write-test-{os.getpid()}-{secrets.token_hex(4)}"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
@@ -294,17 +305,131 @@ def prepare_run_folder(out: str | os.PathLike[str]) -> Path:
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write`` on a temporary sibling of ``path``, then rename it to ``path``.
+    """Call ``write`` on a temporary sibling of ``path``, sync it and rename it to ``path``.
 
-    The temporary file is removed if ``write`` fails, so no partial file is left.
+    The temporary name is unique to the call (``.<name>.<pid>-<random>.tmp``), so two
+    writers never share one; it is removed if ``write`` fails, so no partial file is left.
+    The file is synced to the disk before the rename and the directory after it, so a
+    finished file survives a power loss, not only a kill.
+
+    Raises
+    ------
+    OSError
+        Naming ``path``, if the file cannot be written (a full disk included); the original
+        error is chained.
     """
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         write(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path)
+        fsync_path(path.parent)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: torch.save on a full disk
+        raise OSError(f"cannot write {str(path)!r}: {_one_line(exc)}") from exc
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def fsync_path(path: Path) -> None:
+    """Sync a file or a directory to the disk (a no-op where the system cannot)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a directory
+    finally:
+        os.close(fd)
+
+
+TEMPORARY = "*.tmp"
+"""The pattern of :func:`atomic_write`'s temporary files: any such file in a locked folder
+is a dead writer's and may be removed."""
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike[str], what: str, remedy: str) -> Iterator[None]:
+    """Turn any failure to read ``path`` inside the block into one :class:`ValueError`.
+
+    The message names the file, what it should have been and what to do::
+
+        'runs/x/state.pt' is not a readable trajectory state (UnpicklingError: ...);
+        delete it to start that run over
+
+    A :class:`ValueError` that names the file already passes unchanged; a missing file is an
+    :class:`OSError` as usual.
+    """
+    try:
+        yield
+    except (FileNotFoundError, MemoryError):
+        raise
+    except ValueError as exc:
+        if os.fspath(path) in str(exc):
+            raise  # already names the file: a message of this package
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a readable {what} ({_one_line(exc)}); {remedy}"
+        ) from exc
+    except Exception as exc:
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a readable {what} ({_one_line(exc)}); {remedy}"
+        ) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# ----------------------------------------------------------------------------- locks
+
+
+class FolderInUseError(ValueError):
+    """Another process holds the lock of a run folder."""
+
+
+LOCK_FILE = ".lock"
+"""The lock file of a run folder (:func:`lock_folder`)."""
+
+
+@contextlib.contextmanager
+def lock_folder(folder: Path) -> Iterator[None]:
+    """Hold the exclusive lock of ``folder`` for the block; refuse at once if it is held.
+
+    The lock is an advisory ``flock`` on ``folder/.lock``, which records its holder (process,
+    host, start time, command line). The operating system releases it when the holder exits
+    in any way, a ``kill -9`` included, so a dead run never blocks the next one. Every writer
+    of a run folder takes it before it checks or writes anything, so two runs never share a
+    folder; a campaign gives each unit its own folder, with its own lock.
+
+    Raises
+    ------
+    FolderInUseError
+        Naming the folder and its holder, if another process holds the lock.
+    """
+    import fcntl  # POSIX only: imported here so that the module loads anywhere
+
+    path = folder / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = path.read_text(errors="replace").strip() or "another process"
+            raise FolderInUseError(
+                f"run folder {str(folder)!r} is in use by {holder}; wait for it to finish or "
+                "use another --out"
+            ) from None
+        started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        text = (f"pid {os.getpid()} on {socket.gethostname()} since {started} "
+                f"({' '.join(sys.argv) or 'python'})")  # fmt: skip
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
@@ -363,18 +488,34 @@ def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
 # ----------------------------------------------------------------------------- command line
 
 
-def run_cli(job: Callable[[], str]) -> int:
+def run_cli(job: Callable[[], str], *, debug: bool = False) -> int:
     """Run ``job`` and return a process exit code.
 
-    ``job`` returns a one-line summary, printed on success (exit code 0). A
-    :class:`ValueError` or :class:`OSError` is printed as ``error: <message>`` on one line
-    of standard error and gives exit code 2.
+    ``job`` returns a one-line summary, printed on success (exit code 0). Every failure is
+    one line ``error: <message>`` on standard error, exit code 2 (1 for an unexpected one):
+    a :class:`ValueError` (bad input, a folder in use, a damaged file) or :class:`OSError`
+    (a file that cannot be read or written, a full disk) as it is; running out of memory
+    with what to do; anything else as an unexpected error to report. ``debug`` also prints
+    the traceback.
     """
     try:
         summary = job()
-    except (ValueError, OSError) as exc:
-        message = " ".join(str(exc).split())
+    except KeyboardInterrupt:
+        print("error: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        if isinstance(exc, ValueError | OSError):
+            message, code = " ".join(str(exc).split()), 2
+        elif isinstance(exc, MemoryError):
+            message, code = ("out of memory; lower the sizes or ensembles of the settings, or "
+                             "run on a machine with more memory (the run resumes)"), 2  # fmt: skip
+        else:
+            message, code = f"unexpected {_one_line(exc)}", 1
+            if not debug:
+                message += " (rerun with --debug for the traceback, and please report it)"
         print(f"error: {message}", file=sys.stderr)
-        return 2
+        return code
     print(summary)
     return 0

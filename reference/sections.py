@@ -74,6 +74,8 @@ class Physics:
     temperature: float = attrs.field(default=0.1, validator=non_negative)
 
     def __attrs_post_init__(self) -> None:
+        if not 0.0 < self.filling < 1.0:  # checked even when mu replaces it
+            raise ValueError(f"filling must lie in (0, 1), got {self.filling!r}")
         self.model(4)
 
     @property

@@ -19,9 +19,14 @@ from reference.nn import (
 from reference.runio import non_negative, positive, positive_int
 from reference.symmetry import CS, D4
 
-__all__ = ["TrainConfig"]
+__all__ = ["MAX_CUTOFF", "TrainConfig"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+MAX_CUTOFF = 16.0
+"""The largest descriptor cutoff ``r_c`` (papers: 3.61 and 6); beyond it a neighbourhood of
+~800 sites costs seconds to decompose and a network input that no lattice here can feed."""
 
 
 @attrs.frozen(kw_only=True)
@@ -135,6 +140,11 @@ class TrainConfig:
             raise ValueError(f"init must be one of {('auto', *INIT_SCHEMES)}, got {self.init!r}")
         if self.head not in ("force", "levels"):
             raise ValueError(f"head must be 'force' or 'levels', got {self.head!r}")
+        if self.r_c > MAX_CUTOFF:
+            raise ValueError(
+                f"r_c must be at most {MAX_CUTOFF:g} lattice constants (a descriptor of "
+                f"~pi r_c^2 sites), got {self.r_c!r}"
+            )
         body = self._body()  # validates the combination
         if self.head == "levels" and not isinstance(body, MLPArchitecture):
             raise ValueError(

@@ -33,7 +33,7 @@ from fast.ml.storage import ChunkFolder, content_hash, partial_path
 from fast.model import elastic_force
 from reference import ed as reference_ed
 from reference.model import ElectronEnsemble, HolsteinModel, HolsteinParams
-from reference.runio import non_negative_int, positive_int
+from reference.runio import non_negative_int, positive_int, reading
 from reference.sections import Langevin, Physics
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "QuenchDatasetConfig",
     "append_chunk",
     "content_hash",
+    "dataset_finished",
     "dynamics_checkpoint",
     "electrons_of",
     "exact_labels",
@@ -85,6 +86,13 @@ class Dataset:
 
 def _folder(path: str | os.PathLike[str]) -> ChunkFolder:
     return ChunkFolder(path, "dataset", "Q")
+
+
+def dataset_finished(path: str | os.PathLike[str]) -> bool:
+    """Whether the dataset at ``path`` is finished; a work folder left beside a finished file
+    (a kill between the final rename and its removal) is removed
+    (:meth:`fast.ml.storage.ChunkFolder.finished`)."""
+    return _folder(path).finished()
 
 
 def open_partial(
@@ -212,7 +220,7 @@ def load_dataset(path: str | os.PathLike[str], verify: bool = True) -> Dataset:
             else ""
         )
         raise ValueError(f"dataset {str(p)!r} does not exist{hint}")
-    with h5py.File(p, "r") as fh:
+    with reading(p, "dataset", "delete it to generate it again"), h5py.File(p, "r") as fh:
         arrays = {name: fh[name][...] for name in FIELDS}
         attributes = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in fh.attrs.items()}
     if verify and content_hash(arrays) != attributes.get("content_hash"):
@@ -383,7 +391,7 @@ def generate_quench_dataset(
     Dataset
     """
     final = Path(path)
-    if final.exists():
+    if dataset_finished(final):
         data = load_dataset(final)
         if data.attributes.get("config") != json.dumps(attrs.asdict(config), sort_keys=True):
             raise ValueError(

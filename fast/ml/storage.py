@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 from numpy.typing import NDArray
 
-from reference.runio import atomic_write
+from reference.runio import atomic_write, reading
 
 __all__ = ["ChunkFolder", "content_hash", "partial_path", "write_npz"]
 
@@ -87,6 +87,15 @@ class ChunkFolder:
         self.kind = kind
         self.count_field = count_field
 
+    def finished(self) -> bool:
+        """Whether the finished file exists. A work folder left beside it (a kill between
+        the final rename and the folder's removal) is garbage, and is removed."""
+        if not self.final.exists():
+            return False
+        if self.folder.is_dir():
+            shutil.rmtree(self.folder, ignore_errors=True)
+        return True
+
     # ------------------------------------------------------------------ the description
 
     def create(self, meta: Mapping[str, Any]) -> None:
@@ -138,7 +147,7 @@ class ChunkFolder:
         """The number of records in each chunk file, in order."""
         lengths = []
         for _, path in self.chunks():
-            with np.load(path, allow_pickle=False) as z:
+            with _reading_chunk(path, self.kind), np.load(path, allow_pickle=False) as z:
                 lengths.append(int(z[self.count_field].shape[0]))
         return lengths
 
@@ -167,7 +176,7 @@ class ChunkFolder:
 
     def read_chunk(self, path: Path) -> dict[str, NDArray[Any]]:
         """Every array of one chunk file."""
-        with np.load(path, allow_pickle=False) as z:
+        with _reading_chunk(path, self.kind), np.load(path, allow_pickle=False) as z:
             return {name: z[name] for name in z.files}
 
     # ------------------------------------------------------------------ the finished file
@@ -201,7 +210,7 @@ class ChunkFolder:
                     out: Any = None
                     start = 0
                     for path, length in zip(files, lengths, strict=True):
-                        with np.load(path, allow_pickle=False) as z:
+                        with _reading_chunk(path, self.kind), np.load(path) as z:
                             data = z[name] if dtype is None else z[name].astype(dtype)
                         if out is None:  # the first file sets shape and dtype
                             shape = (total, *data.shape[1:])
@@ -219,3 +228,8 @@ class ChunkFolder:
         atomic_write(self.final, write)
         shutil.rmtree(self.folder)
         return self.final
+
+
+def _reading_chunk(path: Path, kind: str) -> Any:
+    return reading(path, f"chunk of a {kind} in progress",
+                   "delete the folder it is in to redo that work")  # fmt: skip

@@ -49,7 +49,7 @@ from reference.nn import (
     Weights,
     init_weights,
 )
-from reference.runio import atomic_write
+from reference.runio import atomic_write, reading
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -340,20 +340,23 @@ class TrainingState:
 
     def restore(self, path: Path, identity: str, device: torch.device) -> None:
         """Continue from the checkpoint at ``path``, which must have ``identity``."""
-        saved = torch.load(path, map_location=device, weights_only=True)
-        if saved.get("format") != CHECKPOINT_FORMAT or saved.get("identity") != identity:
-            raise ValueError(
-                f"checkpoint {str(path)!r} belongs to another network, training "
-                "configuration or dataset; delete it or use another output folder"
-            )
-        self.network.load_state_dict(saved["network"])
-        self.optimiser.load_state_dict(saved["optimiser"])
-        self.scheduler.load_state_dict(saved["scheduler"])
-        self.generator.set_state(saved["generator"])
-        self.best_state = saved["best_network"]
-        self.best_val, self.best_epoch = float(saved["best_val"]), int(saved["best_epoch"])
-        self.epoch, self.elapsed = int(saved["epoch"]), float(saved["seconds"])
-        self.history = [dict(h) for h in saved["history"]]
+        with reading(path, "training checkpoint", "delete it to train from the start"):
+            saved = torch.load(path, map_location=device, weights_only=True)
+            if not isinstance(saved, dict):
+                raise TypeError(f"expected a dict, got {type(saved).__name__}")
+            if saved.get("format") != CHECKPOINT_FORMAT or saved.get("identity") != identity:
+                raise ValueError(
+                    f"checkpoint {str(path)!r} belongs to another network, training "
+                    "configuration or dataset; delete it or use another output folder"
+                )
+            self.network.load_state_dict(saved["network"])
+            self.optimiser.load_state_dict(saved["optimiser"])
+            self.scheduler.load_state_dict(saved["scheduler"])
+            self.generator.set_state(saved["generator"])
+            self.best_state = saved["best_network"]
+            self.best_val, self.best_epoch = float(saved["best_val"]), int(saved["best_epoch"])
+            self.epoch, self.elapsed = int(saved["epoch"]), float(saved["seconds"])
+            self.history = [dict(h) for h in saved["history"]]
 
 
 def _start(config: TrainConfig, problem: TrainingProblem, device: torch.device) -> TrainingState:

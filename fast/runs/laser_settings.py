@@ -12,11 +12,14 @@ import attrs
 from fast.ml.models import physics_json
 from fast.ml.training import TrainConfig
 from fast.nn import receptive_radius
+from fast.runs.runner import MemoryNeed
 from fast.runs.settings import (
     check_checkpoints,
     check_precision,
     check_receptive_radius,
     check_square_size,
+    dense_bytes,
+    network_bytes,
 )
 from fast.runs.trained import (
     TrainedWorkflow,
@@ -170,6 +173,30 @@ class LaserSettings(TrainedWorkflow):
     def t1_frame(self) -> int:
         """The recorded frame where the recovery stage starts (nearest to ``t1``)."""
         return round(self.recovery.t1_tau0 * self.physics.tau0 / self.frame_time)
+
+    def memory_estimate(self) -> dict[str, MemoryNeed]:
+        """The peak memory of each stage (:func:`fast.runs.runner.check_memory`), within a
+        factor of about two: every Ehrenfest run carries a dense complex density matrix, and
+        every recorded frame five arrays of the lattice."""
+        e, d, c, t = self.ehrenfest, self.dataset, self.compare, self.train
+        n = float(e.size) ** 2
+        frames = e.steps(self.physics.tau0) // e.record_every + 1
+        runs = MemoryNeed(
+            dense_bytes(n, d.n_runs, complex_valued=True) + frames * d.n_runs * n * 8 * 5,
+            "the Ehrenfest runs and their frames ([ehrenfest] size, end_tau0, record_every, "
+            "[dataset] n_runs)",
+        )
+        return {
+            "dataset": runs,
+            "train": MemoryNeed(
+                runs.bytes + network_bytes(self.architecture(), t.batch_size * n, t.dtype),
+                "the training frames and a batch's activations ([dataset], [train] batch_size)",
+            ),
+            "simulate": MemoryNeed(
+                dense_bytes(n, c.ensemble, complex_valued=True) + frames * c.ensemble * n * 8 * 5,
+                "the held-out Ehrenfest runs ([ehrenfest] size, [compare] ensemble)",
+            ),
+        }
 
     def headline(self, metrics: Mapping[str, Any]) -> str:
         """The CDW order at the end of the exact and ML recovery."""

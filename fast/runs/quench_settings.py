@@ -14,11 +14,14 @@ from fast.ml.datasets import DatasetSettings, QuenchDatasetConfig
 from fast.ml.models import Architecture, physics_json
 from fast.ml.training import TrainConfig
 from fast.nn import receptive_radius
+from fast.runs.runner import MemoryNeed
 from fast.runs.settings import (
     check_precision,
     check_receptive_radius,
     check_recording,
     check_square_size,
+    dense_bytes,
+    network_bytes,
 )
 from fast.runs.trained import (
     TrainedWorkflow,
@@ -169,6 +172,40 @@ class QuenchSettings(TrainedWorkflow):
     def model_checks(self) -> dict[str, Any]:
         """What a model file must hold: also the electrons' temperature and filling or mu."""
         return super().model_checks() | {"ensemble": self.physics.ensemble()}
+
+    def memory_estimate(self) -> dict[str, MemoryNeed]:
+        """The peak memory of each stage (:func:`fast.runs.runner.check_memory`): within a
+        factor of about two; it refuses what cannot fit, not what barely does."""
+        d, t, sim, cmp = self.dataset, self.train, self.simulate, self.compare
+        arch, n = self.architecture(), d.size**2
+        samples = float(self.dataset_config().n_samples) * n * 8 * 4  # Q, F, n, labels
+        frames = (sim.steps // sim.record_every + 1) * sim.ensemble * float(sim.size) ** 2
+        needs = {
+            "dataset": MemoryNeed(
+                samples + dense_bytes(n, d.chunk),
+                "the exact labels ([dataset] size, chunk, n_random, n_runs, snapshots_per_run)",
+            ),
+            "train": MemoryNeed(
+                samples + network_bytes(arch, float(t.batch_size) * n, t.dtype),
+                "the dataset and a batch's activations ([dataset] sizes, [train] batch_size)",
+            ),
+            "simulate": MemoryNeed(
+                network_bytes(arch, float(sim.ensemble) * sim.size**2, sim.precision),
+                "the ML forces on the large lattice ([simulate] size, ensemble)",
+            ),
+            "analyse": MemoryNeed(
+                frames * (4 if sim.size > 64 else 8) * 2,
+                "the recorded frames ([simulate] size, ensemble, steps / record_every)",
+            ),
+        }
+        if cmp.ensemble:
+            exact = MemoryNeed(
+                dense_bytes(cmp.size**2, cmp.ensemble),
+                "the exact forces of the comparison ([compare] size, ensemble)",
+            )
+            if exact.bytes > needs["simulate"].bytes:
+                needs["simulate"] = exact
+        return needs
 
     def headline(self, metrics: Mapping[str, Any]) -> str:
         """The growth exponent of the large ML quench."""

@@ -16,7 +16,7 @@ from fast.runs.quench import QuenchExperiment
 from fast.runs.runner import Workflow, load_settings
 from fast.runs.voltage import VoltageExperiment
 
-__all__ = ["DEFAULT_KIND", "WORKFLOWS", "load_experiment"]
+__all__ = ["WORKFLOWS", "load_experiment"]
 
 WORKFLOWS: dict[str, type[Any]] = {
     "quench": QuenchExperiment,  # papers 002, 003, 004
@@ -24,9 +24,6 @@ WORKFLOWS: dict[str, type[Any]] = {
     "laser": LaserExperiment,  # paper 000
 }
 """Workflow classes by ``[experiment] kind``."""
-
-DEFAULT_KIND = "quench"
-"""The kind of an experiment file that names none."""
 
 
 def load_experiment(
@@ -41,5 +38,5 @@ def load_experiment(
     ValueError
         One line naming every unknown kind, section or key and every invalid value.
     """
-    experiment: Workflow = load_settings(path, WORKFLOWS, DEFAULT_KIND, overrides)
+    experiment: Workflow = load_settings(path, WORKFLOWS, overrides)
     return experiment

@@ -11,7 +11,10 @@ metrics key:
   with the same settings (``stages.json`` holds a fingerprint of each), that a requested stage
   has what it needs, and whatever the workflow checks of the folder itself
   (:meth:`Workflow.check_folder`, e.g. that a model file belongs to this experiment);
-* :func:`run_experiment` runs the unfinished stages in order, recording each when done.
+* :func:`run_experiment` takes the folder's lock (:func:`reference.runio.lock_folder`: one
+  run per folder), clears what a killed run left behind, runs the checks above and the
+  memory estimate of the stages to run (:func:`check_memory`), then runs the unfinished
+  stages in order, recording each when done (its files synced to the disk first).
 
 Asking for a finished stage again redoes it: its outputs and those of every later stage are
 deleted first, so nothing stale survives.
@@ -36,12 +39,17 @@ import torch
 from reference import runio
 
 __all__ = [
+    "MemoryNeed",
     "Stage",
     "StageFunction",
     "Workflow",
+    "available_memory",
+    "check_memory",
     "fingerprint",
     "load_settings",
+    "parse_settings",
     "preflight",
+    "read_experiment_file",
     "run_experiment",
     "settings_fingerprint",
 ]
@@ -119,6 +127,63 @@ class Workflow(Protocol):
         """One line about the finished run, from its ``metrics.json``."""
         ...
 
+    def memory_estimate(self) -> dict[str, MemoryNeed]:
+        """The memory each stage needs at its peak, by stage name (stages that need little
+        may be left out): checked against the device before any work (:func:`check_memory`)."""
+        ...
+
+
+@attrs.frozen
+class MemoryNeed:
+    """What a stage holds in memory at its peak: ``bytes`` for ``what`` (the arrays, and the
+    settings that size them, so that a refusal says what to lower)."""
+
+    bytes: float
+    what: str
+
+
+def available_memory(device: torch.device) -> float:
+    """Bytes a run can still allocate: free memory of a CUDA device, else the system's
+    available memory (``MemAvailable`` of ``/proc/meminfo``, or physical memory)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return float(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024.0
+    except OSError:
+        pass
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_memory(experiment: Workflow, stages: Sequence[str], device: torch.device) -> None:
+    """Refuse, before any work, a run whose stages would not fit in the device's memory.
+
+    Raises
+    ------
+    ValueError
+        Naming the stage, its estimate, what it is for and the memory available.
+    """
+    needs = experiment.memory_estimate()
+    available = available_memory(device)
+    for name in stages:
+        need = needs.get(name)
+        if need is not None and need.bytes > available:
+            raise ValueError(
+                f"stage '{name}' needs about {_size(need.bytes)} for {need.what}, more than the "
+                f"{_size(available)} available on {device}; make those settings smaller"
+            )
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    raise AssertionError  # pragma: no cover
+
 
 def settings_fingerprint(experiment: object, sections: Sequence[str]) -> str:
     """SHA-256 of the named settings sections of an attrs ``experiment``."""
@@ -146,38 +211,90 @@ def _stage(experiment: Workflow, name: str) -> Stage:
 # ============================================================================ settings
 
 
+def read_experiment_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The tables of an experiment file.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, if it does not exist or is not UTF-8 TOML.
+    """
+    where = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8")
+        return tomllib.loads(text)
+    except FileNotFoundError:
+        raise ValueError(f"experiment file {where!r} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"experiment file {where!r} is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"experiment file {where!r} is not UTF-8 text ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{where!r} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{where!r} is nested too deeply to be an experiment file") from None
+
+
 def load_settings(
     path: str | os.PathLike[str],
     workflows: Mapping[str, type[Any]],
-    default_kind: str,
     overrides: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Read an experiment file into the workflow class its ``[experiment] kind`` names.
-
-    ``[experiment]`` holds ``name``, ``kind`` and ``seed``; every other table is a settings
-    section of the workflow. ``overrides`` replace ``[experiment]`` keys (``None`` values are
-    ignored).
+    """Read an experiment file into the workflow class its ``[experiment] kind`` names
+    (:func:`parse_settings`); a file with a ``[sweep]`` table is a campaign, read by
+    :func:`fast.runs.campaign.load_campaign`.
 
     Raises
     ------
     ValueError
         One line naming the file and every unknown kind, section or key and every invalid
+        value; also for a file that is not UTF-8 TOML, or names no kind.
+    """
+    data = read_experiment_file(path)
+    if "sweep" in data:
+        raise ValueError(
+            f"{os.fspath(path)!r} has a [sweep] table: it is a campaign of many runs "
+            "(python -m fast run reads it as one)"
+        )
+    return parse_settings(data, workflows, os.fspath(path), overrides)
+
+
+def parse_settings(
+    data: Mapping[str, Any],
+    workflows: Mapping[str, type[Any]],
+    where: str,
+    overrides: Mapping[str, Any] | None = None,
+) -> Any:
+    """The workflow settings of an experiment file's tables ``data`` (read from ``where``).
+
+    ``[experiment]`` holds ``name``, ``kind`` (required) and ``seed``; every other table is
+    a settings section of the workflow. ``overrides`` replace ``[experiment]`` keys (``None``
+    values are ignored).
+
+    Raises
+    ------
+    ValueError
+        One line naming ``where`` and every unknown kind, section or key and every invalid
         value.
     """
-    where = os.fspath(path)
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ValueError(f"experiment file {where!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{where!r} is not valid TOML: {exc}") from None
+    data = dict(data)
     head = data.pop("experiment", {})
     if not isinstance(head, dict):
-        raise ValueError("[experiment] must be a table")
+        raise ValueError(f"[experiment] must be a table in {where!r}")
+    loose = [k for k, v in data.items() if not isinstance(v, dict)]
+    if loose:
+        raise ValueError(
+            f"keys {sorted(loose)} in {where!r} belong in a table ([experiment] or a "
+            "settings section)"
+        )
     values = {**data, **head, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    kind = values.get("kind", default_kind)
-    if kind not in workflows:
+    kind = values.get("kind")
+    if kind is None:
+        raise ValueError(
+            f"{where!r} names no workflow: give [experiment] kind, one of {sorted(workflows)}"
+        )
+    if not isinstance(kind, str) or kind not in workflows:
         raise ValueError(f"kind must be one of {sorted(workflows)} in {where!r}, got {kind!r}")
     cls = workflows[kind]
     sections = {a.name for a in attrs.fields(cls)}
@@ -194,8 +311,31 @@ def _read_stages(folder: Path) -> dict[str, str]:
     path = folder / STAGES_FILE
     if not path.exists():
         return {}
-    data = json.loads(path.read_text())
+    with runio.reading(path, "record of finished stages", "delete it to redo every stage"):
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise TypeError("expected a JSON object of stage names and fingerprints")
     return {str(k): str(v) for k, v in data.items()}
+
+
+def _remove_orphans(experiment: Workflow, folder: Path) -> None:
+    """Remove what a killed run can leave behind: temporary files, a work-in-progress folder
+    whose finished file exists (a kill between the final rename and the folder's removal),
+    staging folders, and the files a finished stage discards (a kill before the discard).
+
+    Called with the folder's lock held, so every such file is a dead writer's."""
+    for tmp in folder.rglob(runio.TEMPORARY):
+        tmp.unlink(missing_ok=True)
+    for staging in folder.glob("*.partial.new-*"):
+        shutil.rmtree(staging, ignore_errors=True)
+    for partial in folder.glob("*.partial"):
+        if partial.is_dir() and partial.with_name(partial.name[: -len(".partial")]).exists():
+            shutil.rmtree(partial)
+    done = _read_stages(folder)
+    for stage in experiment.STAGES:
+        if stage.name in done:
+            for file in stage.discard_when_done:
+                (folder / file).unlink(missing_ok=True)
 
 
 def _later(experiment: Workflow, stage: str, include: bool) -> list[str]:
@@ -277,7 +417,17 @@ def run_experiment(
     except (RuntimeError, AssertionError) as exc:
         raise ValueError(f"device {str(device)!r} is not available: {exc}") from None
     folder = runio.prepare_run_folder(out)
+    with runio.lock_folder(folder):
+        return _run_locked(experiment, folder, dev, stage, progress)
+
+
+def _run_locked(
+    experiment: Workflow, folder: Path, dev: torch.device, stage: str | None, progress: bool
+) -> dict[str, Any]:
+    """:func:`run_experiment` in the folder whose lock this process holds."""
+    _remove_orphans(experiment, folder)
     todo = preflight(experiment, folder, stage)
+    check_memory(experiment, todo, dev)
     runio.write_json(
         folder / SETTINGS_FILE,
         attrs.asdict(experiment) | experiment.derived(),  # type: ignore[arg-type]
@@ -290,6 +440,7 @@ def run_experiment(
         start = time.perf_counter()
         current = _stage(experiment, name)
         current.run(experiment, folder, dev, progress)
+        runio.fsync_path(folder)  # every output was synced as written (runio.atomic_write)
         _mark_done(experiment, folder, name)
         for file in current.discard_when_done:  # only now: a kill before the mark loses nothing
             (folder / file).unlink(missing_ok=True)
@@ -297,4 +448,7 @@ def run_experiment(
     metrics = folder / METRICS_FILE
     if _names(experiment)[-1] not in todo and todo:
         return {}  # the metrics on disk (if any) predate what this call did
-    return dict(json.loads(metrics.read_text())) if metrics.exists() else {}
+    if not metrics.exists():
+        return {}
+    with runio.reading(metrics, "metrics file", "redo the last stage with --stage"):
+        return dict(json.loads(metrics.read_text()))

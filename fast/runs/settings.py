@@ -8,6 +8,7 @@ live here, so one rule gives one message everywhere.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -18,6 +19,8 @@ __all__ = [
     "check_receptive_radius",
     "check_recording",
     "check_square_size",
+    "dense_bytes",
+    "network_bytes",
     "torch_dtype",
 ]
 
@@ -60,6 +63,21 @@ def torch_dtype(precision: str) -> torch.dtype:
     """The torch dtype of a precision name."""
     check_precision(precision)
     return PRECISIONS[precision]
+
+
+def network_bytes(architecture: Any, sites: float, precision: str) -> float:
+    """Memory of a network's forces on ``sites`` sites at once: every layer's activations
+    per site, kept three times over (forward values, their gradients for the force, and
+    the autograd workspace)."""
+    widths = tuple(getattr(architecture, "widths", None) or architecture.channels)
+    itemsize = 4 if precision == "float32" else 8
+    return 3.0 * sites * float(sum(widths)) * itemsize
+
+
+def dense_bytes(sites: float, batch: float, complex_valued: bool = False) -> float:
+    """Memory of ``batch`` dense ``sites x sites`` matrix problems at once (a Hamiltonian,
+    its eigenvectors and the LAPACK workspace: four matrices each)."""
+    return 4.0 * batch * sites**2 * (16 if complex_valued else 8)
 
 
 def check_receptive_radius(radius: int, periodic_lengths: Mapping[str, int]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
+import h5py
 import numpy as np
 import torch
 from numpy.typing import NDArray
@@ -23,13 +24,14 @@ from fast.dynamics import Integrator
 from fast.ml.datasets import Dataset, load_dataset
 from fast.ml.models import Architecture, architecture_to_json, load_model, save_model
 from fast.ml.training import TrainConfig, train_network
-from fast.runs.runner import Stage, fingerprint
+from fast.runs.runner import MemoryNeed, Stage, fingerprint
 from fast.runs.trajectories import StoredTrajectory, run_dynamics
 from reference import runio
 from reference.lattice import SquareLattice
 
 __all__ = [
     "CHECKPOINT_FILE",
+    "DATASET_FILE",
     "MODEL_FILE",
     "TRAIN_OUTPUTS",
     "TrainedWorkflow",
@@ -39,6 +41,8 @@ __all__ = [
 
 log = logging.getLogger("fast.runs")
 
+DATASET_FILE = "dataset.h5"
+"""The training set of a workflow whose ``dataset`` stage writes one (quench, voltage)."""
 MODEL_FILE = "model.pt"
 CHECKPOINT_FILE = "train_checkpoint.pt"
 TRAIN_OUTPUTS = (MODEL_FILE, "training.json", "predictions.h5", CHECKPOINT_FILE)
@@ -66,6 +70,30 @@ class TrainedWorkflow:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.train.seed != 0:
             raise ValueError("set the seed in [experiment] (it seeds every stage), not in [train]")
+
+    def memory_estimate(self) -> dict[str, MemoryNeed]:
+        """The peak memory of each stage; each workflow gives its own."""
+        raise NotImplementedError
+
+    def _check_dataset(self, path: Path) -> str | None:
+        """The content hash of the dataset at ``path``, after checking that it was generated
+        with this experiment's settings; None without such a file (or a workflow whose
+        training data is no dataset file)."""
+        config = getattr(self, "dataset_config", None)
+        if config is None or not path.exists():
+            return None
+        with runio.reading(path, "dataset", "delete it to generate it again"):
+            with h5py.File(path, "r") as fh:
+                stored, digest = fh.attrs.get("config"), fh.attrs.get("content_hash")
+            stored = stored.decode() if isinstance(stored, bytes) else stored
+        expected = json.dumps(runio.to_jsonable(attrs.asdict(config())), sort_keys=True)
+        if stored != expected:
+            raise ValueError(
+                f"{str(path)!r} was generated with other settings than this experiment's "
+                "(its physics, dynamics, dataset sections or seed); delete it (the dataset "
+                "stage reruns) or use a new --out"
+            )
+        return None if digest is None else str(digest)
 
     def check_kind(self, kind: str) -> None:
         """``[experiment] kind`` names this workflow."""
@@ -110,13 +138,24 @@ class TrainedWorkflow:
         return {"architecture": self.architecture(), "physics": self.physics.params()}
 
     def check_folder(self, folder: Path, redone: Sequence[str]) -> None:
-        """A model file or training checkpoint in ``folder`` must belong to this experiment's
-        network and physics (unless the train stage is about to be redone)."""
+        """The files in ``folder`` must belong to this experiment (unless their stage is
+        about to be redone): a dataset made with this experiment's settings, a model file of
+        this network and physics trained on that dataset, a training checkpoint of this
+        network."""
+        dataset_hash = None
+        if "dataset" not in redone:
+            dataset_hash = self._check_dataset(folder / DATASET_FILE)
         if "train" in redone:
             return
         model_file = folder / MODEL_FILE
         if model_file.exists():
-            load_model(model_file, **self.model_checks())
+            trained_on = load_model(model_file, **self.model_checks()).metadata.get("dataset_hash")
+            if dataset_hash is not None and trained_on not in (None, dataset_hash):
+                raise ValueError(
+                    f"{str(model_file)!r} was trained on another dataset than "
+                    f"{str(folder / DATASET_FILE)!r}; delete it (the train stage reruns) or "
+                    "use a new --out"
+                )
         checkpoint = folder / CHECKPOINT_FILE
         if not checkpoint.exists():
             return
@@ -145,7 +184,7 @@ def train_stage(
     """Train on ``data`` (default: ``dataset.h5``) into ``model.pt``, ``training.json`` and
     ``predictions.h5``; ``lattice``, ``sites`` and ``times`` as in
     :func:`fast.ml.training.train_network`."""
-    data = load_dataset(folder / "dataset.h5") if data is None else data
+    data = load_dataset(folder / DATASET_FILE) if data is None else data
     config = experiment.train_config()
     result = train_network(
         config, data, folder / CHECKPOINT_FILE, device=device, progress=progress,

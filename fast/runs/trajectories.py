@@ -40,6 +40,7 @@ from fast.dynamics import DynamicsState, Integrator
 from fast.ehrenfest import adiabatic_densities, ehrenfest_step, nonadiabatic_densities
 from fast.ml.storage import ChunkFolder
 from fast.model import elastic_force
+from reference import runio
 from reference.ehrenfest import EhrenfestState
 from reference.model import HolsteinModel, LaserPulse, vector_potential
 from reference.runio import atomic_write
@@ -95,7 +96,7 @@ def load_trajectory(path: str | os.PathLike[str]) -> StoredTrajectory:
     p = Path(path)
     if not p.exists():
         raise ValueError(f"trajectory {str(p)!r} does not exist")
-    with h5py.File(p, "r") as fh:
+    with runio.reading(p, "trajectory", "delete it to redo the run"), h5py.File(p, "r") as fh:
         return StoredTrajectory(
             t=fh["t"][...],
             Q=fh["Q"][...],
@@ -196,8 +197,9 @@ def _resumable_run(
     _check_run(n_steps, record_every, checkpoint_every, frame_dtype)
     folder = ChunkFolder(final, "trajectory", "t")
     state_file = folder.folder / "state.pt"
-    if final.exists():
-        with h5py.File(final, "r") as fh:
+    if folder.finished():
+        reading = runio.reading(final, "trajectory", "delete it to redo the run")
+        with reading, h5py.File(final, "r") as fh:
             stored_identity = fh.attrs.get("identity")
         if stored_identity != identity:
             raise ValueError(f"{str(final)!r} holds another run; use another output folder")
@@ -251,7 +253,10 @@ def _open_run(
     if folder.folder.exists():
         folder.meta(RUN_FORMAT)  # refuses an older version's folder with one clear line
     if state_file.exists():
-        saved: dict[str, Any] = torch.load(state_file, map_location=device, weights_only=True)
+        with runio.reading(state_file, "trajectory state", "delete it to start that run over"):
+            saved: dict[str, Any] = torch.load(state_file, map_location=device, weights_only=True)
+            if not isinstance(saved, dict):
+                raise TypeError(f"expected a dict, got {type(saved).__name__}")
         if saved.get("format") != STATE_FORMAT or saved.get("identity") != identity:
             raise ValueError(
                 f"{str(state_file)!r} belongs to another run; delete it or use another folder"

@@ -50,6 +50,7 @@ from fast import dynamics
 from fast.ml.datasets import (
     Dataset,
     append_chunk,
+    dataset_finished,
     dynamics_checkpoint,
     finish_dataset,
     load_dataset,
@@ -149,7 +150,7 @@ def generate_voltage_dataset(
     """
     final = Path(path)
     settings = runio.to_jsonable(attrs.asdict(config))
-    if final.exists():
+    if dataset_finished(final):
         data = load_dataset(final)
         if data.attributes.get("config") != json.dumps(settings, sort_keys=True):
             raise ValueError(

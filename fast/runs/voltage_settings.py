@@ -14,7 +14,8 @@ from numpy.typing import NDArray
 from fast.ml.models import physics_json
 from fast.ml.training import TrainConfig
 from fast.nn import receptive_radius
-from fast.runs.settings import check_precision, check_recording
+from fast.runs.runner import MemoryNeed
+from fast.runs.settings import check_precision, check_recording, dense_bytes, network_bytes
 from fast.runs.trained import (
     TrainedWorkflow,
 )
@@ -186,6 +187,30 @@ class VoltageSettings(TrainedWorkflow):
     def boundary(self) -> NDArray[np.bool_]:
         """The ``frozen_columns`` outermost columns per side, which follow the exact run."""
         return edge_columns(self.brownian, self.compare.frozen_columns, inside=False)
+
+    def memory_estimate(self) -> dict[str, MemoryNeed]:
+        """The peak memory of each stage (:func:`fast.runs.runner.check_memory`), within a
+        factor of about two: NEGF solves dense complex ``N x N`` problems for every run of a
+        batch at once."""
+        b, d, c, t = self.brownian, self.dataset, self.compare, self.train
+        n = float(b.Lx * b.Ly)
+        samples = self.dataset_config().n_samples * n * 8 * 3
+        frames = (b.steps // b.record_every + 1) * c.ensemble * n * 8 * 3
+        return {
+            "dataset": MemoryNeed(
+                samples + dense_bytes(n, d.n_runs, complex_valued=True),
+                "the NEGF runs ([brownian] Lx, Ly, [dataset] n_runs)",
+            ),
+            "train": MemoryNeed(
+                samples + network_bytes(self.architecture(), t.batch_size * n, t.dtype),
+                "the dataset and a batch's activations ([dataset], [train] batch_size)",
+            ),
+            "simulate": MemoryNeed(
+                frames + dense_bytes(n, c.ensemble, complex_valued=True),
+                "the held-out NEGF runs ([brownian] Lx, Ly, steps, [compare] ensemble)",
+            ),
+            "analyse": MemoryNeed(2 * frames, "the recorded frames of both runs"),
+        }
 
     def headline(self, metrics: Mapping[str, Any]) -> str:
         """The metallic fraction at the end of the NEGF and ML runs."""

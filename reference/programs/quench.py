@@ -240,6 +240,12 @@ def run_exact_quench(
 ) -> dict[str, Any]:
     """Run the quench, write the run folder ``out`` and return the metrics."""
     folder = runio.prepare_run_folder(out)
+    with runio.lock_folder(folder):
+        return _run_in_folder(config, folder, progress)
+
+
+def _run_in_folder(config: QuenchConfig, folder: Path, progress: bool) -> dict[str, Any]:
+    """The body of :func:`run_exact_quench`, in the locked run folder."""
     runio.write_json(
         folder / "config.json", attrs.asdict(config) | {"dt": config.dt, "gamma": config.gamma}
     )

@@ -309,9 +309,15 @@ def run_exact_voltage(
     Raises
     ------
     ValueError
-        If ``out`` is not writable.
+        If ``out`` is not writable, or another run holds it (:func:`reference.runio.lock_folder`).
     """
     folder = runio.prepare_run_folder(out)
+    with runio.lock_folder(folder):
+        return _run_in_folder(config, folder, progress)
+
+
+def _run_in_folder(config: VoltageConfig, folder: Path, progress: bool) -> dict[str, Any]:
+    """The body of :func:`run_exact_voltage`, in the locked run folder."""
     runio.write_json(
         folder / "config.json",
         attrs.asdict(config) | {"aliasing_bound": config.aliasing_bound},

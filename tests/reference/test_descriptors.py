@@ -355,6 +355,15 @@ def test_a_neighbourhood_must_not_wrap_onto_itself() -> None:
         for describe in (d4_descriptor, lambda f, lat: irrep_coefficients(f, HOOD, lat)):
             with pytest.raises(ValueError, match=f"r_c = 3.61 is too large for the {message}"):
                 describe(np.zeros(lat.shape), lat)
+    # the Cs descriptor of paper 001 (r_c = 6, open along x) needs 13 periodic rows
+    cs_lattice = SquareLattice(40, 12, periodic_x=False)
+    with pytest.raises(ValueError, match=r"r_c = 6 is too large .* Ly must be >= .* = 13"):
+        cs_descriptor(np.zeros(cs_lattice.shape), cs_lattice)
+    assert cs_descriptor(np.zeros((40, 13)), SquareLattice(40, 13, periodic_x=False)).shape == (
+        40,
+        13,
+        113,
+    )
     # open axes never wrap; 7 periodic sites are enough
     open_x = SquareLattice(4, 7, periodic_x=False)
     assert d4_descriptor(np.zeros(open_x.shape), open_x).shape == (4, 7, 45)

@@ -48,7 +48,7 @@ from tests.strategies import fields
 LAT = SquareLattice(8, 8)
 SMALL = {
     "mlp_d4": MLPArchitecture((45, 12, 6, 1)),
-    "mlp_cs": MLPArchitecture((113, 8, 1), descriptor="cs", r_c=6.0),
+    "mlp_cs": MLPArchitecture((29, 8, 1), descriptor="cs", r_c=3.0),  # fits the 8 x 8 lattice
     "mlp_levels": MLPArchitecture((45, 12, 6), head=LevelHead(3, 1.5, 0.5, 0.1)),
     "gnn": GNNArchitecture((1, 6, 5, 1)),
     "gnn_sum": GNNArchitecture((1, 4, 1), aggregation="sum"),
@@ -411,7 +411,7 @@ def test_the_level_head_reads_q_i_as_the_first_descriptor_feature() -> None:
 
     q = np.random.default_rng(13).normal(size=(2, *LAT.shape))
     np.testing.assert_array_equal(d4_descriptor(q, LAT, 3.61)[..., 0], q)
-    np.testing.assert_array_equal(cs_descriptor(q, LAT, 6.0)[..., 0], q)
+    np.testing.assert_array_equal(cs_descriptor(q, LAT, 3.0)[..., 0], q)
     weights = init_weights(SMALL["mlp_levels"], np.random.default_rng(0))
     x = d4_descriptor(q, LAT, 3.61)
     expected = level_head(mlp_forward(weights, x), q, SMALL["mlp_levels"].head)  # type: ignore[arg-type]

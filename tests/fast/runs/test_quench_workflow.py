@@ -25,6 +25,7 @@ STAGES = tuple(stage.name for stage in Experiment.STAGES)
 TINY = """
 [experiment]
 name = "tiny"
+kind = "quench"
 seed = 3
 
 [dataset]
@@ -211,7 +212,10 @@ def test_a_stage_needs_its_predecessors(tmp_path: Path) -> None:
         (TINY.replace("size = 12", "size = 13"), "size must be an even integer"),
         (TINY.replace("times = [10, 20]", "times = [20, 10]"), "strictly increasing"),
         (TINY.replace("size = 10\nn_random", "size = 6\nn_random"), "receptive radius"),
-        (TINY.replace('name = "tiny"', 'kind = "plasma"'), "kind must be one of"),
+        (TINY.replace('kind = "quench"', 'kind = "plasma"'), "kind must be one of"),
+        (TINY.replace('kind = "quench"\n', ""), r"names no workflow: give \[experiment\] kind"),
+        ("", r"names no workflow: give \[experiment\] kind"),
+        ("seed = 3\n" + TINY, r"keys \['seed'\] .* belong in a table"),
         (TINY.replace("[dataset]", "[dataset"), "is not valid TOML"),
         (TINY.replace("seed = 3", "seed = -1"), "seed must be an integer >= 0"),
         (TINY.replace("chunk = 6", 'chunk = 6\nstart = "cold"'), "start must be 'hot' or 'cdw'"),

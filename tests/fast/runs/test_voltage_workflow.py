@@ -179,6 +179,8 @@ def test_r_c_sets_the_descriptor_of_an_mlp_only() -> None:
     assert arch.widths == (49, 32, 1) and arch.r_c == 4.0  # type: ignore[union-attr]
     paper = TrainConfig(network="paper001_mlp", r_c=6.0).architecture()
     assert paper == TrainConfig(network="paper001_mlp").architecture()
+    with pytest.raises(ValueError, match="r_c must be at most 16 lattice constants"):
+        TrainConfig(network="paper001_mlp", r_c=2147483648.0)  # refused before any work
     with pytest.raises(ValueError, match="r_c applies to the descriptor MLPs only"):
         TrainConfig(network="paper002_gnn", r_c=3.0)
 

@@ -77,6 +77,7 @@ def test_invalid_exact_quench_settings_raise(overrides: dict[str, object], messa
     ("section", "message"),
     [
         ("[physics]\nfilling = 1.5\n", r"physics: filling must lie in \(0, 1\)"),
+        ("[physics]\nfilling = 1.5\nmu = 0.0\n", r"physics: filling must lie in \(0, 1\)"),
         ("[physics]\nkappa = 0.5\n", r"physics: kappa must satisfy"),
         ("[langevin]\nintegrator = 'leapfrog'\n", "langevin: integrator must be"),
         ("[electrodes]\nvoltage = 1.0\n", r"unknown tables \['electrodes'\]"),

@@ -1,0 +1,234 @@
+"""Campaigns (issue 18, first part): a ``[sweep]`` table expands into points, every point is
+checked before work, each runs in its own folder (in turn or on Dask), finished points are
+not recomputed, and bad sweeps are one clear line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+import pytest
+import torch
+
+from fast.cli import main
+from fast.runs import campaign
+from fast.runs.campaign import Point, expand_sweep, load_campaign, run_campaign
+from fast.runs.runner import METRICS_FILE, MemoryNeed, Stage
+from reference import runio
+
+CALLS: list[str] = []
+
+
+def _compute(experiment: Any, folder: Path, device: torch.device, progress: bool) -> None:
+    CALLS.append(folder.name)
+    runio.write_json(folder / METRICS_FILE, {"y": experiment.model.x**2 + experiment.seed})
+
+
+@attrs.frozen(kw_only=True)
+class Model:
+    x: float = 1.0
+    label: str = "a"
+
+    def __attrs_post_init__(self) -> None:
+        if self.x < 0:
+            raise ValueError(f"x must be >= 0, got {self.x!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Toy:
+    """A workflow of one cheap stage: the campaign machinery without physics."""
+
+    STAGES: ClassVar[tuple[Stage, ...]] = (
+        Stage("compute", ("kind", "seed", "model"), (METRICS_FILE,), _compute),
+    )
+    name: str = "toy"
+    kind: str = "toy"
+    seed: int = 0
+    model: Model = attrs.field(factory=Model)
+
+    def derived(self) -> dict[str, Any]:
+        return {}
+
+    def check_folder(self, folder: Path, redone: Sequence[str]) -> None:
+        pass
+
+    def summary(self, metrics: Mapping[str, Any]) -> str:
+        return f"y = {metrics['y']}"
+
+    def memory_estimate(self) -> dict[str, MemoryNeed]:
+        return {"compute": MemoryNeed(1e3, "nothing")}
+
+
+TOY = """
+[experiment]
+kind = "toy"
+seed = 10
+
+[model]
+x = 1.0
+
+[sweep]
+"model.x" = [1.0, 2.0]
+model.label = ["a", "b"]
+mode = "zip"
+replicas = 2
+"""
+
+
+@pytest.fixture
+def toy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setitem(campaign.WORKFLOWS, "toy", Toy)
+    CALLS.clear()
+    path = tmp_path / "toy.toml"
+    path.write_text(TOY)
+    return path
+
+
+def test_product_zip_and_replicas_expand_as_documented() -> None:
+    product = expand_sweep({"physics": {"temperature": [0.1, 0.2]}, "dataset.size": [8, 10]},
+                           0, "f")  # fmt: skip
+    assert [p.values for p in product] == [
+        {"physics.temperature": 0.1, "dataset.size": 8},
+        {"physics.temperature": 0.1, "dataset.size": 10},
+        {"physics.temperature": 0.2, "dataset.size": 8},
+        {"physics.temperature": 0.2, "dataset.size": 10},
+    ]
+    assert product[0].name == "physics.temperature-0.1__dataset.size-8"
+    zipped = expand_sweep({"a.x": [1, 2], "a.y": [3, 4], "mode": "zip", "replicas": 2}, 7, "f")
+    assert [p.values for p in zipped] == [
+        {"a.x": 1, "a.y": 3, "experiment.seed": 7},
+        {"a.x": 1, "a.y": 3, "experiment.seed": 8},
+        {"a.x": 2, "a.y": 4, "experiment.seed": 7},
+        {"a.x": 2, "a.y": 4, "experiment.seed": 8},
+    ]
+    assert zipped[1].name == "a.x-1__a.y-3__replica-1"
+    assert [p.name for p in expand_sweep({"replicas": 3}, 0, "f")] == [
+        "replica-0", "replica-1", "replica-2"
+    ]  # fmt: skip
+    assert len({p.name for p in product + zipped}) == 8  # every point its own folder
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ({"physics.temperature": []}, r"'physics.temperature' must be a non-empty list"),
+        ({"physics.temperature": 0.1}, r"must be a non-empty list of values"),
+        ({"temperature": [0.1]}, r"must name a setting as 'section.key'"),
+        ({"mode": "grid", "a.x": [1]}, r"mode must be one of \('product', 'zip'\)"),
+        ({"replicas": 0, "a.x": [1]}, r"replicas must be an integer >= 1"),
+        ({"a.x": [1, 2], "a.y": [1], "mode": "zip"}, r"lists of one length .* a.x: 2, a.y: 1"),
+        ({}, "sweeps nothing"),
+    ],
+)
+def test_bad_sweeps_are_one_clear_line(sweep: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        expand_sweep(sweep, 0, "f.toml")
+
+
+def test_every_point_is_checked_before_any_work(toy: Path, tmp_path: Path) -> None:
+    bad = toy.read_text().replace('"model.x" = [1.0, 2.0]', '"model.x" = [1.0, -2.0]')
+    toy.write_text(bad)
+    with pytest.raises(ValueError, match=r"sweep point 'model.x--2__model.label-b__replica-0': "
+                       r"invalid experiment .*x must be >= 0"):  # fmt: skip
+        load_campaign(toy)
+    toy.write_text(bad.replace('"model.x" = [1.0, -2.0]', '"model.z" = [1.0, 2.0]'))
+    with pytest.raises(ValueError, match=r"model: unknown keys \['z'\]"):
+        load_campaign(toy)
+
+
+def _metrics(folder: Path) -> dict[str, Any]:
+    return dict(json.loads((folder / METRICS_FILE).read_text()))
+
+
+def test_points_run_in_their_own_folders_and_finished_points_are_skipped(
+    toy: Path, tmp_path: Path
+) -> None:
+    points = load_campaign(toy)
+    out = tmp_path / "c"
+    results = run_campaign(points, out, progress=False)
+    assert results == {
+        "model.x-1__model.label-a__replica-0": {"y": 11.0},
+        "model.x-1__model.label-a__replica-1": {"y": 12.0},
+        "model.x-2__model.label-b__replica-0": {"y": 14.0},
+        "model.x-2__model.label-b__replica-1": {"y": 15.0},
+    }
+    assert _metrics(out) == {"points": results}
+    listed = json.loads((out / "campaign.json").read_text())["points"]
+    assert all(p["finished"] for p in listed) and len(listed) == 4
+    assert sorted(CALLS) == sorted(results)
+    CALLS.clear()
+    assert run_campaign(points, out, progress=False) == results
+    assert CALLS == []  # nothing recomputed
+
+
+def test_points_on_a_dask_cluster_give_the_same_results(toy: Path, tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    points = load_campaign(toy)
+    alone = run_campaign(points, tmp_path / "alone", progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
+        spread = run_campaign(points, tmp_path / "dask", progress=False, submit=client.submit)
+    assert spread == alone
+
+
+def test_a_failing_point_stops_the_campaign_naming_it_and_keeps_the_others(
+    toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail_for_x2(experiment: Any, folder: Path, device: torch.device, progress: bool) -> None:
+        if experiment.model.x == 2.0:
+            raise ValueError("forces are NaN")
+        _compute(experiment, folder, device, progress)
+
+    monkeypatch.setattr(Toy, "STAGES", (Stage("compute", ("kind", "seed", "model"),
+                                              (METRICS_FILE,), fail_for_x2),))  # fmt: skip
+    out = tmp_path / "c"
+    with pytest.raises(ValueError, match=r"sweep point 'model.x-2__model.label-b__replica-0' "
+                       "failed: forces are NaN"):  # fmt: skip
+        run_campaign(load_campaign(toy), out, progress=False)
+    finished = [p for p in (out / "points").iterdir() if (p / METRICS_FILE).exists()]
+    assert len(finished) == 2
+
+
+def test_the_command_line_runs_a_sweep_and_refuses_a_bad_one_before_work(
+    toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "c"
+    assert main(["run", str(toy), "--out", str(out), "--quiet"]) == 0
+    assert "campaign of 4 points done" in capsys.readouterr().out
+    toy.write_text(TOY.replace('mode = "zip"', 'mode = "grid"'))
+    assert main(["run", str(toy), "--out", str(tmp_path / "d"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mode must be one of" in err[0]
+    assert not (tmp_path / "d").exists()
+    toy.write_text(TOY)
+    argv = ["run", str(toy), "--out", str(tmp_path / "e"), "--scheduler", "tcp://127.0.0.1:9"]
+    assert main([*argv, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in err[0]
+
+
+def test_a_campaign_file_is_not_one_experiment(toy: Path) -> None:
+    from fast.runs.registry import load_experiment
+
+    with pytest.raises(ValueError, match=r"has a \[sweep\] table: it is a campaign"):
+        load_experiment(toy)
+
+
+def test_point_names_are_safe_folder_names() -> None:
+    point = expand_sweep({"a.s": ["x/y z"], "a.f": [1e-5]}, 0, "f")[0]
+    assert point == Point("a.s-x_y_z__a.f-1e-05", {"a.s": "x/y z", "a.f": 1e-5})
+
+
+def test_the_shipped_sweep_loads_into_its_points() -> None:
+    root = Path(__file__).resolve().parents[3]
+    points = load_campaign(root / "specs" / "experiments" / "demo_sweep.toml")
+    assert [p.name for p, _ in points][:2] == [
+        "physics.temperature-0.05__replica-0", "physics.temperature-0.05__replica-1"
+    ]  # fmt: skip
+    assert [(e.physics.temperature, e.seed) for _, e in points] == [  # type: ignore[attr-defined]
+        (t, s) for t in (0.05, 0.1, 0.2) for s in (2023, 2024)
+    ]
