@@ -20,7 +20,7 @@ nox.options.reuse_existing_virtualenvs = True
 TORCH = os.environ.get("HOLSTEIN_TORCH", "torch==2.13.0")
 
 
-def _install(session: nox.Session, extras: str = "dev") -> None:
+def _install(session: nox.Session, extras: str = "dev,distributed") -> None:
     session.install(TORCH)
     session.install("-e", f".[{extras}]")
 

@@ -270,8 +270,13 @@ def dask_client(scheduler: str | None, workers: int) -> Any:
     ValueError
         If the scheduler cannot be reached, or ``workers`` is not positive.
     """
-    from distributed import Client, LocalCluster
-
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError(
+            "--workers and --scheduler need dask.distributed: "
+            "pip install 'holstein-mlff[distributed]'"
+        ) from None
     if scheduler is not None:
         try:
             return Client(scheduler, timeout="10s")  # type: ignore[no-untyped-call]

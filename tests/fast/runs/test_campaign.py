@@ -165,7 +165,8 @@ def test_points_run_in_their_own_folders_and_finished_points_are_skipped(
 
 
 def test_points_on_a_dask_cluster_give_the_same_results(toy: Path, tmp_path: Path) -> None:
-    from distributed import Client, LocalCluster
+    distributed = pytest.importorskip("distributed")
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
     points = load_campaign(toy)
     alone = run_campaign(points, tmp_path / "alone", progress=False)
