@@ -15,7 +15,7 @@ value that fails a setting's own validation is one error line naming the point a
 setting. :func:`run_campaign` runs the points, each in ``<out>/points/<name>/`` with its own
 lock, stages and resumption (a finished point is skipped), on the calling process or on a
 :mod:`dask.distributed` client, and writes ``<out>/campaign.json`` and ``<out>/metrics.json``
-with every point's settings and metrics.
+with every point's settings and metrics, and ``<out>/report.md`` with one row per point.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ __all__ = [
     "SWEEP_MODES",
     "THREADS_VARIABLE",
     "Point",
+    "campaign_report",
     "dask_client",
     "expand_sweep",
     "load_campaign",
@@ -57,6 +58,8 @@ log = logging.getLogger("fast.runs")
 SWEEP_MODES = ("product", "zip")
 """How the value lists of a sweep combine."""
 
+REPORT_FILE = "report.md"
+"""The campaign's table of points (:func:`campaign_report`)."""
 CAMPAIGN_FILE = "campaign.json"
 """The campaign's points, their settings and their state (written by :func:`run_campaign`)."""
 
@@ -240,7 +243,29 @@ def run_campaign(
                 results[name] = future.result()
                 _write_campaign(folder, points, results)
         runio.write_json(folder / METRICS_FILE, {"points": results})
+        report = campaign_report(points, results)
+        runio.atomic_write(folder / REPORT_FILE, lambda p: p.write_text(report))
     return results
+
+
+def campaign_report(points: Sequence[tuple[Point, Workflow]], results: Mapping[str, Any]) -> str:
+    """``report.md`` of a campaign: one row per point with its swept values and its run's
+    one-line summary (the workflow's own, :meth:`fast.runs.runner.Workflow.summary`)."""
+    swept = sorted({k for p, _ in points for k in p.values})
+    lines = [
+        f"# Campaign of {len(points)} points",
+        "",
+        "Each point is a run folder under `points/`, with its own `report.md`.",
+        "",
+        "| point | " + " | ".join(swept) + " | result |",
+        "|" + "---|" * (len(swept) + 2),
+    ]
+    for point, experiment in points:
+        metrics = results.get(point.name)
+        summary = experiment.summary(metrics) if metrics else "not finished"
+        values = " | ".join(_label(point.values.get(k, "")) for k in swept)
+        lines.append(f"| `{point.name}` | {values} | {summary} |")
+    return "\n".join(lines) + "\n"
 
 
 THREADS_VARIABLE = "HOLSTEIN_THREADS"

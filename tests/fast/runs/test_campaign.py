@@ -159,6 +159,9 @@ def test_points_run_in_their_own_folders_and_finished_points_are_skipped(
     listed = json.loads((out / "campaign.json").read_text())["points"]
     assert all(p["finished"] for p in listed) and len(listed) == 4
     assert sorted(CALLS) == sorted(results)
+    report = (out / "report.md").read_text().splitlines()
+    assert report[4] == "| point | experiment.seed | model.label | model.x | result |"
+    assert report[6] == "| `model.x-1__model.label-a__replica-0` | 10 | a | 1 | y = 11.0 |"
     CALLS.clear()
     assert run_campaign(points, out, progress=False) == results
     assert CALLS == []  # nothing recomputed
