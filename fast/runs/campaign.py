@@ -295,6 +295,8 @@ def dask_client(scheduler: str | None, workers: int) -> Any:
     ValueError
         If the scheduler cannot be reached, or ``workers`` is not positive.
     """
+    # Dask's start-up chatter (INFO) off unless the user configured its logging
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     try:
         from distributed import Client, LocalCluster
     except ImportError:
