@@ -24,11 +24,13 @@ unwritable folder or full disk, a damaged file. An unexpected error (a bug) give
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -69,25 +71,51 @@ def run(
     stage: str | None,
     quiet: bool,
     debug: bool = False,
-    workers: int = 0,
+    workers: int | None = None,
     scheduler: str | None = None,
+    cluster: str | None = None,
 ) -> int:
-    """Run an experiment file; print a one-line summary or one error line (with
-    ``debug``, also the traceback)."""
+    """Run an experiment file (a campaign if it has a ``[sweep]``), here or on the Dask
+    cluster its ``[cluster]`` table or the options name; print a one-line summary or one
+    error line (with ``debug``, also the traceback)."""
+    from fast.runs.clusters import read_cluster
     from fast.runs.registry import load_experiment
     from fast.runs.runner import read_experiment_file, run_experiment
     from reference.runio import run_cli
 
     def job() -> str:
-        if "sweep" in read_experiment_file(path):
-            return _campaign(path, out, device, seed, quiet, workers, scheduler)
+        data = read_experiment_file(path)
+        where = read_cluster(data, path, cluster, workers)
+        if "sweep" in data:
+            if stage is not None:
+                raise ValueError("--stage runs one stage of one run; a [sweep] file is many")
+            return _campaign(path, out, device, seed, quiet, where, scheduler)
         experiment = load_experiment(path, {"seed": seed})
-        metrics = run_experiment(experiment, out, device=device, stage=stage, progress=not quiet)
+        if where.distributed or scheduler is not None:
+            with _client(where, scheduler, out) as client:
+                from fast.runs.campaign import run_remote
+
+                metrics = run_remote(experiment, out, client, device=device, stage=stage)
+        else:
+            metrics = run_experiment(experiment, out, device=device, stage=stage,
+                                     progress=not quiet)  # fmt: skip
         if not metrics:
             return f"{out}: stage {stage} done"
         return f"{out}: {experiment.summary(metrics)}"
 
     return run_cli(job, debug=debug)
+
+
+@contextlib.contextmanager
+def _client(settings: Any, scheduler: str | None, out: str) -> Iterator[Any]:
+    """A Dask client for ``settings`` (:class:`fast.runs.clusters.ClusterSettings`) for the
+    ``with`` block; its dashboard address printed."""
+    from fast.runs.clusters import dask_client
+
+    with dask_client(settings, scheduler, Path(out)) as client:
+        if client.dashboard_link:
+            print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        yield client
 
 
 def _campaign(
@@ -96,20 +124,18 @@ def _campaign(
     device: str,
     seed: int | None,
     quiet: bool,
-    workers: int,
+    where: Any,
     scheduler: str | None,
 ) -> str:
     """Run a file with a ``[sweep]``: every point checked first, then run here or on Dask."""
-    from fast.runs.campaign import dask_client, load_campaign, run_campaign
+    from fast.runs.campaign import load_campaign, run_campaign
 
     points = load_campaign(path, {"seed": seed})
-    if not workers and scheduler is None:
+    if not where.distributed and scheduler is None:
         run_campaign(points, out, device=device, progress=not quiet)
     else:
-        with dask_client(scheduler, workers) as client:
-            if client.dashboard_link:
-                print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
-            run_campaign(points, out, device=device, progress=False, submit=client.submit)
+        with _client(where, scheduler, out) as client:
+            run_campaign(points, out, device=device, progress=False, client=client)
     return f"{out}: campaign of {len(points)} points done; metrics of every point in metrics.json"
 
 
@@ -134,12 +160,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run.add_argument(
         "--workers",
         type=int,
-        default=0,
-        help="run a [sweep]'s points on a "
-        "local Dask cluster of this many worker processes (default: in turn)",
+        help="Dask workers: local processes, or batch jobs with --cluster slurm/pbs "
+        "(replaces [cluster] workers; 0: in turn, here)",
     )
-    p_run.add_argument("--scheduler", help="run a [sweep]'s points on the Dask cluster of "
-                       "this scheduler address (tcp://host:8786)")  # fmt: skip
+    p_run.add_argument("--cluster", help="where the workers run: local, slurm or pbs "
+                       "(replaces [cluster] kind)")  # fmt: skip
+    p_run.add_argument("--scheduler", help="run on the existing Dask cluster of this "
+                       "scheduler address (tcp://host:8786)")  # fmt: skip
     p_check = sub.add_parser("check", help="compare fast with the reference on this device")
     p_check.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p_check.add_argument("--seeds", type=int, default=3, help="random inputs per case")
@@ -149,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
         path = args.experiment if args.command == "run" else str(DEMO)
         return run(path, args.out, args.device, args.seed, args.stage, args.quiet, args.debug,
-                   getattr(args, "workers", 0), getattr(args, "scheduler", None))  # fmt: skip
+                   getattr(args, "workers", None), getattr(args, "scheduler", None),
+                   getattr(args, "cluster", None))  # fmt: skip
     if args.seeds < 1:
         print("error: --seeds must be >= 1", file=sys.stderr)
         return 2

@@ -395,8 +395,9 @@ LOCK_FILE = ".lock"
 
 
 @contextlib.contextmanager
-def lock_folder(folder: Path) -> Iterator[None]:
-    """Hold the exclusive lock of ``folder`` for the block; refuse at once if it is held.
+def lock_folder(folder: Path, wait: bool = False) -> Iterator[None]:
+    """Hold the exclusive lock of ``folder`` for the block; refuse at once if it is held
+    (``wait``: wait for it instead, as a unit of work retried while a copy of it still runs).
 
     The lock is an advisory ``flock`` on ``folder/.lock``, which records its holder (process,
     host, start time, command line). The operating system releases it when the holder exits
@@ -415,7 +416,7 @@ def lock_folder(folder: Path) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             holder = path.read_text(errors="replace").strip() or "another process"
             raise FolderInUseError(

@@ -15,42 +15,59 @@ value that fails a setting's own validation is one error line naming the point a
 setting. :func:`run_campaign` runs the points, each in ``<out>/points/<name>/`` with its own
 lock, stages and resumption (a finished point is skipped), on the calling process or on a
 :mod:`dask.distributed` client, and writes ``<out>/campaign.json`` and ``<out>/metrics.json``
-with every point's settings and metrics, and ``<out>/report.md`` with one row per point.
+with every point's settings and metrics, and ``<out>/report.md`` with one row per point and
+each workflow's side-by-side summary.
+
+On a cluster, a point is a task, and so is each unit of its long stages
+(:mod:`fast.runs.units`, e.g. the blocks of members of an ensemble of Langevin runs): the
+point's task submits them and waits. A worker killed in the middle of a unit loses only
+that unit's work since its last checkpoint: Dask runs the task again, and it resumes.
+Stages that points would compute with equal settings are computed once
+(:func:`plan_sharing`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
 
+from fast.runs.clusters import worker_threads
 from fast.runs.registry import WORKFLOWS
+from fast.runs.report import CampaignEntry
 from fast.runs.runner import (
     METRICS_FILE,
     Workflow,
+    fingerprint,
     parse_settings,
     read_experiment_file,
     run_experiment,
 )
+from fast.runs.units import Unit, sequential, unit_executor
 from reference import runio
 
 __all__ = [
+    "PROGRESS_TOPIC",
     "SWEEP_MODES",
-    "THREADS_VARIABLE",
     "Point",
     "campaign_report",
-    "dask_client",
+    "dask_units",
     "expand_sweep",
     "load_campaign",
+    "plan_sharing",
+    "point_task",
     "run_campaign",
-    "run_point",
+    "run_remote",
+    "unit_task",
 ]
 
 log = logging.getLogger("fast.runs")
@@ -166,6 +183,7 @@ def load_campaign(
     """
     where = os.fspath(path)
     data = read_experiment_file(path)
+    data.pop("cluster", None)  # where it runs, not what: fast.runs.clusters.read_cluster
     sweep = data.pop("sweep", None)
     if not isinstance(sweep, dict):
         raise ValueError(f"{where!r} has no [sweep] table")
@@ -185,12 +203,31 @@ def load_campaign(
     return points
 
 
-def run_point(
-    experiment: Workflow, folder: str, device: str, progress: bool = False
-) -> dict[str, Any]:
-    """Run one point in its own folder (with its own lock) and return its metrics; what a
-    Dask worker executes."""
-    return run_experiment(experiment, folder, device=device, progress=progress)
+def plan_sharing(points: Sequence[tuple[Point, Workflow]]) -> dict[str, tuple[str, str]]:
+    """Which points take stages from an earlier point instead of computing them.
+
+    A stage's output depends only on the settings its fingerprint covers
+    (:func:`fast.runs.runner.fingerprint`: the sections it and the stages before it depend
+    on). A point whose first stages have, one by one, the fingerprints of an earlier
+    point's first stages takes those stages from the first such point (its leader): for a
+    sweep over ``[simulate]`` settings, one dataset and one trained model serve every point.
+    A seed or physics setting that a stage depends on makes it the point's own.
+
+    Returns
+    -------
+    dict
+        ``{point: (leader, last shared stage)}`` for every point that shares.
+    """
+    first: dict[tuple[str, ...], str] = {}
+    plan: dict[str, tuple[str, str]] = {}
+    for point, experiment in points:
+        chain: tuple[str, ...] = (experiment.kind,)
+        for stage in experiment.STAGES:
+            chain = (*chain, fingerprint(experiment, stage.name))
+            leader = first.setdefault(chain, point.name)
+            if leader != point.name:
+                plan[point.name] = (leader, stage.name)
+    return plan
 
 
 def run_campaign(
@@ -199,14 +236,16 @@ def run_campaign(
     *,
     device: str | torch.device = "cpu",
     progress: bool = True,
-    submit: Callable[..., Any] | None = None,
+    client: Any = None,
 ) -> dict[str, Any]:
     """Run every point in ``<out>/points/<name>/`` and gather their metrics.
 
-    Points run one after the other in this process, or, with ``submit`` (the ``submit``
-    method of a :class:`dask.distributed.Client`), as one task each on the cluster; a
-    finished point is not recomputed (its stages are skipped). The points' settings and
-    metrics go to ``<out>/campaign.json`` and ``<out>/metrics.json``.
+    Points run one after the other in this process, or, with a
+    :class:`dask.distributed.Client`, as tasks on its cluster, with the units of their long
+    stages (:mod:`fast.runs.units`) as further tasks. A finished point is not recomputed
+    (its stages are skipped), and stages that points share (:func:`plan_sharing`) are
+    computed once. The points' settings and metrics go to ``<out>/campaign.json`` and
+    ``<out>/metrics.json``, their side-by-side summary to ``<out>/report.md``.
 
     Raises
     ------
@@ -215,42 +254,216 @@ def run_campaign(
     """
     folder = runio.prepare_run_folder(out)
     results: dict[str, Any] = {}
+    plan = plan_sharing(points)
     with runio.lock_folder(folder):
         (folder / "points").mkdir(exist_ok=True)
-        _write_campaign(folder, points, results)
+        _write_campaign(folder, points, results, plan)
         targets = {p.name: str(folder / "points" / p.name) for p, _ in points}
-        if submit is None:
-            for point, experiment in points:
-                log.info("campaign: point %s", point.name)
-                results[point.name] = _guarded(point, experiment, targets[point.name],
-                                               str(device), progress)  # fmt: skip
-                _write_campaign(folder, points, results)
-        else:
-            futures = {
-                p.name: submit(
-                    _guarded,
-                    p,
-                    e,
-                    targets[p.name],
-                    str(device),
-                    False,
-                    key=f"point-{p.name}",
-                    pure=False,
-                )
-                for p, e in points
-            }
-            for name, future in futures.items():
-                results[name] = future.result()
-                _write_campaign(folder, points, results)
-        runio.write_json(folder / METRICS_FILE, {"points": results})
-        report = campaign_report(points, results)
-        runio.atomic_write(folder / REPORT_FILE, lambda p: p.write_text(report))
+        try:
+            if client is None:
+                _in_turn(points, targets, plan, str(device), progress, results, folder)
+            else:
+                _on_cluster(client, points, targets, plan, str(device), results, folder)
+        finally:
+            _write_campaign(folder, points, results, plan)
+            runio.write_json(folder / METRICS_FILE, {"points": results})
+            report = campaign_report(points, results, folder)
+            runio.atomic_write(folder / REPORT_FILE, lambda p: p.write_text(report))
     return results
 
 
-def campaign_report(points: Sequence[tuple[Point, Workflow]], results: Mapping[str, Any]) -> str:
+def _in_turn(
+    points: Sequence[tuple[Point, Workflow]],
+    targets: Mapping[str, str],
+    plan: Mapping[str, tuple[str, str]],
+    device: str,
+    progress: bool,
+    results: dict[str, Any],
+    folder: Path,
+) -> None:
+    start = time.perf_counter()
+    for point, experiment in points:
+        log.info("campaign: point %s", point.name)
+        share = _share(point.name, plan, targets)
+        results[point.name] = point_task(point, experiment, targets[point.name], device,
+                                         progress, share)  # fmt: skip
+        _done(point.name, len(results), len(points), start)
+        _write_campaign(folder, points, results, plan)
+
+
+def _share(
+    name: str, plan: Mapping[str, tuple[str, str]], targets: Mapping[str, str]
+) -> tuple[str, str] | None:
+    if name not in plan:
+        return None
+    leader, last = plan[name]
+    return targets[leader], last
+
+
+def _done(name: str, done: int, total: int, start: float) -> None:
+    log.info("campaign: %d/%d points done (%s) after %.0f s", done, total, name,
+             time.perf_counter() - start)  # fmt: skip
+
+
+def _on_cluster(
+    client: Any,
+    points: Sequence[tuple[Point, Workflow]],
+    targets: Mapping[str, str],
+    plan: Mapping[str, tuple[str, str]],
+    device: str,
+    results: dict[str, Any],
+    folder: Path,
+) -> None:
+    """The points as tasks: a leader's shared stages first (a task of their own), then every
+    point, each after the stages it takes from its leader."""
+    from distributed import as_completed
+
+    by_name = {p.name: (p, e) for p, e in points}
+    order = {p.name: [s.name for s in e.STAGES] for p, e in points}
+    needed: dict[str, set[str]] = {}
+    for leader, last in plan.values():
+        needed.setdefault(leader, set()).add(last)
+    prefixes: dict[tuple[str, str], Any] = {}
+
+    def prefix(name: str, last: str) -> Any:
+        """The task that runs ``name``'s stages up to ``last`` (after those it shares)."""
+        if (name, last) not in prefixes:
+            point, experiment = by_name[name]
+            rank = order[name].index
+            deps = [prefix(name, s) for s in needed[name] if rank(s) < rank(last)][-1:]
+            share = _share(name, plan, targets)
+            if share is not None:
+                upto = min(share[1], last, key=rank)
+                deps.append(prefix(plan[name][0], upto))
+                share = (share[0], upto)
+            prefixes[name, last] = client.submit(
+                point_task, point, experiment, targets[name], device, False, share, last, deps,
+                key=f"stages to {last} of {targets[name]}", pure=False,
+            )  # fmt: skip
+        return prefixes[name, last]
+
+    futures = {}
+    for point, experiment in points:
+        rank = order[point.name].index
+        deps = (
+            [prefix(point.name, max(needed[point.name], key=rank))] if point.name in needed else []
+        )
+        share = _share(point.name, plan, targets)
+        if share is not None:
+            deps.append(prefix(plan[point.name][0], share[1]))
+        futures[client.submit(point_task, point, experiment, targets[point.name], device,
+                              False, share, None, deps, key=f"point {targets[point.name]}",
+                              pure=False)] = point.name  # fmt: skip
+    client.subscribe_topic(PROGRESS_TOPIC, _progress)
+    start = time.perf_counter()
+    try:
+        for future in as_completed(list(futures)):  # type: ignore[no-untyped-call]
+            results[futures[future]] = future.result()
+            _done(futures[future], len(results), len(points), start)
+            _write_campaign(folder, points, results, plan)
+    except BaseException:
+        client.cancel([*futures, *prefixes.values()])
+        raise
+
+
+def run_remote(
+    experiment: Workflow,
+    out: str | os.PathLike[str],
+    client: Any,
+    *,
+    device: str | torch.device = "cpu",
+    stage: str | None = None,
+) -> dict[str, Any]:
+    """Run one experiment as a task on the cluster of ``client`` (its long stages' units as
+    further tasks); returns its metrics, like :func:`fast.runs.runner.run_experiment`."""
+    folder = str(runio.prepare_run_folder(out))
+    client.subscribe_topic(PROGRESS_TOPIC, _progress)
+    future = client.submit(point_task, Point("", {}), experiment, folder, str(device), False,
+                           None, None, [], stage, key=f"run {folder}", pure=False)  # fmt: skip
+    result: dict[str, Any] = future.result()
+    return result
+
+
+PROGRESS_TOPIC = "holstein-progress"
+"""The Dask event topic on which units report that they are done."""
+
+
+def _progress(event: tuple[float, Any]) -> None:
+    message = event[1]
+    log.info("unit %s done in %.0f s", message["unit"], message["seconds"])
+
+
+def point_task(
+    point: Point,
+    experiment: Workflow,
+    folder: str,
+    device: str,
+    progress: bool,
+    share: tuple[str, str] | None = None,
+    until: str | None = None,
+    after: Sequence[Any] = (),
+    stage: str | None = None,
+) -> dict[str, Any]:
+    """Run one point (its stages up to ``until``) in its own folder, with its own lock, and
+    return its metrics: what a Dask worker executes (``after``: the tasks it waits for).
+    On a worker, its stages' units become tasks of their own (:func:`dask_units`)."""
+    del after
+    worker_threads()
+    executor = dask_units if _on_worker() else sequential
+    try:
+        with unit_executor(executor):
+            return run_experiment(experiment, folder, device=device, progress=progress,
+                                  stage=stage, until=until, share=share)  # fmt: skip
+    except (ValueError, OSError) as exc:
+        if not point.name:
+            raise
+        raise ValueError(f"sweep point {point.name!r} failed: {exc}") from exc
+
+
+def _on_worker() -> bool:
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return False
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def dask_units(units: Sequence[Unit]) -> list[Any]:
+    """The executor of units on Dask (:func:`fast.runs.units.unit_executor`): each unit a
+    task keyed by its folder, submitted from the task that runs the stage (which leaves its
+    worker's thread while it waits, so the worker can take a unit)."""
+    from distributed import worker_client
+
+    with worker_client() as client:
+        futures = [client.submit(unit_task, unit, key=f"unit {unit.key}", pure=False)
+                   for unit in units]  # fmt: skip
+        return list(client.gather(futures))
+
+
+def unit_task(unit: Unit) -> Any:
+    """One unit on a worker: its threads set, then run; reports when done."""
+    worker_threads()
+    start = time.perf_counter()
+    result = unit()
+    seconds = time.perf_counter() - start
+    with contextlib.suppress(ValueError, ImportError):
+        from distributed import get_worker
+
+        get_worker().log_event(PROGRESS_TOPIC, {"unit": unit.key, "seconds": seconds})
+    return result
+
+
+def campaign_report(
+    points: Sequence[tuple[Point, Workflow]], results: Mapping[str, Any], folder: Path
+) -> str:
     """``report.md`` of a campaign: one row per point with its swept values and its run's
-    one-line summary (the workflow's own, :meth:`fast.runs.runner.Workflow.summary`)."""
+    one-line summary (:meth:`fast.runs.runner.Workflow.summary`), then each workflow's
+    summary of its points side by side (:meth:`Workflow.campaign_summary`), its figures
+    in ``<folder>/figures``."""
     swept = sorted({k for p, _ in points for k in p.values})
     lines = [
         f"# Campaign of {len(points)} points",
@@ -265,62 +478,23 @@ def campaign_report(points: Sequence[tuple[Point, Workflow]], results: Mapping[s
         summary = experiment.summary(metrics) if metrics else "not finished"
         values = " | ".join(_label(point.values.get(k, "")) for k in swept)
         lines.append(f"| `{point.name}` | {values} | {summary} |")
+    by_kind: dict[str, list[tuple[Point, Workflow]]] = {}
+    for point, experiment in points:
+        by_kind.setdefault(experiment.kind, []).append((point, experiment))
+    for group in by_kind.values():
+        entries = [
+            CampaignEntry(p.name, dict(p.values), folder / "points" / p.name, results.get(p.name))
+            for p, _ in group
+        ]
+        lines += ["", group[0][1].campaign_summary(entries, folder)]
     return "\n".join(lines) + "\n"
 
 
-THREADS_VARIABLE = "HOLSTEIN_THREADS"
-"""Environment variable with the torch threads of one campaign task (set per Dask worker)."""
-
-
-def _guarded(
-    point: Point, experiment: Workflow, folder: str, device: str, progress: bool
-) -> dict[str, Any]:
-    threads = os.environ.get(THREADS_VARIABLE)
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
-        return run_point(experiment, folder, device, progress)
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"sweep point {point.name!r} failed: {exc}") from exc
-
-
-def dask_client(scheduler: str | None, workers: int) -> Any:
-    """A :class:`dask.distributed.Client`: connected to the scheduler at ``scheduler``, or
-    to a new :class:`dask.distributed.LocalCluster` of ``workers`` processes that share the
-    machine's cores (each worker runs one task at a time, with ``cores // workers`` torch,
-    OpenMP, MKL and OpenBLAS threads, set before any work).
-
-    Raises
-    ------
-    ValueError
-        If the scheduler cannot be reached, or ``workers`` is not positive.
-    """
-    # Dask's start-up chatter (INFO) off unless the user configured its logging
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise ValueError(
-            "--workers and --scheduler need dask.distributed: "
-            "pip install 'holstein-mlff[distributed]'"
-        ) from None
-    if scheduler is not None:
-        try:
-            return Client(scheduler, timeout="10s")  # type: ignore[no-untyped-call]
-        except (OSError, TimeoutError) as exc:
-            raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
-    if workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {workers}")
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
-    env = {name: threads for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                      "OPENBLAS_NUM_THREADS", THREADS_VARIABLE)}  # fmt: skip
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, env=env,
-                           dashboard_address=":0")  # type: ignore[no-untyped-call]  # fmt: skip
-    return Client(cluster)  # type: ignore[no-untyped-call]
-
-
 def _write_campaign(
-    folder: Path, points: Sequence[tuple[Point, Workflow]], results: Mapping[str, Any]
+    folder: Path,
+    points: Sequence[tuple[Point, Workflow]],
+    results: Mapping[str, Any],
+    plan: Mapping[str, tuple[str, str]],
 ) -> None:
     runio.write_json(
         folder / CAMPAIGN_FILE,
@@ -331,6 +505,9 @@ def _write_campaign(
                     "values": p.values,
                     "kind": e.kind,
                     "finished": p.name in results,
+                    "shares": dict(zip(("from", "until"), plan[p.name], strict=True))
+                    if p.name in plan
+                    else None,
                 }
                 for p, e in points
             ]

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -53,6 +54,7 @@ from fast.ml.training import ErrorStats
 from fast.runs import laser_report
 from fast.runs.analysis import compare_ensembles, write_arrays
 from fast.runs.laser_settings import LaserSettings
+from fast.runs.report import CampaignEntry
 from fast.runs.runner import Stage, fingerprint
 from fast.runs.settings import (
     torch_dtype,
@@ -310,3 +312,8 @@ class LaserExperiment(LaserSettings):
     (:class:`LaserSettings`) and its stages."""
 
     STAGES: ClassVar[tuple[Stage, ...]] = _STAGES
+
+    def campaign_summary(self, entries: Sequence[CampaignEntry], folder: Path) -> str:
+        """The campaign report's section on this workflow's points, side by side
+        (:func:`fast.runs.laser_report.campaign_summary`)."""
+        return laser_report.campaign_summary(entries, folder)

@@ -1,15 +1,29 @@
 """The laser workflow's report: O(t) and sigma(t) of the exact and ML recovery, zeta maps;
-``report.md`` and ``metrics.json``."""
+``report.md`` and ``metrics.json``; and its campaign summary: O(t) of every point, the
+recovered order against the swept settings."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import fast
-from fast.runs.report import error_table, fmt, start_report
+from fast.runs.analysis import read_arrays
+from fast.runs.report import (
+    CampaignEntry,
+    Quantity,
+    against_parameters,
+    campaign_table,
+    error_table,
+    fmt,
+    metric_reader,
+    start_report,
+    styled_points,
+)
 from reference import runio
 
 if TYPE_CHECKING:
@@ -135,3 +149,101 @@ def write_laser_report(experiment: LaserSettings, folder: Path) -> None:
     ]
     text = "\n".join(lines)
     runio.atomic_write(folder / "report.md", lambda path: path.write_text(text))
+
+
+# ============================================================================ campaign
+
+
+def _final(name: str, arm: str, legend: str, column: str) -> Quantity:
+    """``name`` (``"O"``, ``"sigma"``) of ``arm`` (``"exact"``, ``"ml"``) at the end of the
+    recovery, with its standard error over the point's runs."""
+    key = f"recovery.{name}.{arm}_final"
+    return Quantity(column, metric_reader(key, f"{key}_stderr"), legend=legend)
+
+
+_MELTED = Quantity("O(t1) exact", metric_reader("recovery.O.exact_at_t1"), legend="exact at t1")
+_ORDER = (_final("O", "exact", "exact", "O(t_end) exact"),
+          _final("O", "ml", "ML", "O(t_end) ML"))  # fmt: skip
+_SPREAD = (_final("sigma", "exact", "exact", "sigma(t_end) exact"),
+           _final("sigma", "ml", "ML", "sigma(t_end) ML"))  # fmt: skip
+_FORCE_ERROR = Quantity(
+    "force error std, held-out runs", metric_reader("force_error_on_held_out_runs.std"), ".3g"
+)
+
+
+def _tau0(entry: CampaignEntry) -> float | None:
+    """The point's ``tau0`` from its ``analysis.json`` (``None`` without it)."""
+    path = entry.folder / "analysis.json"
+    return json.loads(path.read_text()).get("tau0") if path.is_file() else None
+
+
+def _order_curves(entries: Sequence[CampaignEntry], path: Path) -> bool:
+    """O(t) of every finished point with an ``analysis.h5`` (mean over its runs; exact
+    solid, ML recovery dashed) on one plot, against ``t / tau0`` where every point gives
+    ``tau0`` (else code time); whether any was drawn."""
+    curves = []
+    for entry, colour, label in styled_points(entries):
+        if (entry.folder / "analysis.h5").is_file():
+            curves.append((read_arrays(entry.folder / "analysis.h5"), _tau0(entry), colour,
+                           label))  # fmt: skip
+    if not curves:
+        return False
+    in_tau0 = all(c[1] for c in curves)
+    plt = runio.pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 4.2), layout="constrained")
+    for arrays, tau0, colour, label in curves:
+        scale = tau0 if in_tau0 else 1.0
+        ax.plot(arrays["t"] / scale, arrays["O_exact"].mean(axis=1), "-", lw=1.2, color=colour,
+                label=label)  # fmt: skip
+        ax.plot(arrays["t_ml"] / scale, arrays["O_ml"].mean(axis=1), "--", lw=1.2,
+                color=colour)  # fmt: skip
+    ax.set_xlabel(r"$t/\tau_0$" if in_tau0 else r"$t$ (units of $1/|t_{nn}|$)")
+    ax.set_ylabel(r"$O(t)$ (eq. 13)")
+    ax.set_title("every point, mean over its runs: exact solid, ML recovery dashed", fontsize=9)
+    if len(ax.get_legend_handles_labels()[0]) <= 12:
+        ax.legend(fontsize=7)
+    runio.save_figure(fig, path)
+    return True
+
+
+def campaign_summary(entries: Sequence[CampaignEntry], folder: Path) -> str:
+    """The laser section of a campaign's ``report.md``; draws its figures into
+    ``folder / "figures"``.
+
+    Parameters
+    ----------
+    entries
+        The campaign's points; only finished ones (with metrics) are shown.
+    folder
+        The campaign folder.
+
+    Returns
+    -------
+    str
+        Markdown: a table of the CDW order O at t1 (how far the pulse melted it), O and the
+        spread sigma at the end of the exact and ML recovery, and the ML force error along
+        the held-out runs, per replica group (:func:`fast.runs.report.campaign_table`); O(t)
+        of every point on one plot; the final O, sigma and force error against each numeric
+        swept setting, with error bars.
+    """
+    finished = [e for e in entries if e.metrics is not None]
+    if not finished:
+        return "No point of the campaign has finished: no recovery summary yet.\n"
+    (folder / "figures").mkdir(parents=True, exist_ok=True)
+    lines = [
+        "## Melting and recovery across the campaign",
+        "",
+        *campaign_table(entries, (_MELTED, *_ORDER, *_SPREAD, _FORCE_ERROR)),
+        "O and sigma at the end of the recovery; a point's own error is the standard error "
+        "over its held-out runs.",
+        "",
+    ]
+    if _order_curves(finished, folder / "figures" / "order_parameter.png"):
+        lines.append("![O(t) of every point](figures/order_parameter.png)")
+    panels = [
+        (r"$O(t_{\rm end})$", (*_ORDER, _MELTED)),
+        (r"$\sigma(t_{\rm end})$", _SPREAD),
+        ("force error std, held-out runs", (_FORCE_ERROR,)),
+    ]
+    lines += against_parameters(finished, panels, folder, "recovery")
+    return "\n".join([*lines, ""])

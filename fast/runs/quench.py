@@ -25,6 +25,7 @@ Long stages checkpoint and resume after a kill.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ from fast.runs.quench_settings import (
     AnalyseSettings,
     QuenchSettings,
 )
+from fast.runs.report import CampaignEntry
 from fast.runs.runner import Stage
 from fast.runs.settings import (
     torch_dtype,
@@ -53,10 +55,11 @@ from fast.runs.trained import (
     CHECKPOINT_FILE,
     MODEL_FILE,
     TRAIN_OUTPUTS,
-    simulation_run,
+    ensemble_run,
     train_stage,
 )
 from fast.runs.trajectories import StoredTrajectory, load_trajectory, trajectory_files
+from fast.runs.units import UNITS_FOLDER
 from reference import ed as reference_ed
 from reference import observables, runio
 from reference.lattice import SquareLattice
@@ -64,6 +67,7 @@ from reference.model import HolsteinModel
 
 __all__ = [
     "QuenchExperiment",
+    "make_integrator",
 ]
 
 log = logging.getLogger("fast.runs")
@@ -104,11 +108,36 @@ def _hot_start(
     return torch.as_tensor(q0, device=device), torch.as_tensor(p0, device=device)
 
 
+def make_integrator(
+    experiment: QuenchSettings, folder: str, arm: str, size: int, device: torch.device
+) -> dynamics.Integrator:
+    """The Langevin integrator of one arm of the ``simulate`` stage on a ``size`` lattice:
+    ``"exact"`` (:class:`fast.ed.ExactForceField`), ``"cluster"``
+    (:class:`fast.ed.ClusterForceField` of ``[compare] cluster_radius``) or ``"ml"`` (the
+    model file in ``folder``). Module-level, so that a unit on another machine builds its
+    own (:func:`fast.runs.trained.ensemble_run`)."""
+    model = experiment.physics.model(size)
+    if arm == "exact":
+        return _integrator(experiment, ed.ExactForceField(model))
+    if arm == "cluster":
+        return _integrator(
+            experiment, ed.ClusterForceField(model, experiment.compare.cluster_radius)
+        )
+    network = load_model(
+        Path(folder) / MODEL_FILE,
+        architecture=experiment.architecture(),
+        physics=experiment.physics.params(),
+        ensemble=experiment.physics.ensemble(),
+    )
+    dtype = torch_dtype(experiment.simulate.precision)
+    return _integrator(experiment, network.force_field(model.lattice, dtype=dtype, device=device))
+
+
 def _run(
     experiment: QuenchSettings,
     folder: Path,
     name: str,
-    force_field: Any,
+    arm: str,
     size: int,
     ensemble: int,
     steps: int,
@@ -117,14 +146,16 @@ def _run(
     stream: int,
     device: torch.device,
     progress: bool,
+    members_per_unit: int,
     model_hash: str = "",
 ) -> float:
-    """One Langevin run from a hot start (:func:`fast.runs.trained.simulation_run`); returns
-    its wall seconds per step."""
+    """One Langevin ensemble from a hot start (:func:`fast.runs.trained.ensemble_run`);
+    returns its wall seconds per step (summed over units)."""
     q0, p0 = _hot_start(experiment, size, ensemble, stream, device)
-    stored = simulation_run(
-        experiment, folder, name, _integrator(experiment, force_field), q0, p0, steps=steps,
-        stream=stream, record_every=record_every, checkpoint_every=checkpoint_every,
+    factory = functools.partial(make_integrator, experiment, str(folder), arm, size)
+    stored = ensemble_run(
+        experiment, folder, name, factory, q0, p0, members_per_unit=members_per_unit,
+        steps=steps, stream=stream, record_every=record_every, checkpoint_every=checkpoint_every,
         device=device, progress=progress, model_hash=model_hash,
         frame_dtype="float32" if size > 64 else "float64",
     )  # fmt: skip
@@ -134,42 +165,35 @@ def _run(
 def _stage_simulate(
     experiment: QuenchSettings, folder: Path, device: torch.device, progress: bool
 ) -> None:
-    model = load_model(
+    model_hash = load_model(
         folder / MODEL_FILE,
         architecture=experiment.architecture(),
         physics=experiment.physics.params(),
         ensemble=experiment.physics.ensemble(),
-    )
+    ).content_hash()
     sim = experiment.simulate
-    dtype = torch_dtype(sim.precision)
-    model_hash = model.content_hash()
     timings: dict[str, Any] = {}
     cmp = experiment.compare
     if cmp.ensemble:
-        small = experiment.physics.model(cmp.size)
         common: dict[str, Any] = dict(
             size=cmp.size, ensemble=cmp.ensemble, steps=max(cmp.times),
             record_every=cmp.record_every, checkpoint_every=cmp.checkpoint_every,
-            stream=101, device=device, progress=progress,
+            stream=101, device=device, progress=progress, members_per_unit=cmp.members_per_unit,
         )  # fmt: skip
         timings["compare_exact_seconds_per_step"] = _run(
-            experiment, folder, "compare_exact", ed.ExactForceField(small), **common
+            experiment, folder, "compare_exact", "exact", **common
         )
         timings["compare_ml_seconds_per_step"] = _run(
-            experiment, folder, "compare_ml",
-            model.force_field(small.lattice, dtype=dtype, device=device), **common,
-            model_hash=model_hash,
-        )  # fmt: skip
+            experiment, folder, "compare_ml", "ml", **common, model_hash=model_hash
+        )
         if cmp.cluster_radius:
             timings["compare_cluster_seconds_per_step"] = _run(
-                experiment, folder, "compare_cluster",
-                ed.ClusterForceField(small, cmp.cluster_radius), **common,
-            )  # fmt: skip
-    lattice = SquareLattice(sim.size, sim.size)
+                experiment, folder, "compare_cluster", "cluster", **common
+            )
     timings["ml_seconds_per_step"] = _run(
-        experiment, folder, "trajectory", model.force_field(lattice, dtype=dtype, device=device),
-        sim.size, sim.ensemble, sim.steps, sim.record_every, sim.checkpoint_every, 202, device,
-        progress, model_hash,
+        experiment, folder, "trajectory", "ml", sim.size, sim.ensemble, sim.steps,
+        sim.record_every, sim.checkpoint_every, 202, device, progress, sim.members_per_unit,
+        model_hash,
     )  # fmt: skip
     timings |= {"device": str(device), "threads": torch.get_num_threads()}
     runio.write_json(folder / "simulate_timings.json", timings)
@@ -308,6 +332,7 @@ _STAGES = (
         (
             *trajectory_files("trajectory", "compare_exact", "compare_ml", "compare_cluster"),
             "simulate_timings.json",
+            UNITS_FOLDER,
         ),
         _stage_simulate,
     ),
@@ -332,3 +357,8 @@ class QuenchExperiment(QuenchSettings):
     (:class:`QuenchSettings`) and its stages."""
 
     STAGES: ClassVar[tuple[Stage, ...]] = _STAGES
+
+    def campaign_summary(self, entries: Sequence[CampaignEntry], folder: Path) -> str:
+        """The campaign report's section on this workflow's points, side by side
+        (:func:`fast.runs.quench_report.campaign_summary`)."""
+        return quench_report.campaign_summary(entries, folder)

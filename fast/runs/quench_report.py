@@ -1,15 +1,30 @@
 """The quench workflow's report: domain snapshots, L(t) and its fit, the scaling collapse,
-exact-versus-ML C(r); ``report.md`` and ``metrics.json``."""
+exact-versus-ML C(r); ``report.md`` and ``metrics.json``; and its campaign summary: L(t) of
+every point, the growth exponent against the swept settings."""
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import fast
-from fast.runs.report import error_table, fmt, start_report
+from fast.runs.analysis import read_arrays
+from fast.runs.report import (
+    CampaignEntry,
+    Quantity,
+    against_parameters,
+    campaign_table,
+    error_table,
+    fmt,
+    metric_reader,
+    start_report,
+    styled_points,
+)
 from fast.runs.trajectories import load_trajectory
 from reference import ed, observables, runio
 
@@ -181,9 +196,6 @@ def write_report(experiment: QuenchSettings, folder: Path) -> None:
     runio.atomic_write(folder / "report.md", lambda p: p.write_text(text))
 
 
-# ============================================================================ voltage workflow
-
-
 def _comparison_section(
     experiment: QuenchSettings,
     summary: dict[str, Any],
@@ -219,3 +231,116 @@ def _comparison_section(
         ]
     lines += ["![C(r)](figures/correlation_comparison.png)", ""]
     return lines
+
+
+# ============================================================================ campaign
+
+
+def _growth_summary(entry: CampaignEntry) -> dict[str, Any] | None:
+    """The point's analyse summary: ``metrics["growth"]``, else its ``analysis.json``."""
+    growth = (entry.metrics or {}).get("growth")
+    if growth is None and (entry.folder / "analysis.json").is_file():
+        growth = json.loads((entry.folder / "analysis.json").read_text())
+    return growth if isinstance(growth, dict) else None
+
+
+def _alpha(entry: CampaignEntry) -> tuple[float, float | None] | None:
+    """The growth exponent and its error: the bootstrap over the ensemble, else (NaN or
+    none) the regression's standard error; ``None`` where the fit failed."""
+    fit = (_growth_summary(entry) or {}).get("growth_exponent")
+    if fit is None or fit.get("alpha") is None:
+        return None
+    error = fit.get("alpha_std_bootstrap")
+    if error is None or not math.isfinite(error):
+        error = fit.get("alpha_stderr_regression")
+    return float(fit["alpha"]), error
+
+
+def _final_length(entry: CampaignEntry) -> tuple[float, float | None] | None:
+    length = (_growth_summary(entry) or {}).get("L_final")
+    return None if length is None else (float(length), None)
+
+
+_ALPHA = Quantity("alpha", _alpha)
+_QUANTITIES = (
+    _ALPHA,
+    Quantity("L(t_end)", _final_length, ".3g"),
+    Quantity("held-out force error std", metric_reader("force_error_held_out.std"), ".3g"),
+)
+
+
+def _domain_lengths(entries: Sequence[CampaignEntry], path: Path) -> bool:
+    """L(t) of every finished point with an ``analysis.h5`` on one log-log plot, against
+    ``t omega`` where every point's summary gives ``t_omega_end`` (else code time); whether
+    any was drawn."""
+    curves = []
+    for entry, colour, label in styled_points(entries):
+        if (entry.folder / "analysis.h5").is_file():
+            arrays = read_arrays(entry.folder / "analysis.h5")
+            end = (_growth_summary(entry) or {}).get("t_omega_end")
+            omega = end / arrays["t"][-1] if end is not None and arrays["t"][-1] > 0 else None
+            curves.append((arrays["t"], arrays["L"], omega, colour, label))
+    if not curves:
+        return False
+    in_omega = all(c[2] is not None for c in curves)
+    plt = runio.pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 4.2), layout="constrained")
+    for t, length, omega, colour, label in curves:
+        x = t * omega if in_omega else t
+        keep = (x > 0) & (length > 0)
+        ax.loglog(x[keep], length[keep], "-", lw=1.2, color=colour, label=label)
+    ax.set_xlabel(r"$t\,\omega$" if in_omega else "$t$ (code units)")
+    ax.set_ylabel(r"$L$ (lattice spacings)")
+    ax.set_title(r"$L(t)$ from $S(\mathbf{k})$, every point", fontsize=10)
+    if len(ax.get_legend_handles_labels()[0]) <= 12:
+        ax.legend(fontsize=7)
+    runio.save_figure(fig, path)
+    return True
+
+
+def campaign_summary(entries: Sequence[CampaignEntry], folder: Path) -> str:
+    """The quench section of a campaign's ``report.md``; draws its figures into
+    ``folder / "figures"``.
+
+    Parameters
+    ----------
+    entries
+        The campaign's points; only finished ones (with metrics) are shown.
+    folder
+        The campaign folder.
+
+    Returns
+    -------
+    str
+        Markdown: a table of the growth exponent alpha, the final domain length and the
+        held-out force error per replica group (:func:`fast.runs.report.campaign_table`),
+        the points whose fit failed, L(t) of every point on one log-log plot and alpha
+        against each numeric swept setting with error bars.
+    """
+    finished = [e for e in entries if e.metrics is not None]
+    if not finished:
+        return "No point of the campaign has finished: no domain-growth summary yet.\n"
+    (folder / "figures").mkdir(parents=True, exist_ok=True)
+    lines = [
+        "## Domain growth across the campaign",
+        "",
+        *campaign_table(entries, _QUANTITIES),
+        "alpha: the exponent of the fit L ~ t^alpha in each point's window; a point's own error "
+        "is the bootstrap over its ensemble members, or the regression's standard error where "
+        "the bootstrap is not available.",
+        "",
+    ]
+    failed = [e for e in finished if _alpha(e) is None]
+    if failed:
+        lines += [
+            "No growth exponent for: "
+            + "; ".join(f"`{e.name}` ({(_growth_summary(e) or {}).get('fit_error')})"
+                        for e in failed)
+            + ".",
+            "",
+        ]  # fmt: skip
+    if _domain_lengths(finished, folder / "figures" / "domain_length.png"):
+        lines.append("![L(t) of every point](figures/domain_length.png)")
+    lines += against_parameters(finished, [(r"growth exponent $\alpha$", [_ALPHA])], folder,
+                                "alpha")  # fmt: skip
+    return "\n".join([*lines, ""])

@@ -46,7 +46,11 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class SimulateSettings:
-    """``[simulate]``: the large ML quench (paper 003: 200x200; authors: 25,000 steps)."""
+    """``[simulate]``: the large ML quench (paper 003: 200x200; authors: 25,000 steps).
+
+    ``members_per_unit > 0`` runs the ensemble as units of that many members, each with its
+    own noise stream, which a cluster can spread (:func:`fast.runs.trained.ensemble_run`);
+    ``0`` runs it as one batch."""
 
     size: int = attrs.field(default=200, validator=positive_int)
     ensemble: int = attrs.field(default=4, validator=positive_int)
@@ -54,6 +58,7 @@ class SimulateSettings:
     record_every: int = attrs.field(default=100, validator=positive_int)
     checkpoint_every: int = attrs.field(default=1000, validator=positive_int)
     precision: str = "float32"
+    members_per_unit: int = attrs.field(default=0, validator=non_negative_int)
 
     def __attrs_post_init__(self) -> None:
         check_square_size(self.size)
@@ -68,13 +73,19 @@ class CompareSettings:
 
     ``cluster_radius > 0`` adds a third arm with the same states and noise, driven by the
     local-cluster force of that radius (:class:`fast.ed.ClusterForceField`; needs a fixed
-    ``mu``): the no-training baseline the network should beat (beyond the papers)."""
+    ``mu``): the no-training baseline the network should beat (beyond the papers).
+
+    ``members_per_unit > 0`` runs each arm as units of that many members (the same blocks
+    and noise in every arm), which a cluster can spread: 30 members with
+    ``members_per_unit = 1`` are 30 units per arm (:func:`fast.runs.trained.ensemble_run`);
+    ``0`` runs each arm as one batch."""
 
     size: int = attrs.field(default=40, validator=positive_int)
     ensemble: int = attrs.field(default=30, validator=non_negative_int)
     times: tuple[int, ...] = (200, 1000, 9000)
     checkpoint_every: int = attrs.field(default=200, validator=positive_int)
     cluster_radius: float = attrs.field(default=0.0, converter=float)
+    members_per_unit: int = attrs.field(default=0, validator=non_negative_int)
 
     def __attrs_post_init__(self) -> None:
         if not math.isfinite(self.cluster_radius) or self.cluster_radius < 0:

@@ -36,6 +36,7 @@ from typing import Any, ClassVar, Protocol
 import attrs
 import torch
 
+from fast.runs.units import UNITS_FOLDER
 from reference import runio
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Stage",
     "StageFunction",
     "Workflow",
+    "adopt_stages",
     "available_memory",
     "check_memory",
     "fingerprint",
@@ -130,6 +132,12 @@ class Workflow(Protocol):
     def memory_estimate(self) -> dict[str, MemoryNeed]:
         """The memory each stage needs at its peak, by stage name (stages that need little
         may be left out): checked against the device before any work (:func:`check_memory`)."""
+        ...
+
+    def campaign_summary(self, entries: Sequence[Any], folder: Path) -> str:
+        """Markdown for a campaign's ``report.md`` that puts its points of this workflow
+        side by side (``entries``: :class:`fast.runs.report.CampaignEntry`, one per point),
+        its figures written to ``folder / "figures"``."""
         ...
 
 
@@ -252,6 +260,7 @@ def load_settings(
         value; also for a file that is not UTF-8 TOML, or names no kind.
     """
     data = read_experiment_file(path)
+    data.pop("cluster", None)  # where it runs, not what: fast.runs.clusters.read_cluster
     if "sweep" in data:
         raise ValueError(
             f"{os.fspath(path)!r} has a [sweep] table: it is a campaign of many runs "
@@ -323,9 +332,12 @@ def _remove_orphans(experiment: Workflow, folder: Path) -> None:
     whose finished file exists (a kill between the final rename and the folder's removal),
     staging folders, and the files a finished stage discards (a kill before the discard).
 
-    Called with the folder's lock held, so every such file is a dead writer's."""
+    Called with the folder's lock held, so every such file is a dead writer's; the units'
+    folders (:data:`fast.runs.units.UNITS_FOLDER`) have locks of their own, and each unit
+    cleans its own."""
     for tmp in folder.rglob(runio.TEMPORARY):
-        tmp.unlink(missing_ok=True)
+        if UNITS_FOLDER not in tmp.relative_to(folder).parts[:1]:
+            tmp.unlink(missing_ok=True)
     for staging in folder.glob("*.partial.new-*"):
         shutil.rmtree(staging, ignore_errors=True)
     for partial in folder.glob("*.partial"):
@@ -402,11 +414,16 @@ def run_experiment(
     device: str | torch.device = "cpu",
     stage: str | None = None,
     progress: bool = True,
+    until: str | None = None,
+    share: tuple[str | os.PathLike[str], str] | None = None,
 ) -> dict[str, Any]:
     """Run the unfinished stages of ``experiment`` (or only ``stage``) in the folder ``out``.
 
     ``stage`` on a finished stage redoes it: its outputs and those of every later stage are
-    deleted first. On an unfinished stage it runs (or resumes) it.
+    deleted first. On an unfinished stage it runs (or resumes) it. ``until`` stops after
+    that stage. ``share = (folder, last)`` first takes the finished stages up to ``last``
+    from another run folder of equal settings for them (:func:`adopt_stages`) instead of
+    computing them again.
 
     Returns the contents of ``metrics.json`` when the last stage is current (made by this
     call, or nothing was left to do), else ``{}``.
@@ -416,17 +433,72 @@ def run_experiment(
         torch.empty(1, device=dev)
     except (RuntimeError, AssertionError) as exc:
         raise ValueError(f"device {str(device)!r} is not available: {exc}") from None
+    if until is not None:
+        _stage(experiment, until)
     folder = runio.prepare_run_folder(out)
     with runio.lock_folder(folder):
-        return _run_locked(experiment, folder, dev, stage, progress)
+        _remove_orphans(experiment, folder)
+        if share is not None:
+            adopt_stages(experiment, folder, Path(share[0]), share[1])
+        return _run_locked(experiment, folder, dev, stage, progress, until)
+
+
+def adopt_stages(experiment: Workflow, folder: Path, source: Path, last: str) -> list[str]:
+    """Take the stages up to ``last`` from the run folder ``source`` into ``folder`` (whose
+    lock the caller holds): their output files are linked (copied across filesystems) and
+    the stages recorded as done. Only stages that ``source`` finished with the fingerprint
+    ``experiment`` gives them are taken, and none that ``folder`` already records (done or
+    made with other settings: :func:`preflight` judges those). Returns the stages taken.
+
+    Output files are never changed in place (every writer renames a new file over the
+    old), so a link is as good as a copy.
+    """
+    names = _names(experiment)
+    theirs, ours = _read_stages(source), _read_stages(folder)
+    taken: list[str] = []
+    for name in names[: names.index(last) + 1]:
+        if name in ours:
+            continue
+        if theirs.get(name) != fingerprint(experiment, name):
+            break
+        current = _stage(experiment, name)
+        for pattern in current.outputs:
+            for path in sorted(source.glob(pattern)):
+                if path.is_file() and path.name not in current.discard_when_done:
+                    _link(path, folder / path.relative_to(source))
+        taken.append(name)
+    if taken:
+        runio.fsync_path(folder)
+        runio.write_json(folder / STAGES_FILE, ours | {n: theirs[n] for n in taken})
+        log.info("took stages %s from %s (same settings)", taken, source)
+    return taken
+
+
+def _link(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}-link.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:  # another filesystem, or links not allowed
+        shutil.copyfile(source, tmp)
+        runio.fsync_path(tmp)
+    os.replace(tmp, target)
 
 
 def _run_locked(
-    experiment: Workflow, folder: Path, dev: torch.device, stage: str | None, progress: bool
+    experiment: Workflow,
+    folder: Path,
+    dev: torch.device,
+    stage: str | None,
+    progress: bool,
+    until: str | None = None,
 ) -> dict[str, Any]:
     """:func:`run_experiment` in the folder whose lock this process holds."""
-    _remove_orphans(experiment, folder)
     todo = preflight(experiment, folder, stage)
+    if until is not None:
+        names = _names(experiment)
+        todo = [name for name in todo if names.index(name) <= names.index(until)]
     check_memory(experiment, todo, dev)
     runio.write_json(
         folder / SETTINGS_FILE,

@@ -8,9 +8,11 @@ in the run folder must hold) and :func:`train_stage` their common ``train`` stag
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +27,8 @@ from fast.ml.datasets import Dataset, load_dataset
 from fast.ml.models import Architecture, architecture_to_json, load_model, save_model
 from fast.ml.training import TrainConfig, train_network
 from fast.runs.runner import MemoryNeed, Stage, fingerprint
-from fast.runs.trajectories import StoredTrajectory, run_dynamics
+from fast.runs.trajectories import StoredTrajectory, load_trajectory, run_dynamics
+from fast.runs.units import UNITS_FOLDER, Unit, run_units
 from reference import runio
 from reference.lattice import SquareLattice
 
@@ -34,7 +37,10 @@ __all__ = [
     "DATASET_FILE",
     "MODEL_FILE",
     "TRAIN_OUTPUTS",
+    "IntegratorFactory",
     "TrainedWorkflow",
+    "ensemble_run",
+    "run_block",
     "simulation_run",
     "train_stage",
 ]
@@ -73,6 +79,10 @@ class TrainedWorkflow:
 
     def memory_estimate(self) -> dict[str, MemoryNeed]:
         """The peak memory of each stage; each workflow gives its own."""
+        raise NotImplementedError
+
+    def campaign_summary(self, entries: Sequence[Any], folder: Path) -> str:
+        """A campaign's section on this workflow's points; each workflow gives its own."""
         raise NotImplementedError
 
     def _check_dataset(self, path: Path) -> str | None:
@@ -233,21 +243,148 @@ def simulation_run(
     model_hash: str = "",
     frame_dtype: str = "float64",
     t0: float = 0.0,
+    block: int | None = None,
 ) -> StoredTrajectory:
     """One run of the ``simulate`` stage into ``<folder>/<name>.h5``, resumably.
 
     The run starts from ``integrator.init(*start, t0=t0)``; its noise comes from the
     experiment's seed and ``stream`` (runs that share a stream share their noise, so an
-    exact and an ML run see the same kicks). The run's identity holds the ``simulate``
-    fingerprint, the name, the stream and, for ML runs, the model's content hash, so a
-    trajectory of other settings or another model is never taken for this one.
+    exact and an ML run see the same kicks), and ``block``, the index of a block of members
+    run as a unit of its own (:func:`ensemble_run`). The run's identity holds the
+    ``simulate`` fingerprint, the name, the stream, the block and, for ML runs, the model's
+    content hash, so a trajectory of other settings or another model is never taken for
+    this one.
     """
     gen = torch.Generator(device=device)
-    gen.manual_seed(int(np.random.default_rng([experiment.seed, stream, 1]).integers(2**62)))
+    entropy = [experiment.seed, stream, 1] + ([] if block is None else [block])
+    gen.manual_seed(int(np.random.default_rng(entropy).integers(2**62)))
     identity = json.dumps({"fingerprint": fingerprint(experiment, "simulate"), "run": name,
-                           "stream": stream, "model": model_hash})  # fmt: skip
+                           "stream": stream, "model": model_hash}
+                          | ({} if block is None else {"block": block}))  # fmt: skip
     return run_dynamics(
         integrator, integrator.init(*start, rng=gen, t0=t0), steps, folder / f"{name}.h5",
         identity=identity, record_every=record_every, checkpoint_every=checkpoint_every,
         progress=progress, description=name, frame_dtype=frame_dtype,
     )  # fmt: skip
+
+
+IntegratorFactory = Callable[[torch.device], Integrator]
+"""Builds a run's integrator on a device; picklable (a :func:`functools.partial` of a
+module-level function), so that a unit on another machine builds its own."""
+
+
+def ensemble_run(
+    experiment: TrainedWorkflow,
+    folder: Path,
+    name: str,
+    make_integrator: IntegratorFactory,
+    q0: torch.Tensor,
+    p0: torch.Tensor,
+    *,
+    members_per_unit: int,
+    steps: int,
+    stream: int,
+    record_every: int,
+    checkpoint_every: int,
+    device: torch.device,
+    progress: bool,
+    model_hash: str = "",
+    frame_dtype: str = "float64",
+) -> StoredTrajectory:
+    """An ensemble of Langevin runs (members along the first axis of ``q0``, ``p0``) into
+    ``<folder>/<name>.h5``, as one run or as units of ``members_per_unit`` members each.
+
+    ``members_per_unit = 0`` (or at least the ensemble) is one run
+    (:func:`simulation_run`). Otherwise block ``b`` (members ``b m`` to ``(b + 1) m - 1``)
+    is a :class:`fast.runs.units.Unit` that runs in ``<folder>/units/<name>/block-<b>/``
+    under that folder's lock, with its own noise stream (the experiment's seed, ``stream``
+    and ``b``); the units run where :func:`fast.runs.units.run_units` sends them, and their
+    frames are joined along the member axis into ``<name>.h5``. The initial states are
+    those of the whole ensemble, so only the noise depends on ``members_per_unit`` (it is
+    a setting, part of the stage's fingerprint), never on where or in which order the
+    units ran.
+    """
+    ensemble = int(q0.shape[0])
+    common: dict[str, Any] = dict(
+        steps=steps, stream=stream, record_every=record_every,
+        checkpoint_every=checkpoint_every, model_hash=model_hash, frame_dtype=frame_dtype,
+    )  # fmt: skip
+    if members_per_unit == 0 or members_per_unit >= ensemble:
+        return simulation_run(experiment, folder, name, make_integrator(device), q0, p0,
+                              device=device, progress=progress, **common)  # fmt: skip
+    final = folder / f"{name}.h5"
+    identity = json.dumps({"fingerprint": fingerprint(experiment, "simulate"), "run": name,
+                           "stream": stream, "model": model_hash,
+                           "members_per_unit": members_per_unit})  # fmt: skip
+    if final.exists():
+        stored = load_trajectory(final)
+        if stored.attributes.get("identity") != identity:
+            raise ValueError(f"{str(final)!r} holds another run; use another output folder")
+        return stored
+    m, where = members_per_unit, (folder / UNITS_FOLDER / name).resolve()
+    units = []
+    for b, s in enumerate(range(0, ensemble, m)):
+        args = (experiment, str(folder), name, make_integrator, q0[s : s + m].cpu(),
+                p0[s : s + m].cpu(), b, common, str(device))  # fmt: skip
+        units.append(Unit(f"{where}/block-{b:03d}", run_block, args))
+    log.info("%s: %d members as %d units", name, ensemble, len(units))
+    run_units(units)
+    blocks = [_block_folder(folder, name, b) / f"{name}.h5" for b in range(len(units))]
+    _join_blocks(final, blocks, identity)
+    shutil.rmtree(folder / UNITS_FOLDER / name)
+    with contextlib.suppress(OSError):  # other runs' units may still be there
+        (folder / UNITS_FOLDER).rmdir()
+    return load_trajectory(final)
+
+
+def _block_folder(folder: Path, name: str, block: int) -> Path:
+    return folder / UNITS_FOLDER / name / f"block-{block:03d}"
+
+
+def run_block(
+    experiment: TrainedWorkflow,
+    folder: str,
+    name: str,
+    make_integrator: IntegratorFactory,
+    q0: torch.Tensor,
+    p0: torch.Tensor,
+    block: int,
+    common: Mapping[str, Any],
+    device: str,
+) -> float:
+    """One unit of :func:`ensemble_run` (what a worker executes): runs or resumes block
+    ``block`` in its own folder, under its lock (waiting for a copy of itself that still
+    runs); returns the wall seconds of its steps."""
+    dev = torch.device(device)
+    where = _block_folder(Path(folder), name, block)
+    where.mkdir(parents=True, exist_ok=True)
+    with runio.lock_folder(where, wait=True):
+        for tmp in where.rglob(runio.TEMPORARY):  # a dead writer's: the lock is ours
+            tmp.unlink(missing_ok=True)
+        stored = simulation_run(experiment, where, name, make_integrator(dev), q0.to(dev),
+                                p0.to(dev), device=dev, progress=False, block=block,
+                                **common)  # fmt: skip
+    return float(stored.attributes["seconds"])
+
+
+def _join_blocks(final: Path, blocks: Sequence[Path], identity: str) -> None:
+    """Join the blocks' trajectories along the member axis into ``final``: the layout of
+    :func:`fast.runs.trajectories.run_dynamics`, ``seconds`` summed over the blocks."""
+    parts = [load_trajectory(path) for path in blocks]
+    first = parts[0]
+    for path, part in zip(blocks[1:], parts[1:], strict=True):
+        if not np.array_equal(part.t, first.t):
+            raise ValueError(f"{str(path)!r} has other frame times than its first block")
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as fh:
+            fh.attrs.update({k: v for k, v in first.attributes.items() if k != "identity"})
+            fh.attrs["identity"] = identity
+            fh.attrs["seconds"] = sum(float(p.attributes["seconds"]) for p in parts)
+            fh.attrs["blocks"] = len(parts)
+            fh.create_dataset("t", data=first.t)
+            for field in ("Q", "forces"):
+                data = np.concatenate([getattr(p, field) for p in parts], axis=1)
+                fh.create_dataset(field, data=data, chunks=(1, *data.shape[1:]))
+
+    runio.atomic_write(final, write)

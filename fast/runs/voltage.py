@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -62,6 +62,7 @@ from fast.ml.training import ErrorStats
 from fast.negf import NEGFForceField
 from fast.runs import voltage_report
 from fast.runs.analysis import compare_ensembles, write_arrays
+from fast.runs.report import CampaignEntry
 from fast.runs.runner import Stage
 from fast.runs.settings import torch_dtype
 from fast.runs.trained import (
@@ -339,3 +340,8 @@ class VoltageExperiment(VoltageSettings):
     (:class:`VoltageSettings`) and its stages."""
 
     STAGES: ClassVar[tuple[Stage, ...]] = _STAGES
+
+    def campaign_summary(self, entries: Sequence[CampaignEntry], folder: Path) -> str:
+        """The campaign report's section on this workflow's points, side by side
+        (:func:`fast.runs.voltage_report.campaign_summary`)."""
+        return voltage_report.campaign_summary(entries, folder)

@@ -1,15 +1,28 @@
 """The voltage workflow's report: density maps, the domain-wall position xi(t); ``report.md``
-and ``metrics.json``."""
+and ``metrics.json``; and its campaign summary: xi(t) of every point, the final metallic
+fraction against the swept settings."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import fast
-from fast.runs.report import error_table, fmt, start_report
+from fast.runs.analysis import read_arrays
+from fast.runs.report import (
+    CampaignEntry,
+    Quantity,
+    against_parameters,
+    campaign_table,
+    error_table,
+    fmt,
+    metric_reader,
+    start_report,
+    styled_points,
+)
 from reference import runio
 
 if TYPE_CHECKING:
@@ -139,4 +152,88 @@ def write_voltage_report(experiment: VoltageSettings, folder: Path) -> None:
     runio.atomic_write(folder / "report.md", lambda p: p.write_text(text))
 
 
-# ============================================================================ laser workflow
+# ============================================================================ campaign
+
+
+def _final_xi(region: str, arm: str, legend: str, column: str) -> Quantity:
+    """``xi(t_end)`` of ``region`` (``"lattice"``, ``"free"``) and ``arm`` (``"exact"``,
+    ``"ml"``) with its standard error over the point's runs."""
+    key = f"domain_wall.xi_{region}.{arm}_final"
+    return Quantity(column, metric_reader(key, f"{key}_stderr"), legend=legend)
+
+
+_LATTICE = (_final_xi("lattice", "exact", "NEGF", "xi(t_end) NEGF"),
+            _final_xi("lattice", "ml", "ML", "xi(t_end) ML"))  # fmt: skip
+_FREE = (_final_xi("free", "exact", "NEGF", "xi(t_end) NEGF, ML-driven columns"),
+         _final_xi("free", "ml", "ML", "xi(t_end) ML, ML-driven columns"))  # fmt: skip
+_FORCE_ERROR = Quantity(
+    "force error std, held-out runs", metric_reader("force_error_on_held_out_runs.std"), ".3g"
+)
+
+
+def _domain_walls(entries: Sequence[CampaignEntry], path: Path) -> bool:
+    """The whole-lattice metallic fraction xi(t) of every finished point with an
+    ``analysis.h5`` (mean over its runs; NEGF solid, ML dashed) on one plot; whether any was
+    drawn."""
+    plt = runio.pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 4.2), layout="constrained")
+    for entry, colour, label in styled_points(entries):
+        if (entry.folder / "analysis.h5").is_file():
+            arrays = read_arrays(entry.folder / "analysis.h5")
+            ax.plot(arrays["t"], arrays["xi_lattice_exact"].mean(axis=1), "-", lw=1.2,
+                    color=colour, label=label)  # fmt: skip
+            ax.plot(arrays["t"], arrays["xi_lattice_ml"].mean(axis=1), "--", lw=1.2,
+                    color=colour)  # fmt: skip
+    if not ax.has_data():
+        plt.close(fig)
+        return False
+    ax.set_xlabel(r"$t\,\gamma$")
+    ax.set_ylabel(r"metallic fraction $\xi$ (whole lattice)")
+    ax.set_title("every point, mean over its runs: NEGF solid, ML dashed", fontsize=9)
+    if len(ax.get_legend_handles_labels()[0]) <= 12:
+        ax.legend(fontsize=7)
+    runio.save_figure(fig, path)
+    return True
+
+
+def campaign_summary(entries: Sequence[CampaignEntry], folder: Path) -> str:
+    """The voltage section of a campaign's ``report.md``; draws its figures into
+    ``folder / "figures"``.
+
+    Parameters
+    ----------
+    entries
+        The campaign's points; only finished ones (with metrics) are shown.
+    folder
+        The campaign folder.
+
+    Returns
+    -------
+    str
+        Markdown: a table of the final metallic fraction xi(t_end) of the NEGF and ML runs
+        (whole lattice and ML-driven columns) and the ML force error along the held-out NEGF
+        runs, per replica group (:func:`fast.runs.report.campaign_table`); xi(t) of every
+        point on one plot; xi(t_end) and the force error against each numeric swept setting,
+        with error bars.
+    """
+    finished = [e for e in entries if e.metrics is not None]
+    if not finished:
+        return "No point of the campaign has finished: no domain-wall summary yet.\n"
+    (folder / "figures").mkdir(parents=True, exist_ok=True)
+    lines = [
+        "## CDW-to-metal transition across the campaign",
+        "",
+        *campaign_table(entries, (*_LATTICE, *_FREE, _FORCE_ERROR)),
+        "xi(t_end): the metallic fraction at the end of the runs; a point's own error is the "
+        "standard error over its held-out runs.",
+        "",
+    ]
+    if _domain_walls(finished, folder / "figures" / "domain_wall.png"):
+        lines.append("![xi(t) of every point](figures/domain_wall.png)")
+    panels = [
+        (r"$\xi(t_{\rm end})$, whole lattice", _LATTICE),
+        (r"$\xi(t_{\rm end})$, ML-driven columns", _FREE),
+        ("force error std, held-out runs", (_FORCE_ERROR,)),
+    ]
+    lines += against_parameters(finished, panels, folder, "xi")
+    return "\n".join([*lines, ""])

@@ -20,11 +20,18 @@ from fast.runs.runner import METRICS_FILE, MemoryNeed, Stage
 from reference import runio
 
 CALLS: list[str] = []
+PREPARED: list[str] = []
+
+
+def _prepare(experiment: Any, folder: Path, device: torch.device, progress: bool) -> None:
+    PREPARED.append(folder.name)
+    runio.write_json(folder / "prepared.json", {"x2": experiment.model.x**2})
 
 
 def _compute(experiment: Any, folder: Path, device: torch.device, progress: bool) -> None:
     CALLS.append(folder.name)
-    runio.write_json(folder / METRICS_FILE, {"y": experiment.model.x**2 + experiment.seed})
+    x2 = json.loads((folder / "prepared.json").read_text())["x2"]
+    runio.write_json(folder / METRICS_FILE, {"y": x2 + experiment.seed + experiment.post.shift})
 
 
 @attrs.frozen(kw_only=True)
@@ -38,16 +45,23 @@ class Model:
 
 
 @attrs.frozen(kw_only=True)
+class Post:
+    shift: float = 0.0
+
+
+@attrs.frozen(kw_only=True)
 class Toy:
-    """A workflow of one cheap stage: the campaign machinery without physics."""
+    """A workflow of two cheap stages: the campaign machinery without physics."""
 
     STAGES: ClassVar[tuple[Stage, ...]] = (
-        Stage("compute", ("kind", "seed", "model"), (METRICS_FILE,), _compute),
+        Stage("prepare", ("kind", "seed", "model"), ("prepared.json",), _prepare),
+        Stage("compute", ("kind", "seed", "model", "post"), (METRICS_FILE,), _compute),
     )
     name: str = "toy"
     kind: str = "toy"
     seed: int = 0
     model: Model = attrs.field(factory=Model)
+    post: Post = attrs.field(factory=Post)
 
     def derived(self) -> dict[str, Any]:
         return {}
@@ -60,6 +74,10 @@ class Toy:
 
     def memory_estimate(self) -> dict[str, MemoryNeed]:
         return {"compute": MemoryNeed(1e3, "nothing")}
+
+    def campaign_summary(self, entries: Sequence[Any], folder: Path) -> str:
+        finished = [e for e in entries if e.metrics is not None]
+        return f"## Toy\n\n{len(finished)} of {len(entries)} points finished"
 
 
 TOY = """
@@ -82,6 +100,7 @@ replicas = 2
 def toy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setitem(campaign.WORKFLOWS, "toy", Toy)
     CALLS.clear()
+    PREPARED.clear()
     path = tmp_path / "toy.toml"
     path.write_text(TOY)
     return path
@@ -158,13 +177,14 @@ def test_points_run_in_their_own_folders_and_finished_points_are_skipped(
     assert _metrics(out) == {"points": results}
     listed = json.loads((out / "campaign.json").read_text())["points"]
     assert all(p["finished"] for p in listed) and len(listed) == 4
-    assert sorted(CALLS) == sorted(results)
+    assert sorted(CALLS) == sorted(results) == sorted(PREPARED)  # no two points share
     report = (out / "report.md").read_text().splitlines()
     assert report[4] == "| point | experiment.seed | model.label | model.x | result |"
     assert report[6] == "| `model.x-1__model.label-a__replica-0` | 10 | a | 1 | y = 11.0 |"
     CALLS.clear()
+    PREPARED.clear()
     assert run_campaign(points, out, progress=False) == results
-    assert CALLS == []  # nothing recomputed
+    assert CALLS == PREPARED == []  # nothing recomputed
 
 
 def test_points_on_a_dask_cluster_give_the_same_results(toy: Path, tmp_path: Path) -> None:
@@ -175,7 +195,7 @@ def test_points_on_a_dask_cluster_give_the_same_results(toy: Path, tmp_path: Pat
     alone = run_campaign(points, tmp_path / "alone", progress=False)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                       dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
-        spread = run_campaign(points, tmp_path / "dask", progress=False, submit=client.submit)
+        spread = run_campaign(points, tmp_path / "dask", progress=False, client=client)
     assert spread == alone
 
 
@@ -187,7 +207,7 @@ def test_a_failing_point_stops_the_campaign_naming_it_and_keeps_the_others(
             raise ValueError("forces are NaN")
         _compute(experiment, folder, device, progress)
 
-    monkeypatch.setattr(Toy, "STAGES", (Stage("compute", ("kind", "seed", "model"),
+    monkeypatch.setattr(Toy, "STAGES", (Toy.STAGES[0], Stage("compute", ("kind", "seed", "model"),
                                               (METRICS_FILE,), fail_for_x2),))  # fmt: skip
     out = tmp_path / "c"
     with pytest.raises(ValueError, match=r"sweep point 'model.x-2__model.label-b__replica-0' "
@@ -236,3 +256,62 @@ def test_the_shipped_sweep_loads_into_its_points() -> None:
     assert [(e.physics.temperature, e.seed) for _, e in points] == [  # type: ignore[attr-defined]
         (t, s) for t in (0.05, 0.1, 0.2) for s in (2023, 2024)
     ]
+
+
+SHARED = """
+[experiment]
+kind = "toy"
+seed = 10
+
+[sweep]
+"post.shift" = [0.0, 0.5, 1.0]
+"model.x" = [1.0, 3.0]
+"""
+
+
+def test_points_with_equal_settings_for_a_stage_compute_it_once(
+    toy: Path, tmp_path: Path
+) -> None:
+    toy.write_text(SHARED)
+    points = load_campaign(toy)
+    plan = campaign.plan_sharing(points)
+    assert plan == {
+        "post.shift-0.5__model.x-1": ("post.shift-0__model.x-1", "prepare"),
+        "post.shift-0.5__model.x-3": ("post.shift-0__model.x-3", "prepare"),
+        "post.shift-1__model.x-1": ("post.shift-0__model.x-1", "prepare"),
+        "post.shift-1__model.x-3": ("post.shift-0__model.x-3", "prepare"),
+    }
+    out = tmp_path / "c"
+    results = run_campaign(points, out, progress=False)
+    assert sorted(PREPARED) == ["post.shift-0__model.x-1", "post.shift-0__model.x-3"]
+    assert len(CALLS) == 6
+    assert results["post.shift-1__model.x-3"] == {"y": 9.0 + 10 + 1.0}
+    taken = out / "points" / "post.shift-1__model.x-3"
+    source = out / "points" / "post.shift-0__model.x-3"
+    assert (taken / "prepared.json").stat().st_ino == (source / "prepared.json").stat().st_ino
+    stages = json.loads((taken / "stages.json").read_text())
+    assert set(stages) == {"prepare", "compute"}
+    assert "## Toy\n\n6 of 6 points finished" in (out / "report.md").read_text()
+    listed = json.loads((out / "campaign.json").read_text())["points"]
+    assert listed[2]["shares"] == {"from": "post.shift-0__model.x-1", "until": "prepare"}
+    # a rerun takes nothing again and computes nothing
+    CALLS.clear()
+    PREPARED.clear()
+    assert run_campaign(points, out, progress=False) == results
+    assert CALLS == PREPARED == []
+
+
+def test_shared_stages_on_a_dask_cluster_are_computed_once_too(
+    toy: Path, tmp_path: Path
+) -> None:
+    distributed = pytest.importorskip("distributed")
+    toy.write_text(SHARED)
+    points = load_campaign(toy)
+    alone = run_campaign(points, tmp_path / "alone", progress=False)
+    PREPARED.clear()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:  # fmt: skip
+        spread = run_campaign(points, tmp_path / "dask", progress=False, client=client)
+    assert spread == alone
+    assert sorted(PREPARED) == ["post.shift-0__model.x-1", "post.shift-0__model.x-3"]
