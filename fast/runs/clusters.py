@@ -46,17 +46,17 @@ _MEMORY = re.compile(r"^\d+(\.\d+)?\s*([KMGT]i?B|[kMGT]B)$")
 
 def _kind(instance: Any, attribute: Any, value: str) -> None:
     if value not in CLUSTER_KINDS:
-        raise ValueError(f"[cluster] kind must be one of {CLUSTER_KINDS}, got {value!r}")
+        raise ValueError(f"kind must be one of {CLUSTER_KINDS}, got {value!r}")
 
 
 def _count(instance: Any, attribute: Any, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"[cluster] {attribute.name} must be an integer >= 0, got {value!r}")
+        raise ValueError(f"{attribute.name} must be an integer >= 0, got {value!r}")
 
 
 def _lines(instance: Any, attribute: Any, value: tuple[str, ...]) -> None:
     if not all(isinstance(v, str) and "\n" not in v for v in value):
-        raise ValueError(f"[cluster] {attribute.name} must be a list of one-line strings")
+        raise ValueError(f"{attribute.name} must be a list of one-line strings")
 
 
 @attrs.frozen(kw_only=True)
@@ -106,13 +106,11 @@ class ClusterSettings:
     def __attrs_post_init__(self) -> None:
         if self.kind != "local":
             if self.workers < 1:
-                raise ValueError(f"[cluster] workers must be >= 1 for kind {self.kind!r}")
+                raise ValueError(f"workers must be >= 1 for kind {self.kind!r}")
             if not _WALLTIME.match(self.walltime):
-                raise ValueError(
-                    f"[cluster] walltime must be [D-]HH:MM[:SS], got {self.walltime!r}"
-                )
+                raise ValueError(f"walltime must be [D-]HH:MM[:SS], got {self.walltime!r}")
             if not _MEMORY.match(self.memory):
-                raise ValueError(f"[cluster] memory must be like '4GiB' or '500MB', "
+                raise ValueError(f"memory must be like '4GiB' or '500MB', "
                                  f"got {self.memory!r}")  # fmt: skip
 
     @property
@@ -211,7 +209,7 @@ def _jobqueue_cluster(settings: ClusterSettings, out: Path) -> Any:
         from dask_jobqueue.slurm import SLURMCluster
     except ImportError:
         raise ValueError(
-            f"[cluster] kind = {settings.kind!r} needs dask-jobqueue: "
+            f"kind = {settings.kind!r} needs dask-jobqueue: "
             "pip install 'holstein-mlff[distributed]'"
         ) from None
     cores = settings.cores or 1

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
 
 __all__ = ["UNITS_FOLDER", "Executor", "Unit", "run_units", "sequential", "unit_executor"]
+
+log = logging.getLogger("fast.runs")
 
 UNITS_FOLDER = "units"
 """The folder of a run folder that holds its units' folders (each with its own lock, so
@@ -58,8 +62,14 @@ Executor = Callable[[Sequence[Unit]], list[Any]]
 
 
 def sequential(units: Sequence[Unit]) -> list[Any]:
-    """The default executor: each unit in turn, in this process."""
-    return [unit() for unit in units]
+    """The default executor: each unit in turn, in this process (each logged when done)."""
+    results = []
+    for number, unit in enumerate(units, 1):
+        start = time.perf_counter()
+        results.append(unit())
+        log.info("unit %d/%d done in %.1f s: %s", number, len(units),
+                 time.perf_counter() - start, unit.key)  # fmt: skip
+    return results
 
 
 _EXECUTOR: contextvars.ContextVar[Executor] = contextvars.ContextVar(

@@ -315,3 +315,58 @@ def test_shared_stages_on_a_dask_cluster_are_computed_once_too(
         spread = run_campaign(points, tmp_path / "dask", progress=False, client=client)
     assert spread == alone
     assert sorted(PREPARED) == ["post.shift-0__model.x-1", "post.shift-0__model.x-3"]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('kind = "grid"', "kind must be one of ('local', 'slurm', 'pbs'), got 'grid'"),
+        ('kind = "slurm"', "workers must be >= 1 for kind 'slurm'"),
+        ('kind = "slurm"\nworkers = 2\nwalltime = "1h"', "walltime must be [D-]HH:MM[:SS]"),
+        ('kind = "pbs"\nworkers = 1\nmemory = "lots"', "memory must be like '4GiB'"),
+        ("workers = -1", "workers must be an integer >= 0"),
+        ("nodes = 3", "unknown keys ['nodes']"),
+        ('directives = ["--a\\n--b"]', "directives must be a list of one-line strings"),
+    ],
+)
+def test_a_bad_cluster_table_is_one_line_before_any_work(
+    toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, message: str
+) -> None:
+    toy.write_text(f"{TOY}\n[cluster]\n{table}\n")
+    out = tmp_path / "c"
+    assert main(["run", str(toy), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "[cluster] of" in err[0] and message in err[0], err
+    assert not out.exists()
+
+
+def test_the_command_line_replaces_the_cluster_kind_and_workers(
+    toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toy.write_text(f'{TOY}\n[cluster]\nkind = "slurm"\nworkers = 4\n')
+    out = tmp_path / "c"
+    # --cluster local --workers 0: in turn, here, whatever the file says
+    assert main(["run", str(toy), "--out", str(out), "--quiet", "--cluster", "local",
+                 "--workers", "0"]) == 0  # fmt: skip
+    assert len(CALLS) == 4
+    assert main(["run", str(toy), "--out", str(out), "--quiet", "--cluster", "mars"]) == 2
+    assert "kind must be one of" in capsys.readouterr().err
+
+
+def test_a_single_experiment_may_say_where_it_runs(
+    toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    single = TOY.split("[sweep]")[0] + '\n[cluster]\nkind = "local"\nworkers = 0\n'
+    toy.write_text(single)
+    assert main(["run", str(toy), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    assert "y = 11.0" in capsys.readouterr().out
+    toy.write_text(single + "cores = 1.5\n")
+    assert main(["run", str(toy), "--out", str(tmp_path / "s"), "--quiet"]) == 2
+
+
+def test_stage_is_refused_for_a_campaign(
+    toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", str(toy), "--out", str(tmp_path / "c"), "--quiet", "--stage", "compute"]
+    assert main(argv) == 2
+    assert "--stage runs one stage of one run" in capsys.readouterr().err
