@@ -269,9 +269,7 @@ seed = 10
 """
 
 
-def test_points_with_equal_settings_for_a_stage_compute_it_once(
-    toy: Path, tmp_path: Path
-) -> None:
+def test_points_with_equal_settings_for_a_stage_compute_it_once(toy: Path, tmp_path: Path) -> None:
     toy.write_text(SHARED)
     points = load_campaign(toy)
     plan = campaign.plan_sharing(points)
@@ -301,9 +299,7 @@ def test_points_with_equal_settings_for_a_stage_compute_it_once(
     assert CALLS == PREPARED == []
 
 
-def test_shared_stages_on_a_dask_cluster_are_computed_once_too(
-    toy: Path, tmp_path: Path
-) -> None:
+def test_shared_stages_on_a_dask_cluster_are_computed_once_too(toy: Path, tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     toy.write_text(SHARED)
     points = load_campaign(toy)

@@ -193,7 +193,9 @@ def test_a_sweep_runs_on_slurm_through_dask_jobqueue(
     slurm: None, sweep: Path, on_local_cluster: Path
 ) -> None:
     path = sweep.parent / "slurm.toml"
-    path.write_text(SWEEP + """
+    path.write_text(
+        SWEEP
+        + """
 [cluster]
 kind = "slurm"
 workers = 2
@@ -201,7 +203,8 @@ cores = 1
 memory = "2GiB"
 walltime = "00:30:00"
 interface = "lo"
-""")
+"""
+    )
     out = sweep.parent / "slurm"
     assert main(["run", str(path), "--out", str(out), "--quiet", "--device", "cpu"]) == 0
     assert_same_campaign(on_local_cluster, out)
