@@ -163,6 +163,39 @@ def _metallic(rng: np.random.Generator) -> Inputs:
     return (n, lat, float(rng.uniform(0.05, 0.6)), columns), {}
 
 
+def _peaked_structure_factor(rng: np.random.Generator) -> Inputs:
+    """A Gaussian CDW peak with multiplicative scatter on a flat, exponentially distributed
+    background, a cut and a window: every length is finite for these."""
+    lat = SquareLattice(*(int(v) for v in rng.integers(10, 17, size=2)))
+    kx, ky = reference.observables.momentum_grid(lat)
+    q2 = (kx - np.pi) ** 2 + (ky - np.pi) ** 2  # |k - K|^2: momenta lie in [0, 2 pi)
+    s = np.exp(-q2 * rng.uniform(0.6, 1.0, size=(2, 1, 1)) ** 2)
+    floor = rng.uniform(0, 0.05) * rng.exponential(size=s.shape)
+    s = s * rng.uniform(0.7, 1.3, size=s.shape) + floor
+    return (s, lat, float(rng.uniform(1.0, 2.0)), float(rng.choice([2.0, 3.0, math.inf]))), {}
+
+
+def _without_window(make: Callable[[np.random.Generator], Inputs]) -> Callable[..., Inputs]:
+    def drop(rng: np.random.Generator) -> Inputs:
+        args, kwargs = make(rng)
+        return args[:-1], kwargs
+
+    return drop
+
+
+def _tail(rng: np.random.Generator) -> Inputs:
+    lat = SquareLattice(*(int(v) for v in rng.integers(6, 11, size=2)))
+    return (rng.uniform(0.1, 1.0, size=(2, *lat.shape)), lat, 0.5, 3.0), {}
+
+
+def _growth(rng: np.random.Generator) -> Inputs:
+    """Times and lengths of 3 replicas of a noisy offset power law."""
+    t = np.cumsum(rng.uniform(0.5, 2.0, size=12))
+    alpha, a, b = rng.uniform(0.2, 0.6), rng.uniform(0.5, 5.0), rng.uniform(0.5, 2.0)
+    length = (a + b * t) ** alpha * np.exp(rng.normal(scale=0.02, size=(3, t.size)))
+    return (t, length), {}
+
+
 def _frames(rng: np.random.Generator) -> Inputs:
     """Frame times ``k dt`` and momenta; the window starts on a frame time or between two."""
     n_frames = int(rng.integers(1, 8))
@@ -185,6 +218,29 @@ def _q_cluster(rng: np.random.Generator) -> Inputs:
         model = HolsteinModel(SquareLattice(*model.lattice.shape, False, True), model.params,
                               model.electrons)  # fmt: skip
     return (_field(rng, model.lattice), model, float(rng.choice([0.0, 1.0, 2.3, 3.61]))), {}
+
+
+def _q_cluster_filling(rng: np.random.Generator) -> Inputs:
+    """A fixed-filling model at T = 0 or T > 0 (one global cluster mu), open or periodic
+    edges, r_c 1 or 2. Densities are compared, not mu: inside a gap of the cluster levels
+    the count is flat and mu is fixed only to round-off over the gap (see the mu case)."""
+    model = _model(rng)
+    temperature = 0.0 if rng.random() < 0.4 else float(rng.uniform(0.02, 0.3))
+    ens = ElectronEnsemble(temperature, float(rng.choice([0.5, 0.4, 0.3])))
+    lattice = model.lattice
+    if rng.random() < 0.5:
+        lattice = SquareLattice(*lattice.shape, False, bool(rng.random() < 0.5))
+    model = HolsteinModel(lattice, model.params, ens)
+    return (_field(rng, lattice), model, float(rng.choice([1.0, 2.0]))), {}
+
+
+def _q_cluster_mu(rng: np.random.Generator) -> Inputs:
+    """As :func:`_q_cluster_filling`, at T = 0 (the rule is exact arithmetic on the sorted
+    levels) or T >= 0.15, where the count's slope keeps mu well conditioned."""
+    (q, model, r_c), _ = _q_cluster_filling(rng)
+    temperature = 0.0 if model.electrons.temperature == 0.0 else float(rng.uniform(0.15, 0.5))
+    ens = ElectronEnsemble(temperature, model.electrons.filling)
+    return (q, HolsteinModel(model.lattice, model.params, ens), r_c), {}
 
 
 def _q_lattice(rng: np.random.Generator) -> Inputs:
@@ -399,6 +455,24 @@ def _registry() -> list[Case]:
         Case("ed.cluster_force", _q_cluster, r.ed.cluster_force, f.ed.cluster_force),
         Case("ed.cluster_densities", _q_cluster, r.ed.cluster_densities, f.ed.cluster_densities),
         Case(
+            "ed.cluster_force (fixed filling)",
+            _q_cluster_filling,
+            r.ed.cluster_force,
+            f.ed.cluster_force,
+        ),
+        Case(
+            "ed.cluster_densities (fixed filling)",
+            _q_cluster_filling,
+            r.ed.cluster_densities,
+            f.ed.cluster_densities,
+        ),
+        Case(
+            "ed.cluster_chemical_potential",
+            _q_cluster_mu,
+            r.ed.cluster_chemical_potential,
+            f.ed.cluster_chemical_potential,
+        ),
+        Case(
             "observables.staggered_order",
             _q_lattice,
             r.observables.staggered_order,
@@ -421,6 +495,60 @@ def _registry() -> list[Case]:
             _metallic,
             r.observables.metallic_fraction,
             f.observables.metallic_fraction,
+        ),
+        Case(
+            "observables.structure_factor_background",
+            _without_window(_peaked_structure_factor),
+            r.observables.structure_factor_background,
+            f.observables.structure_factor_background,
+        ),
+        Case(
+            "observables.domain_length_first_moment",
+            _peaked_structure_factor,
+            r.observables.domain_length_first_moment,
+            f.observables.domain_length_first_moment,
+        ),
+        Case(
+            "observables.domain_length_second_moment",
+            _peaked_structure_factor,
+            r.observables.domain_length_second_moment,
+            f.observables.domain_length_second_moment,
+        ),
+        Case(
+            "observables.domain_length_from_peak_width",
+            _without_window(_peaked_structure_factor),
+            r.observables.domain_length_from_peak_width,
+            f.observables.domain_length_from_peak_width,
+        ),
+        Case(
+            "observables.domain_length_from_walls",
+            _q_lattice,
+            r.observables.domain_length_from_walls,
+            f.observables.domain_length_from_walls,
+        ),
+        Case(
+            "observables.porod_exponent",
+            _tail,
+            r.observables.porod_exponent,
+            f.observables.porod_exponent,
+        ),
+        Case(
+            "observables.effective_exponent",
+            _growth,
+            r.observables.effective_exponent,
+            f.observables.effective_exponent,
+        ),
+        Case(
+            "observables.effective_exponent_band",
+            _growth,
+            lambda t, length: r.observables.effective_exponent_band(t, length, rng=7),
+            lambda t, length: f.observables.effective_exponent_band(t, length, rng=7),
+        ),
+        Case(
+            "observables.fit_growth_with_offset",
+            _growth,
+            lambda t, length: r.observables.fit_growth_with_offset(t, length[0]),
+            lambda t, length: f.observables.fit_growth_with_offset(t, length[0]),
         ),
         Case(
             "dynamics.kinetic_temperature_since",

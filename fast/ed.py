@@ -5,13 +5,16 @@ diagonalised together (:func:`eigh`: one ``torch.linalg.eigh`` call on a GPU, LA
 over worker threads on CPU); the chemical potential at fixed
 filling is found for the whole batch at once by bisection on a bracket that
 always holds the root (to ``1e-14`` absolute), and degenerate levels share their
-mean occupation exactly as in the reference, so the two agree to ~1e-12.
+mean occupation exactly as in the reference, so the two agree to ~1e-12. The global
+chemical potential of the local clusters at fixed filling is a safeguarded Newton
+iteration over all configurations at once (:func:`cluster_chemical_potential`).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 
 import torch
 
@@ -23,12 +26,14 @@ from reference import ed as _ref
 from reference.ed import Relaxation
 from reference.lattice import SquareLattice
 from reference.model import HolsteinModel
+from reference.validation import check_non_negative
 
 __all__ = [
     "ClusterForceField",
     "ExactForceField",
     "Relaxation",
     "chemical_potential",
+    "cluster_chemical_potential",
     "cluster_densities",
     "cluster_force",
     "cluster_offsets",
@@ -273,26 +278,19 @@ class ExactForceField:
 cluster_tables = functools.lru_cache(maxsize=16)(_ref.cluster_tables)
 
 
-def cluster_densities(Q: Tensor, model: HolsteinModel, r_c: float = 3.61) -> Tensor:
-    r"""Local-cluster densities :math:`n_i \approx [f(h_{C_i})]_{ii}`, ``(..., Lx, Ly)``.
+def _cluster_chunks(
+    q: Tensor, model: HolsteinModel, r_c: float
+) -> Iterator[tuple[slice, Tensor, Tensor]]:
+    """Yield ``(sites, eps, w)`` for blocks of sites of every configuration: the levels
+    ``(B, n, m)`` of each site's cluster Hamiltonian and their centre weights ``(B, n, m)``.
 
-    See :func:`reference.ed.cluster_densities`. All clusters of all configurations are
-    diagonalised as one batch, ``chunk`` sites at a time (a 45-site cluster is 16 kB, so
-    memory stays bounded on any lattice).
+    All clusters of a block of sites are diagonalised as one batch, ``chunk`` sites at a
+    time (a 45-site cluster is 16 kB, so memory stays bounded on any lattice).
     """
-    q = _field("Q", Q, model.lattice)
-    mu = model.electrons.mu
-    if mu is None:
-        raise ValueError(
-            "cluster_densities needs a fixed chemical potential (model.electrons.mu); "
-            "the model is at fixed filling"
-        )
     idx_np, bonds_np = cluster_tables(model.lattice, float(r_c))
     m = idx_np.shape[1]
-    lead = q.shape[:-2]
     flat = q.reshape(-1, model.lattice.n_sites)
-    out = torch.empty_like(flat)
-    p, temperature = model.params, model.electrons.temperature
+    p = model.params
     eye = torch.eye(m, dtype=q.dtype, device=q.device)
     chunk = max(1, _CLUSTER_CHUNK // m**2)
     for start in range(0, model.lattice.n_sites, chunk):
@@ -302,13 +300,157 @@ def cluster_densities(Q: Tensor, model: HolsteinModel, r_c: float = 3.61) -> Ten
         values = flat[:, idx]  # (B, n, m)
         h = -p.hopping * bonds + (-p.g * values)[..., None] * eye
         eps, vecs = eigh(h)
-        weights = vecs[..., 0, :] ** 2
-        out[:, sites] = (weights * fermi_dirac(eps, float(mu), temperature)).sum(-1)
-    return out.reshape(*lead, *model.lattice.shape)
+        yield sites, eps, vecs[..., 0, :] ** 2
 
 
 _CLUSTER_CHUNK = 1 << 22
 """Matrix elements per ``eigh`` batch of :func:`cluster_densities` (32 MB in float64)."""
+
+
+def _cluster_spectra(q: Tensor, model: HolsteinModel, r_c: float) -> tuple[Tensor, Tensor]:
+    """Return every cluster's levels and centre weights, both ``(B, N * m)``."""
+    m = cluster_tables(model.lattice, float(r_c))[0].shape[1]
+    batch = math.prod(q.shape[:-2])
+    eps = torch.empty(batch, model.lattice.n_sites, m, dtype=q.dtype, device=q.device)
+    w = torch.empty_like(eps)
+    for sites, e, weight in _cluster_chunks(q, model, r_c):
+        eps[:, sites], w[:, sites] = e, weight
+    return eps.reshape(batch, -1), w.reshape(batch, -1)
+
+
+_NEGLIGIBLE_WEIGHT = 1e-20
+"""Cluster pairs of smaller centre weight hold none of the count at T = 0 (as in reference)."""
+_FILLING_TOL = 1e-10
+"""A T = 0 cumulative weight within this fraction of ``f N`` ends exactly on a level."""
+_COUNT_RTOL = 1e-12
+"""Newton stops when the electron count is within this fraction of ``f N``."""
+_MAX_ITERATIONS = 200
+"""Far more than needed: every step that is not Newton's halves the bracket."""
+
+
+def _weighted_mu(eps: Tensor, w: Tensor, n_electrons: float, temperature: float) -> Tensor:
+    r"""Return the root of :math:`\sum w f(\varepsilon - \mu) = N_e` for each row ``(B, P)``.
+
+    Safeguarded Newton (derivative :math:`\sum w f (1 - f) / T`) on the bracket
+    :math:`[\varepsilon_{\min} - 40T - 1, \varepsilon_{\max} + 40T + 1]`, kept around the
+    root at every step; a bisection replaces a Newton step that would leave the bracket or
+    that comes after a step which did not halve the excess.
+    """
+    t = temperature
+    lo = eps.amin(-1) - 40.0 * t - 1.0
+    hi = eps.amax(-1) + 40.0 * t + 1.0
+    mu = 0.5 * (lo + hi)
+    previous = torch.full_like(mu, math.inf)
+    for _ in range(_MAX_ITERATIONS):
+        f = torch.sigmoid((mu[:, None] - eps) / t)
+        weighted = w * f
+        excess = weighted.sum(-1) - n_electrons
+        done = (excess.abs() <= _COUNT_RTOL * n_electrons) | (
+            hi - lo <= 4e-16 * torch.clamp(mu.abs(), min=1.0)
+        )
+        if bool(done.all()):
+            break
+        lo = torch.where(excess < 0, mu, lo)
+        hi = torch.where(excess > 0, mu, hi)
+        slope = (weighted * (1.0 - f)).sum(-1) / t
+        newton = mu - excess / slope
+        inside = (newton > lo) & (newton < hi) & (excess.abs() <= 0.5 * previous)
+        previous = excess.abs()
+        mu = torch.where(done, mu, torch.where(inside, newton, 0.5 * (lo + hi)))
+    return mu
+
+
+def _zero_temperature_cluster_filling(
+    eps: Tensor, w: Tensor, n_electrons: float, tol: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The ``T = 0`` rule of :func:`reference.ed.cluster_chemical_potential` on rows ``(B, P)``:
+    occupations ``(B, P)`` and mu ``(B,)``."""
+    tol_count = _FILLING_TOL * max(1.0, n_electrons)
+    # pairs without weight go to the top as +inf: they take no part in the count
+    key = torch.where(w > _NEGLIGIBLE_WEIGHT, eps, math.inf)
+    e, order = torch.sort(key, dim=-1, stable=True)
+    weight = torch.gather(w, -1, order)
+    n_pairs = e.shape[-1]
+    n_kept = (w > _NEGLIGIBLE_WEIGHT).sum(-1)  # (B,)
+    position = torch.arange(n_pairs, device=e.device)
+    new_level = torch.ones_like(e, dtype=torch.bool)
+    new_level[:, 1:] = (e[:, 1:] - e[:, :-1]) > tol[:, None]
+    level_end = torch.ones_like(new_level)
+    level_end[:, :-1] = new_level[:, 1:]
+    cumulative = torch.cumsum(torch.where(position < n_kept[:, None], weight, 0.0), -1)
+    last = (n_kept - 1)[:, None]
+    reached = (level_end & (cumulative >= n_electrons - tol_count)) | (position == last)
+    end = torch.argmax((reached & (position <= last)).to(torch.int8), -1, keepdim=True)
+    start = torch.where(new_level & (position <= end), position, 0).amax(-1, keepdim=True)
+    total = torch.gather(cumulative, -1, end)
+    below = torch.where(
+        start > 0, torch.gather(cumulative, -1, (start - 1).clamp(min=0)), torch.zeros_like(total)
+    )
+    lo, hi = torch.gather(e, -1, start), torch.gather(e, -1, end)
+    following = torch.gather(e, -1, torch.minimum(end + 1, last))
+    on_level = ((total - n_electrons).abs() <= tol_count) & (end < last)
+    mu = torch.where(on_level, 0.5 * (hi + following), lo)
+    share = torch.where(
+        on_level, 1.0, (n_electrons - below) / torch.where(on_level, 1.0, total - below)
+    )
+    occ = torch.where(eps < lo, 1.0, torch.where(eps <= hi, share, 0.0))
+    return occ.to(eps.dtype), mu[:, 0]
+
+
+def _cluster_filling(
+    eps: Tensor, w: Tensor, n_electrons: float, temperature: float
+) -> tuple[Tensor, Tensor]:
+    """Return the occupations ``(B, P)`` and the global mu ``(B,)`` of rows of cluster pairs."""
+    tol = _DEGENERACY_TOL * torch.clamp(eps.amax(-1) - eps.amin(-1), min=1.0)
+    zero_t = temperature < 1e-3 * tol
+    if temperature == 0.0 or bool(zero_t.all()):
+        return _zero_temperature_cluster_filling(eps, w, n_electrons, tol)
+    mu = _weighted_mu(eps, w, n_electrons, temperature)
+    occ = torch.sigmoid((mu[:, None] - eps) / temperature)
+    if bool(zero_t.any()):
+        occ0, mu0 = _zero_temperature_cluster_filling(eps, w, n_electrons, tol)
+        occ = torch.where(zero_t[:, None], occ0, occ)
+        mu = torch.where(zero_t, mu0, mu)
+    return occ, mu
+
+
+def cluster_chemical_potential(Q: Tensor, model: HolsteinModel, r_c: float = 3.61) -> Tensor:
+    r"""Global :math:`\mu` per configuration with :math:`\sum_i n^C_i = fN`, shape ``(...)``.
+
+    See :func:`reference.ed.cluster_chemical_potential`. ``T > 0``: a safeguarded Newton
+    iteration vectorised over configurations, to ``1e-12`` of ``f N`` in the count.
+    """
+    q = _field("Q", Q, model.lattice)
+    ens = model.electrons
+    if ens.mu is not None:
+        check_non_negative("r_c", r_c)
+        return torch.full(q.shape[:-2], float(ens.mu), dtype=q.dtype, device=q.device)
+    eps, w = _cluster_spectra(q, model, r_c)
+    _, mu = _cluster_filling(eps, w, model.n_electrons, ens.temperature)
+    return mu.reshape(q.shape[:-2])
+
+
+def cluster_densities(Q: Tensor, model: HolsteinModel, r_c: float = 3.61) -> Tensor:
+    r"""Local-cluster densities :math:`n_i \approx [f(h_{C_i})]_{ii}`, ``(..., Lx, Ly)``.
+
+    See :func:`reference.ed.cluster_densities`. All clusters of all configurations are
+    diagonalised as one batch, ``chunk`` sites at a time (a 45-site cluster is 16 kB, so
+    memory stays bounded on any lattice). At fixed filling the levels and weights of every
+    cluster are kept (``16 N m`` bytes per configuration) for the global :math:`\mu` of
+    :func:`cluster_chemical_potential`.
+    """
+    q = _field("Q", Q, model.lattice)
+    ens = model.electrons
+    lead = q.shape[:-2]
+    if ens.mu is None:
+        eps, w = _cluster_spectra(q, model, r_c)
+        occ, _ = _cluster_filling(eps, w, model.n_electrons, ens.temperature)
+        n = (w * occ).reshape(*w.shape[:1], model.lattice.n_sites, -1).sum(-1)
+        return n.reshape(*lead, *model.lattice.shape)
+    out = torch.empty_like(q.reshape(-1, model.lattice.n_sites))
+    for sites, eps, w in _cluster_chunks(q, model, r_c):
+        out[:, sites] = (w * fermi_dirac(eps, float(ens.mu), ens.temperature)).sum(-1)
+    return out.reshape(*lead, *model.lattice.shape)
 
 
 def cluster_force(Q: Tensor, model: HolsteinModel, r_c: float = 3.61) -> Tensor:

@@ -1,41 +1,57 @@
 """Observables of CDW ordering on tensors.
 
 Twin of :mod:`reference.observables`. The per-frame field maps (order parameters,
-structure factor, correlation map) run on tensors on any device, batched over
-leading axes; the one-dimensional post-processing (radial averages, crossings,
-the growth-law fit) delegates to the reference.
+structure factor, correlation map) and the per-frame lengths read from the peak of
+``S`` and from domain walls run on tensors on any device, batched over leading axes;
+the one-dimensional post-processing (radial averages, crossings, the growth-law fits,
+effective exponents, the Porod fit) delegates to the reference.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+
+import numpy as np
 import torch
 
 from fast._tensor import Tensor, delegate
 from fast.lattice import _field, neighbour_sum, sublattice_sign
 from reference import observables as _ref
 from reference.lattice import SquareLattice
-from reference.observables import GrowthFit
-from reference.validation import check_finite_scalar
+from reference.observables import ExponentBand, GrowthFit, OffsetGrowthFit
+from reference.validation import check_finite_scalar, check_positive
 
 __all__ = [
+    "ExponentBand",
     "GrowthFit",
+    "OffsetGrowthFit",
     "correlation_map",
+    "domain_length_first_moment",
     "domain_length_from_correlation",
+    "domain_length_from_peak_width",
     "domain_length_from_structure_factor",
+    "domain_length_from_walls",
+    "domain_length_second_moment",
     "domain_wall_position",
+    "effective_exponent",
+    "effective_exponent_band",
     "ensemble_order_parameter",
     "equal_time_correlation",
     "fit_growth_exponent",
+    "fit_growth_with_offset",
     "local_cdw_order",
     "local_lattice_order",
     "metallic_fraction",
     "momentum_grid",
+    "porod_exponent",
     "radial_average",
     "radial_structure_factor",
     "scaling_collapse",
     "spatial_fluctuation",
     "staggered_order",
     "structure_factor",
+    "structure_factor_background",
 ]
 
 domain_length_from_correlation = delegate(_ref.domain_length_from_correlation)
@@ -46,6 +62,13 @@ momentum_grid = delegate(_ref.momentum_grid)
 radial_average = delegate(_ref.radial_average)
 radial_structure_factor = delegate(_ref.radial_structure_factor)
 scaling_collapse = delegate(_ref.scaling_collapse)
+porod_exponent = delegate(_ref.porod_exponent)
+effective_exponent = delegate(_ref.effective_exponent)
+effective_exponent_band = delegate(_ref.effective_exponent_band)
+fit_growth_with_offset = delegate(_ref.fit_growth_with_offset)
+
+_Q_CUT = 0.5 * math.pi
+"""Default boundary ``|k - K|`` between the CDW peak region and the background region."""
 
 
 def _sign(lattice: SquareLattice, like: Tensor) -> Tensor:
@@ -165,3 +188,155 @@ def metallic_fraction(
         )
     weights = mask.to(phi.dtype)
     return (metal * weights).sum(dim=(-2, -1)) / weights.sum()
+
+
+@functools.lru_cache(maxsize=64)
+def _peak_geometry(
+    lattice: SquareLattice, q_cut: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Index maps of the peak and background regions (see
+    :func:`reference.observables.structure_factor_background`).
+
+    Returns the flat indices of the peak momenta sorted by ``q = |k - K|``, their ``q``, the
+    index of the last momentum of each shell of equal ``q`` in that order, the shell radii
+    and the flat indices of the background momenta.
+    """
+    kx, ky = _ref.momentum_grid(lattice)
+
+    def wrap(angle: np.ndarray) -> np.ndarray:
+        return np.asarray((angle + np.pi) % (2 * np.pi) - np.pi)
+
+    distance = np.hypot(wrap(kx - np.pi), wrap(ky - np.pi)).ravel()
+    from_origin = np.hypot(wrap(kx), wrap(ky)).ravel()
+    peak = np.flatnonzero(distance <= q_cut)
+    background = np.flatnonzero((distance > q_cut) & (from_origin > q_cut))
+    if peak.size == 0:
+        raise ValueError(
+            f"q_cut must be >= the smallest |k - K| = {distance.min()!r} on this lattice so "
+            f"that the peak region holds a momentum, got {q_cut!r}"
+        )
+    if background.size == 0:
+        raise ValueError(
+            f"q_cut must leave momenta farther than it from both K and k = 0 (the background "
+            f"region), got {q_cut!r}"
+        )
+    order = peak[np.argsort(distance[peak], kind="stable")]
+    q = distance[order]
+    last = np.flatnonzero(np.append(np.diff(q) > 1e-9, True))
+    starts = np.append(0, last[:-1] + 1)
+    radii = np.add.reduceat(q, starts) / (last - starts + 1)
+    return order, q, last, radii, background
+
+
+def _peak_split(
+    S: Tensor, lattice: SquareLattice, q_cut: float, function: str
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``(S - B on the peak momenta sorted by q, their q, shell ends, shell radii, B)``."""
+    _require_periodic(lattice, function)
+    s = _field("S", S, lattice)
+    if bool((s < 0).any()):
+        raise ValueError(f"S must be non-negative (it is |n(k)|^2), got minimum {float(s.min())!r}")
+    order, q, last, radii, background = _peak_geometry(lattice, check_positive("q_cut", q_cut))
+    flat = s.reshape(*s.shape[:-2], lattice.n_sites)
+    dev = s.device
+    level = flat[..., torch.as_tensor(background, device=dev)].mean(dim=-1)
+    excess = flat[..., torch.as_tensor(order, device=dev)] - level[..., None]
+    return (
+        excess,
+        torch.as_tensor(q, dtype=s.dtype, device=dev),
+        torch.as_tensor(last, device=dev),
+        torch.as_tensor(radii, dtype=s.dtype, device=dev),
+        level,
+    )
+
+
+def _half_weight_radius(excess: Tensor, last: Tensor, radii: Tensor) -> Tensor:
+    cumulative = excess.cumsum(dim=-1)[..., last]
+    total = cumulative[..., -1]
+    half = 0.5 * total
+    j = (cumulative >= half[..., None]).to(torch.int64).argmax(dim=-1)
+    previous = (j - 1).clamp(min=0)
+    zero = torch.zeros_like(half)
+    before = torch.where(j > 0, cumulative.gather(-1, previous[..., None])[..., 0], zero)
+    after = cumulative.gather(-1, j[..., None])[..., 0]
+    r_before = torch.where(j > 0, radii[previous], zero)
+    radius = r_before + (half - before) / (after - before) * (radii[j] - r_before)
+    return torch.where(total > 0, radius, torch.full_like(radius, math.nan))
+
+
+def _check_window(window: float) -> float:
+    try:
+        w = float(window)
+    except (TypeError, ValueError):
+        raise ValueError(f"window must be a real number, got {window!r}") from None
+    if not w > 0.0:
+        raise ValueError(f"window must be > 0 (math.inf for no window), got {window!r}")
+    return w
+
+
+def _moment_length(
+    S: Tensor, lattice: SquareLattice, q_cut: float, window: float, power: int, function: str
+) -> Tensor:
+    w = _check_window(window)
+    excess, q, last, radii, _ = _peak_split(S, lattice, q_cut, function)
+    if math.isinf(w):
+        radius = torch.full(excess.shape[:-1], float(q_cut), dtype=excess.dtype, device=q.device)
+    else:
+        radius = (w * _half_weight_radius(excess, last, radii)).clamp(max=float(q_cut))
+    inside = q <= radius[..., None]
+    weight = torch.where(inside, excess, 0.0).sum(dim=-1)
+    moment = torch.where(inside, excess * q**power, 0.0).sum(dim=-1)
+    length = (weight / moment) ** (1.0 / power)
+    length = torch.where(moment == 0, math.inf, length)
+    return torch.where((weight > 0) & (moment >= 0), length, math.nan)
+
+
+def structure_factor_background(S: Tensor, lattice: SquareLattice, q_cut: float = _Q_CUT) -> Tensor:
+    r"""Return :math:`B`, the mean of :math:`S` over :math:`|\mathbf{k}-\mathbf{K}| > q_c`,
+    :math:`|\mathbf{k}| > q_c` (the white-noise floor; see the reference), shape ``(...)``.
+    """
+    return _peak_split(S, lattice, q_cut, "structure_factor_background")[4]
+
+
+def domain_length_first_moment(
+    S: Tensor, lattice: SquareLattice, q_cut: float = _Q_CUT, window: float = math.inf
+) -> Tensor:
+    r"""Return :math:`L_1 = \sum (S - B) / \sum (S - B) q` over
+    :math:`q \le \min(q_c, w q_{1/2})`: eq. (15) of paper 003 without the flat background.
+    """
+    return _moment_length(S, lattice, q_cut, window, 1, "domain_length_first_moment")
+
+
+def domain_length_second_moment(
+    S: Tensor, lattice: SquareLattice, q_cut: float = _Q_CUT, window: float = 2.0
+) -> Tensor:
+    r"""Return :math:`L_2 = [\sum (S - B) / \sum (S - B) q^2]^{1/2}` over
+    :math:`q \le \min(q_c, w q_{1/2})`, shape ``(...)``.
+    """
+    return _moment_length(S, lattice, q_cut, window, 2, "domain_length_second_moment")
+
+
+def domain_length_from_peak_width(
+    S: Tensor, lattice: SquareLattice, q_cut: float = _Q_CUT
+) -> Tensor:
+    r"""Return :math:`1/q_{1/2}`, the inverse radius of the disc about K holding half of
+    :math:`\sum_{q \le q_c} (S - B)`, shape ``(...)``.
+    """
+    excess, _, last, radii, _ = _peak_split(S, lattice, q_cut, "domain_length_from_peak_width")
+    return 1.0 / _half_weight_radius(excess, last, radii)
+
+
+def domain_length_from_walls(phi: Tensor, lattice: SquareLattice) -> Tensor:
+    r"""Return :math:`L = 2N / N_{\rm wall}`, :math:`N_{\rm wall}` the nearest-neighbour
+    bonds with :math:`\phi_i \phi_j < 0`, shape ``(...)``.
+    """
+    f = _field("phi", phi, lattice)
+    walls = torch.zeros(f.shape[:-2], dtype=f.dtype, device=f.device)
+    for axis, periodic in zip((-2, -1), lattice.periodic, strict=True):
+        product = f * torch.roll(f, -1, dims=axis)
+        if not periodic:
+            product = product.narrow(axis, 0, f.shape[axis] - 1)
+        walls = walls + (product < 0).sum(dim=(-2, -1)).to(f.dtype)
+    # a Python scalar over a tensor is a reciprocal and a product in torch; divide as NumPy does
+    length: Tensor = torch.full_like(walls, 2.0 * lattice.n_sites) / walls
+    return length

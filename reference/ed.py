@@ -43,6 +43,7 @@ __all__ = [
     "ExactForceField",
     "Relaxation",
     "chemical_potential",
+    "cluster_chemical_potential",
     "cluster_densities",
     "cluster_force",
     "cluster_offsets",
@@ -478,6 +479,147 @@ def cluster_tables(
     return idx, step[None] & inside[:, :, None] & inside[:, None, :]
 
 
+def _cluster_spectra(
+    q: NDArray[np.float64], model: HolsteinModel, r_c: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Return every cluster's levels and their centre weights, both ``(..., N, m)``.
+
+    Level ``m`` of site ``i``'s cluster Hamiltonian has energy ``eps[..., i, m]`` and
+    centre weight ``w[..., i, m] = |phi_{m, centre}|^2`` (``w.sum(-1) == 1``).
+    """
+    idx, bonds = cluster_tables(model.lattice, r_c)
+    values = q.reshape(*q.shape[:-2], model.lattice.n_sites)[..., idx]  # (..., N, m)
+    h = -model.params.hopping * bonds + (-model.params.g * values)[..., None] * np.eye(idx.shape[1])
+    eps, vecs = np.linalg.eigh(h)
+    return eps, vecs[..., 0, :] ** 2
+
+
+_NEGLIGIBLE_WEIGHT = 1e-20
+"""Cluster levels with a smaller centre weight hold none of the electron count (T = 0 rule).
+
+They are the levels of sites cut off by an open edge (decoupled from the centre) and levels
+with a node at the centre; only round-off gives them a weight, ~1e-32.
+"""
+
+
+_FILLING_TOL = 1e-10
+"""Relative tolerance of the T = 0 cluster rule: a cumulative weight this close to ``f N``
+ends exactly on a level."""
+
+
+def _cluster_filling_at_zero_temperature(
+    eps: NDArray[np.float64], w: NDArray[np.float64], n_electrons: float
+) -> tuple[NDArray[np.float64], float]:
+    """Return the occupations ``(N, m)`` and mu of one configuration's clusters at ``T = 0``.
+
+    The weighted analogue of :func:`chemical_potential`'s rule; see
+    :func:`cluster_chemical_potential`.
+    """
+    tol = _degeneracy_tol(np.sort(eps.ravel()))
+    tol_count = _FILLING_TOL * max(1.0, n_electrons)
+    keep = w.ravel() > _NEGLIGIBLE_WEIGHT
+    order = np.argsort(eps.ravel()[keep], kind="stable")
+    e, weight = eps.ravel()[keep][order], w.ravel()[keep][order]
+    starts = [0, *(np.flatnonzero(np.diff(e) > tol) + 1)]
+    stops = [*starts[1:], e.size]
+    below = 0.0  # electrons in the levels under the current one
+    for start, stop in zip(starts, stops, strict=True):
+        level = float(weight[start:stop].sum())
+        if below + level >= n_electrons - tol_count or stop == e.size:
+            break
+        below += level
+    lo, hi = float(e[start]), float(e[stop - 1])
+    if abs(below + level - n_electrons) <= tol_count and stop < e.size:
+        mu, share = 0.5 * (hi + float(e[stop])), 1.0  # the count ends on a level: mid-gap
+    else:
+        mu, share = lo, (n_electrons - below) / level  # the Fermi level is partly filled
+    return np.where(eps < lo, 1.0, np.where(eps <= hi, share, 0.0)), mu
+
+
+def _cluster_filling(
+    eps: NDArray[np.float64], w: NDArray[np.float64], n_electrons: float, temperature: float
+) -> tuple[NDArray[np.float64], float]:
+    """Return the occupations ``(N, m)`` and the global mu of one configuration's clusters."""
+    t = _resolvable_temperature(np.sort(eps.ravel()), temperature)
+    if t == 0.0:
+        return _cluster_filling_at_zero_temperature(eps, w, n_electrons)
+
+    def excess(mu: float) -> float:
+        return float(np.sum(w * scipy.special.expit(-(eps - mu) / t)) - n_electrons)
+
+    # As in chemical_potential: the bracket's ends have the right signs. xtol <= 1e-12 T
+    # keeps the count's error below 1e-12 N / 4, since d(count)/d(mu) <= N / (4T).
+    lo = float(eps.min()) - 40.0 * t - 1.0
+    hi = float(eps.max()) + 40.0 * t + 1.0
+    root = scipy.optimize.brentq(
+        excess, lo, hi, xtol=min(1e-13, 1e-12 * t), rtol=1e-15, maxiter=500
+    )
+    mu = float(root)
+    return fermi_dirac(eps, mu, t), mu
+
+
+def cluster_chemical_potential(
+    Q: NDArray[np.float64], model: HolsteinModel, r_c: float = 3.61
+) -> NDArray[np.float64]:
+    r"""Return the global chemical potential that gives the cluster-centre densities ``f N``
+    electrons.
+
+    Beyond the papers. At fixed filling the local-cluster densities of
+    :func:`cluster_densities` share one :math:`\mu` per configuration, the root of
+
+    .. math::
+
+        \sum_i n^{C}_i(\mu) = \sum_i \sum_m w_{im}\, f(\varepsilon^{C_i}_m - \mu) = f N,
+        \qquad w_{im} = |\phi^{C_i}_{m,i}|^2,\ \sum_m w_{im} = 1,
+
+    which increases monotonically with :math:`\mu` (strictly at ``T > 0``), so the root is
+    unique. Each cluster is diagonalised once; the root search reuses the levels.
+    ``T > 0``: Brent's method on a bracket that surely holds the root, as in
+    :func:`chemical_potential`. ``T = 0`` (or below what double precision resolves): the
+    weighted form of :func:`chemical_potential`'s rule. The pairs
+    :math:`(\varepsilon_{im}, w_{im})` are sorted by energy and grouped into levels
+    (energies within ``1e-10`` of the bandwidth are one level; pairs of centre weight below
+    ``1e-20`` carry no electrons and are left out); where the cumulative weight reaches
+    :math:`fN`, :math:`\mu` is the midpoint of the gap to the next level when the count
+    ends exactly on a level (to ``1e-10`` relative), otherwise that level's energy. These
+    are the ``T -> 0+`` limits of the ``T > 0`` root.
+
+    Why it is the papers' canonical ensemble: a perturbation beyond ``r_c`` barely changes
+    :math:`n_i` at fixed :math:`\mu` (nearsightedness), so :math:`\sum_i n^{C}_i(\mu)` is
+    the exact count :math:`\sum_m f(\varepsilon_m - \mu)` up to the local error of each
+    site, and its root tends to the exact fixed-filling :math:`\mu` as ``r_c`` grows. On a
+    large lattice one global :math:`\mu` per configuration is what the fixed filling of
+    papers 002-004 (paper 003, eq. 8) amounts to; on an open lattice whose every site is
+    within ``r_c`` of every other each cluster is the whole lattice and :math:`\mu` is the
+    exact one.
+
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+    model : HolsteinModel
+        At fixed filling (``N_e = f N``); at fixed :math:`\mu` that :math:`\mu` is returned.
+    r_c : float
+        Cluster radius (>= 0).
+
+    Returns
+    -------
+    (...) float64
+    """
+    q = model.lattice.check_field("Q", Q)
+    ens = model.electrons
+    if ens.mu is not None:
+        check_non_negative("r_c", r_c)
+        return np.full(q.shape[:-2], float(ens.mu))
+    eps, w = _cluster_spectra(q, model, r_c)
+    n = model.lattice.n_sites
+    flat_eps, flat_w = eps.reshape(-1, n, eps.shape[-1]), w.reshape(-1, n, w.shape[-1])
+    mu = [
+        _cluster_filling(e, weight, model.n_electrons, ens.temperature)[1]
+        for e, weight in zip(flat_eps, flat_w, strict=True)
+    ]
+    return np.asarray(mu, dtype=np.float64).reshape(q.shape[:-2])
+
+
 def cluster_densities(
     Q: NDArray[np.float64], model: HolsteinModel, r_c: float = 3.61
 ) -> NDArray[np.float64]:
@@ -501,12 +643,16 @@ def cluster_densities(
     every other it is exact. The cost is linear in the number of sites, one ``m x m``
     ``eigh`` per site.
 
+    At fixed filling :math:`\mu` is one per configuration, from
+    :func:`cluster_chemical_potential` (:math:`\sum_i n_i = fN`), and at ``T = 0`` the
+    pairs of its Fermi level share the remaining electrons in proportion to their weight
+    (the ``T -> 0+`` limit). At fixed :math:`\mu` every site is independent.
+
     Parameters
     ----------
     Q : (..., Lx, Ly) float64
     model : HolsteinModel
-        At fixed chemical potential (``model.electrons.mu`` set): a fixed filling
-        couples every site to one global :math:`\mu` and is refused.
+        At fixed chemical potential or at fixed filling.
     r_c : float
         Cluster radius (>= 0); ``r_c = 0`` is the atomic limit :math:`f(-gQ_i - \mu)`.
 
@@ -515,17 +661,18 @@ def cluster_densities(
     (..., Lx, Ly) float64
     """
     q = model.lattice.check_field("Q", Q)
-    mu = model.electrons.mu
-    if mu is None:
-        raise ValueError(
-            "cluster_densities needs a fixed chemical potential (model.electrons.mu); "
-            "the model is at fixed filling"
-        )
-    idx, bonds = cluster_tables(model.lattice, r_c)
-    values = q.reshape(*q.shape[:-2], model.lattice.n_sites)[..., idx]  # (..., N, m)
-    h = -model.params.hopping * bonds + (-model.params.g * values)[..., None] * np.eye(idx.shape[1])
-    eps, vecs = np.linalg.eigh(h)
-    n = np.sum(vecs[..., 0, :] ** 2 * fermi_dirac(eps, mu, model.electrons.temperature), axis=-1)
+    ens = model.electrons
+    eps, w = _cluster_spectra(q, model, r_c)
+    if ens.mu is not None:
+        n = np.sum(w * fermi_dirac(eps, ens.mu, ens.temperature), axis=-1)
+        return np.asarray(n, dtype=np.float64).reshape(q.shape)
+    flat_eps, flat_w = eps.reshape(-1, *eps.shape[-2:]), w.reshape(-1, *w.shape[-2:])
+    n = np.stack(
+        [
+            np.sum(weight * _cluster_filling(e, weight, model.n_electrons, ens.temperature)[0], -1)
+            for e, weight in zip(flat_eps, flat_w, strict=True)
+        ]
+    )
     return np.asarray(n, dtype=np.float64).reshape(q.shape)
 
 
@@ -534,6 +681,9 @@ def cluster_force(
 ) -> NDArray[np.float64]:
     r"""Return :math:`g(n^{C}_i - c) - kQ_i - \kappa\sum_j' Q_j` with the local-cluster
     densities of :func:`cluster_densities`.
+
+    At fixed :math:`\mu` or at fixed filling (one global :math:`\mu` per configuration,
+    :func:`cluster_chemical_potential`).
 
     Returns
     -------

@@ -271,6 +271,61 @@ def test_cluster_forces_in_small_chunks_equal_one_batch(monkeypatch: pytest.Monk
     )
 
 
+@pytest.mark.parametrize("temperature", [0.1, 0.0])
+def test_fixed_filling_cluster_forces_are_exact_when_every_cluster_is_the_whole_open_lattice(
+    backend: Backend, temperature: float
+) -> None:
+    """3x3 open, r_c = 3: every cluster Hamiltonian is h, so the global cluster mu is the
+    exact fixed-filling mu and the cluster forces are the exact ones."""
+    model = HolsteinModel(
+        SquareLattice(3, 3, False, False),
+        HolsteinParams(g=2.5, kappa=0.1, coupling="n-1/2"),
+        ElectronEnsemble(temperature, 0.4),
+    )
+    q = np.random.default_rng(9).normal(size=(3, 3, 3))
+    forces = backend.numpy(backend.pkg.ed.cluster_force(backend.array(q), model, 3.0))
+    np.testing.assert_allclose(forces, reference.ed.total_force(q, model), atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("temperature", [0.05, 0.0])
+def test_fixed_filling_cluster_densities_hold_f_n_electrons_and_are_equivariant(
+    backend: Backend, temperature: float
+) -> None:
+    lattice = SquareLattice(40, 40)
+    model = HolsteinModel(lattice, HolsteinParams(g=2.0), ElectronEnsemble(temperature, 0.45))
+    rng = np.random.default_rng(10)
+    q = np.stack(
+        [
+            rng.normal(size=lattice.shape),
+            sublattice_sign(lattice) + 0.2 * rng.normal(size=lattice.shape),
+        ]
+    )
+    n = backend.numpy(backend.pkg.ed.cluster_densities(backend.array(q), model, 2.0))
+    np.testing.assert_allclose(n.sum((-2, -1)), model.n_electrons, rtol=1e-12, atol=0)
+    small = HolsteinModel(SquareLattice(8, 8), model.params, model.electrons)
+    field = backend.pkg.ed.ClusterForceField(small, 2.0)
+    q_small = backend.array(q[0, :8, :8])
+    backend.testing.assert_d4_equivariant(field, q_small, small.lattice, atol=1e-12, rtol=1e-12)
+    backend.testing.assert_translation_equivariant(
+        field, q_small, small.lattice, atol=1e-12, rtol=1e-12
+    )
+
+
+def test_fixed_filling_cluster_forces_in_small_chunks_equal_one_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = HolsteinModel(SquareLattice(9, 7), HolsteinParams(g=3.5), ElectronEnsemble(0.1, 0.4))
+    q = torch.as_tensor(np.random.default_rng(8).normal(scale=2.0, size=(2, 9, 7)))
+    whole = fast.ed.cluster_force(q, model, 2.3)
+    monkeypatch.setattr(fast.ed, "_CLUSTER_CHUNK", 5 * 21**2)  # 5 sites per eigh batch
+    np.testing.assert_allclose(
+        fast.ed.cluster_force(q, model, 2.3).numpy(), whole.numpy(), 0, 1e-14
+    )
+    np.testing.assert_allclose(
+        whole.numpy(), reference.ed.cluster_force(q.numpy(), model, 2.3), atol=1e-12
+    )
+
+
 def test_norm_activation_has_finite_gradients_at_a_vanishing_feature() -> None:
     """|Y| = sqrt(Y.Y) has an infinite derivative at Y = 0; a zero feature vector (all
     its inputs switched off) must not turn the ENN's gradients into NaN."""
