@@ -6,7 +6,19 @@ tensors on the input's device. Hot paths (exact diagonalisation, integrators,
 descriptors, networks, structure factors, NEGF densities) run as batched tensor
 operations; one-off analysis delegates to the reference (each such function says
 so). ``python -m fast check`` compares the two packages on your device.
+
+Importing :mod:`fast` before torch sets ``OMP_WAIT_POLICY=PASSIVE`` (unless it is set):
+idle OpenMP threads then sleep instead of spinning, so that on a machine shared with other
+work the ML steps lose no more than their share of the cores (:mod:`fast.threads`).
 """
+
+import os
+import sys
+
+from fast.threads import WAIT_POLICY  # imports no torch
+
+if "torch" not in sys.modules:  # libgomp reads the policy once, when torch loads it
+    os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
 
 from fast import (
     descriptors,
@@ -21,6 +33,7 @@ from fast import (
     observables,
     symmetry,
     testing,
+    threads,
 )
 
 __version__ = "0.1.0"
@@ -38,4 +51,5 @@ __all__ = [
     "observables",
     "symmetry",
     "testing",
+    "threads",
 ]

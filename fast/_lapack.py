@@ -16,7 +16,10 @@ against torch's OpenMP threads between calls. Measured on a 2-core machine
   (NumPy, threaded) and 49 ms (``torch.linalg.eig``).
 
 Every branch is a full LAPACK decomposition of each matrix (``syevd``/``heevd``,
-``geev``), so the choice is of speed only; results agree to rounding.
+``geev``), so the choice is of speed only; results agree to rounding. On a machine shared
+with other work, a lone large matrix on all of OpenBLAS's threads runs several times slower
+than its share of the cores; :func:`fast.threads.configure_threads` can make it take only
+the spare ones (:mod:`fast.threads`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import threadpoolctl
 import torch
 
 from fast._tensor import Tensor
+from fast.threads import lapack_threads
 
 MKL_COMPLEX_FROM = 400
 """Order from which complex Hermitian CPU matrices go to torch's MKL ``heevd``."""
@@ -74,7 +78,13 @@ def lapack_stack(
     solver: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], a: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``solver`` (a stacked NumPy decomposition) of ``a`` ``(..., n, n)``, split over
-    worker threads with single-threaded LAPACK where that was measured faster."""
+    worker threads with single-threaded LAPACK where that was measured faster.
+
+    Each matrix of a split stack is one single-threaded LAPACK call whatever the number of
+    workers, so the results do not depend on it. A matrix threaded by OpenBLAS gets its
+    threads from :func:`fast.threads.lapack_threads` (all of them unless adapting to the
+    load, so its rounding depends on the load only then).
+    """
     n = a.shape[-1]
     flat = a.reshape(-1, n, n)
     workers = min(len(flat), max(1, torch.get_num_threads()))
@@ -84,7 +94,10 @@ def lapack_stack(
         first = np.concatenate([p[0] for p in parts])
         second = np.concatenate([p[1] for p in parts])
     elif n >= THREADED_FROM:
-        first, second = solver(flat)
+        available = blas_thread_count()
+        count = lapack_threads(available)
+        with blas_threads(count) if count < available else contextlib.nullcontext():
+            first, second = solver(flat)
     else:
         with single_threaded_blas():
             first, second = solver(flat)
@@ -108,7 +121,18 @@ def _blas_controller() -> threadpoolctl.ThreadpoolController:
 
 def single_threaded_blas() -> contextlib.AbstractContextManager[object]:
     """Limit NumPy's BLAS/LAPACK to one thread inside the ``with`` block."""
+    return blas_threads(1)
+
+
+def blas_threads(count: int) -> contextlib.AbstractContextManager[object]:
+    """Limit NumPy's BLAS/LAPACK to ``count`` threads inside the ``with`` block."""
     limit: contextlib.AbstractContextManager[object] = _blas_controller().limit(
-        limits=1, user_api="blas"
+        limits=count, user_api="blas"
     )
     return limit
+
+
+def blas_thread_count() -> int:
+    """The threads NumPy's BLAS/LAPACK runs on now (at least 1)."""
+    blas = _blas_controller().select(user_api="blas")
+    return max([1, *(int(lib.num_threads) for lib in blas.lib_controllers)])

@@ -7,8 +7,10 @@ runs, never what is computed: it is not part of any stage's fingerprint, and mov
 campaign from a laptop to a cluster half-way resumes it.
 
 Every worker runs one task at a time on its share of the cores: the torch, OpenMP, MKL and
-OpenBLAS thread counts are set in the worker's environment before it starts (so before
-torch or a BLAS initialise) and again by each task (:func:`worker_threads`).
+OpenBLAS thread counts and the OpenMP wait policy (idle threads sleep rather than spin,
+:mod:`fast.threads`) are set in the worker's environment before it starts (so before
+torch or a BLAS initialise), and the thread counts again by each task
+(:func:`worker_threads`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from fast.threads import configure_threads, thread_environment
 from reference import runio
 
 __all__ = [
@@ -30,7 +33,7 @@ __all__ = [
     "ClusterSettings",
     "dask_client",
     "read_cluster",
-    "thread_environment",
+    "worker_environment",
     "worker_threads",
 ]
 
@@ -141,22 +144,19 @@ def read_cluster(
     return runio.structure(table, ClusterSettings, f"[cluster] of {where!r}")
 
 
-def thread_environment(threads: int) -> dict[str, str]:
-    """The environment that gives a worker ``threads`` threads in torch, OpenMP, MKL and
-    OpenBLAS (set before the worker process starts, so before any of them initialise)."""
-    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", THREADS_VARIABLE)
-    return {name: str(threads) for name in names}
+def worker_environment(threads: int) -> dict[str, str]:
+    """The environment of a worker with ``threads`` threads: the thread counts and wait
+    policy of :func:`fast.threads.thread_environment`, and :data:`THREADS_VARIABLE` (set
+    before the worker process starts, so before OpenMP or a BLAS initialise)."""
+    return thread_environment(threads) | {THREADS_VARIABLE: str(threads)}
 
 
 def worker_threads() -> None:
-    """Set torch's threads to the worker's share (:data:`THREADS_VARIABLE`), if set: what
-    every campaign task does first."""
+    """Set torch's and OpenBLAS's threads to the worker's share (:data:`THREADS_VARIABLE`),
+    if set (:func:`fast.threads.configure_threads`): what every campaign task does first."""
     threads = os.environ.get(THREADS_VARIABLE)
     if threads:
-        import torch
-
-        if torch.get_num_threads() != int(threads):
-            torch.set_num_threads(int(threads))
+        configure_threads(int(threads))
 
 
 @contextlib.contextmanager
@@ -193,7 +193,7 @@ def dask_client(settings: ClusterSettings, scheduler: str | None, out: Path) -> 
         workers = max(1, settings.workers)
         threads = settings.cores or max(1, (os.cpu_count() or 1) // workers)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               env=thread_environment(threads),
+                               env=worker_environment(threads),
                                dashboard_address=":0")  # type: ignore[no-untyped-call]  # fmt: skip
     else:
         cluster = _jobqueue_cluster(settings, out)
@@ -215,7 +215,7 @@ def _jobqueue_cluster(settings: ClusterSettings, out: Path) -> Any:
     cores = settings.cores or 1
     logs = Path(settings.log_directory or out / "cluster-logs")
     logs.mkdir(parents=True, exist_ok=True)
-    environment = [f"export {k}={v}" for k, v in thread_environment(cores).items()]
+    environment = [f"export {k}={v}" for k, v in worker_environment(cores).items()]
     options: dict[str, Any] = dict(
         cores=cores, processes=1, memory=settings.memory, walltime=settings.walltime,
         job_extra_directives=list(settings.directives),

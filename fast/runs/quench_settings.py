@@ -72,8 +72,9 @@ class CompareSettings:
     40x40, 30 runs, ``C_ij`` at steps 200, 1000, 9000). ``ensemble = 0`` skips it.
 
     ``cluster_radius > 0`` adds a third arm with the same states and noise, driven by the
-    local-cluster force of that radius (:class:`fast.ed.ClusterForceField`; needs a fixed
-    ``mu``): the no-training baseline the network should beat (beyond the papers).
+    local-cluster force of that radius (:class:`fast.ed.ClusterForceField`; at fixed ``mu``,
+    or at fixed filling with one global ``mu`` per configuration): the no-training baseline
+    the network should beat (beyond the papers).
 
     ``members_per_unit > 0`` runs each arm as units of that many members (the same blocks
     and noise in every arm), which a cluster can spread: 30 members with
@@ -148,10 +149,6 @@ class QuenchSettings(TrainedWorkflow):
         if isinstance(arch, GNNArchitecture) and arch.time_channel:
             raise ValueError(
                 f"network {self.train.network!r} takes a time input; the quench workflow has none"
-            )
-        if self.compare.cluster_radius and self.physics.ensemble().mu is None:
-            raise ValueError(
-                "[compare] cluster_radius needs a fixed chemical potential: give [physics] mu"
             )
         sizes = {"dataset.size": self.dataset.size, "simulate.size": self.simulate.size}
         if self.compare.ensemble:

@@ -234,13 +234,6 @@ def test_a_stage_needs_its_predecessors(tmp_path: Path) -> None:
         (
             TINY.replace(
                 "checkpoint_every = 20\n\n[analyse]",
-                "checkpoint_every = 20\ncluster_radius = 1.0\n\n[analyse]",
-            ),
-            "cluster_radius needs a fixed",
-        ),
-        (
-            TINY.replace(
-                "checkpoint_every = 20\n\n[analyse]",
                 "checkpoint_every = 20\ncluster_radius = -1.0\n\n[analyse]",
             ),
             "cluster_radius must be >= 0",
