@@ -174,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in ("run", "demo"):
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+        for handler in logging.getLogger().handlers:  # the console: INFO (run.log: more)
+            handler.setLevel(logging.INFO)
         path = args.experiment if args.command == "run" else str(DEMO)
         return run(path, args.out, args.device, args.seed, args.stage, args.quiet, args.debug,
                    getattr(args, "workers", None), getattr(args, "scheduler", None),

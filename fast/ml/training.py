@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -51,8 +52,11 @@ from reference.nn import (
 )
 from reference.runio import atomic_write, reading
 
+log = logging.getLogger("fast.ml")
+
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "HISTORY_COLUMNS",
     "ErrorStats",
     "TrainConfig",  # (from fast.ml.configuration)
     "TrainResult",
@@ -424,6 +428,29 @@ def _epoch(config: TrainConfig, problem: TrainingProblem, state: TrainingState) 
         state.best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
 
 
+HISTORY_COLUMNS = ("epoch", "train_rmse", "val_rmse", "learning_rate", "seconds")
+"""The columns of a training history file (``train_network(history_file=...)``)."""
+
+
+class _HistoryFile:
+    """The CSV history of a training run: rewritten at the start to the epochs the state
+    holds (a resume drops what came after the checkpoint), then appended epoch by epoch."""
+
+    def __init__(self, path: Path, history: list[dict[str, float]]) -> None:
+        self.path = path
+        lines = [",".join(HISTORY_COLUMNS)] + [self._row(h) for h in history]
+        text = "\n".join(lines) + "\n"
+        atomic_write(path, lambda p: p.write_text(text))
+
+    @staticmethod
+    def _row(entry: dict[str, float]) -> str:
+        return ",".join(format(entry[c], ".10g") for c in HISTORY_COLUMNS)
+
+    def append(self, entry: dict[str, float]) -> None:
+        with open(self.path, "a") as fh:
+            fh.write(self._row(entry) + "\n")
+
+
 def _fit(
     config: TrainConfig,
     problem: TrainingProblem,
@@ -431,14 +458,22 @@ def _fit(
     path: Path,
     progress: bool,
     on_epoch: Callable[[int], Any] | None,
+    rows: _HistoryFile | None = None,
 ) -> str:
-    """Run epochs until a stop reason holds, checkpointing as configured; return the reason."""
+    """Run epochs until a stop reason holds, checkpointing as configured; return the reason.
+    Each epoch is logged (``fast.ml`` at DEBUG) and appended to ``rows``."""
     bar = tqdm(total=config.epochs, initial=state.epoch, desc="training", unit="epoch",
                disable=not progress)  # fmt: skip
     while (stopped := state.stop_reason(config)) is None:
         _epoch(config, problem, state)
         bar.update(1)
-        bar.set_postfix(val_rmse=f"{state.history[-1]['val_rmse']:.2e}")
+        last = state.history[-1]
+        bar.set_postfix(val_rmse=f"{last['val_rmse']:.2e}")
+        log.debug("epoch %d: training RMSE %.4g, held-out RMSE %.4g, learning rate %.3g, %.1f s",
+                  last["epoch"], last["train_rmse"], last["val_rmse"], last["learning_rate"],
+                  last["seconds"])  # fmt: skip
+        if rows is not None:
+            rows.append(last)
         if state.epoch % config.checkpoint_every == 0 or state.stop_reason(config) is not None:
             state.save(path, problem.identity)
         if on_epoch is not None:
@@ -493,6 +528,7 @@ def train_network(
     lattice: SquareLattice | None = None,
     sites: NDArray[np.bool_] | None = None,
     times: NDArray[np.float64] | None = None,
+    history_file: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train ``config.network`` on the exact forces of ``dataset``.
 
@@ -517,6 +553,10 @@ def train_network(
         Show a progress bar over epochs.
     on_epoch : callable, optional
         Called with the epoch number after each epoch (tests use it to interrupt).
+    history_file : path-like, optional
+        A CSV file that gets one row per epoch as it ends (epoch, training and held-out
+        RMSE, learning rate, seconds); on a resume, rows of epochs after the checkpoint
+        are dropped first, so the file always matches the history.
     lattice : SquareLattice, optional
         The lattice of the configurations (default: periodic, of their shape); paper 001's
         lattice is open along x.
@@ -548,7 +588,8 @@ def train_network(
     path = Path(checkpoint)
     if path.exists():
         state.restore(path, problem.identity, dev)
-    stopped = _fit(config, problem, state, path, progress, on_epoch)
+    rows = None if history_file is None else _HistoryFile(Path(history_file), state.history)
+    stopped = _fit(config, problem, state, path, progress, on_epoch, rows)
     state.network.load_state_dict(state.best_state)
     weights = fold_standardisation(state.network, problem.scales)
     train, validation, predictions = evaluate(weights, problem, dataset, sites is None)

@@ -22,6 +22,8 @@ deleted first, so nothing stale survives.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import hashlib
 import json
 import logging
@@ -29,7 +31,7 @@ import os
 import shutil
 import time
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -51,6 +53,7 @@ __all__ = [
     "load_settings",
     "parse_settings",
     "preflight",
+    "provenance",
     "read_experiment_file",
     "run_experiment",
     "settings_fingerprint",
@@ -64,7 +67,11 @@ StageFunction = Callable[[Any, Path, torch.device, bool], None]
 STAGES_FILE = "stages.json"
 """The finished stages and the fingerprint of the settings each was made with."""
 SETTINGS_FILE = "experiment.json"
-"""The experiment's settings and derived quantities, rewritten by every run."""
+"""The experiment's settings and derived quantities, rewritten by every run, with the
+provenance of the last run (:func:`provenance`)."""
+LOG_FILE = "run.log"
+"""Every run's log lines (those of the console and each training epoch), with times,
+appended run after run."""
 METRICS_FILE = "metrics.json"
 """What a workflow's last stage writes: the run's results, returned by :func:`run_experiment`
 and read by :meth:`Workflow.summary` (the one file the runner and workflows agree on)."""
@@ -407,6 +414,64 @@ def preflight(experiment: Workflow, folder: Path, stage: str | None) -> list[str
     return [stage]
 
 
+def provenance(device: torch.device) -> dict[str, Any]:
+    """Where and with what a run ran: package version, git commit of the code (when it runs
+    from a checkout), Python, torch and NumPy versions, device name, host, start time."""
+    import platform
+    import socket
+    import subprocess
+
+    import numpy as np
+
+    import fast
+
+    try:
+        commit: str | None = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(fast.__file__).parent, capture_output=True,
+            text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+    return {
+        "version": fast.__version__,
+        "git_commit": commit,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "device": str(device),
+        "device_name": name,
+        "threads": torch.get_num_threads(),
+        "host": socket.gethostname(),
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+@contextlib.contextmanager
+def _logging_to(path: Path) -> Iterator[None]:
+    """Append the log lines of :mod:`fast` and :mod:`reference` (INFO, and each training
+    epoch at DEBUG) to ``path``, with times, for the ``with`` block. The loggers' own levels
+    are opened to DEBUG for it; what the console shows is up to its own handler's level."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("fast", "reference")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        handler.close()
+
+
 def run_experiment(
     experiment: Workflow,
     out: str | os.PathLike[str],
@@ -436,7 +501,7 @@ def run_experiment(
     if until is not None:
         _stage(experiment, until)
     folder = runio.prepare_run_folder(out)
-    with runio.lock_folder(folder):
+    with runio.lock_folder(folder), _logging_to(folder / LOG_FILE):
         _remove_orphans(experiment, folder)
         if share is not None:
             adopt_stages(experiment, folder, Path(share[0]), share[1])
@@ -500,10 +565,9 @@ def _run_locked(
         names = _names(experiment)
         todo = [name for name in todo if names.index(name) <= names.index(until)]
     check_memory(experiment, todo, dev)
-    runio.write_json(
-        folder / SETTINGS_FILE,
-        attrs.asdict(experiment) | experiment.derived(),  # type: ignore[arg-type]
-    )
+    settings = attrs.asdict(experiment) | experiment.derived()  # type: ignore[arg-type]
+    started = provenance(dev)
+    runio.write_json(folder / SETTINGS_FILE, settings | {"provenance": started})
     if stage is not None and stage in _read_stages(folder):
         log.info("redoing stage %s: deleting its outputs and those of the later stages", stage)
         _forget(experiment, folder, stage)
@@ -517,6 +581,9 @@ def _run_locked(
         for file in current.discard_when_done:  # only now: a kill before the mark loses nothing
             (folder / file).unlink(missing_ok=True)
         log.info("stage %s done in %.1f s", name, time.perf_counter() - start)
+    ended = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    runio.write_json(folder / SETTINGS_FILE,
+                     settings | {"provenance": started | {"ended": ended}})  # fmt: skip
     metrics = folder / METRICS_FILE
     if _names(experiment)[-1] not in todo and todo:
         return {}  # the metrics on disk (if any) predate what this call did

@@ -35,6 +35,7 @@ from reference.lattice import SquareLattice
 __all__ = [
     "CHECKPOINT_FILE",
     "DATASET_FILE",
+    "HISTORY_FILE",
     "MODEL_FILE",
     "TRAIN_OUTPUTS",
     "IntegratorFactory",
@@ -51,7 +52,9 @@ DATASET_FILE = "dataset.h5"
 """The training set of a workflow whose ``dataset`` stage writes one (quench, voltage)."""
 MODEL_FILE = "model.pt"
 CHECKPOINT_FILE = "train_checkpoint.pt"
-TRAIN_OUTPUTS = (MODEL_FILE, "training.json", "predictions.h5", CHECKPOINT_FILE)
+HISTORY_FILE = "training.csv"
+"""The training history, a row per epoch, written as the epochs end."""
+TRAIN_OUTPUTS = (MODEL_FILE, "training.json", "predictions.h5", CHECKPOINT_FILE, HISTORY_FILE)
 """What the train stage writes (its checkpoint included)."""
 
 
@@ -198,7 +201,7 @@ def train_stage(
     config = experiment.train_config()
     result = train_network(
         config, data, folder / CHECKPOINT_FILE, device=device, progress=progress,
-        lattice=lattice, sites=sites, times=times,
+        lattice=lattice, sites=sites, times=times, history_file=folder / HISTORY_FILE,
     )  # fmt: skip
     checks = experiment.model_checks()
     summary = {

@@ -23,6 +23,7 @@ from fast.ml.standardise import fold_standardisation
 from fast.ml.standardise import network_inputs as _inputs
 from fast.ml.standardise import standardised_forces as _standardised_forces
 from fast.ml.training import (
+    HISTORY_COLUMNS,
     TrainConfig,
     split_by_configuration,
     train_network,
@@ -334,3 +335,28 @@ def test_folding_keeps_a_levels_head_unchanged() -> None:
     folded = fnn.Network.from_weights(fold_standardisation(net, scales), dtype=torch.float64)
     direct = fnn.NetworkForceField(folded, lattice).forces(q)
     np.testing.assert_allclose(direct.numpy(), wrapped.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_the_history_file_matches_the_history_after_a_resume(dataset, tmp_path: Path) -> None:
+    """Rows of epochs after the last checkpoint are dropped on resume, then appended again."""
+    config = TrainConfig(hidden=(8, 4), epochs=4, batch_size=3, seed=1, dtype="float64",
+                         checkpoint_every=2)  # fmt: skip
+    csv = tmp_path / "training.csv"
+
+    def stop(epoch: int) -> None:
+        if epoch == 3:  # after the checkpoint of epoch 2, before that of epoch 4
+            raise _StopError
+
+    with pytest.raises(_StopError):
+        train_network(config, dataset, tmp_path / "cut.pt", progress=False, on_epoch=stop,
+                      history_file=csv)  # fmt: skip
+    assert len(csv.read_text().splitlines()) == 1 + 3
+    resumed = train_network(config, dataset, tmp_path / "cut.pt", progress=False,
+                            history_file=csv)  # fmt: skip
+    lines = csv.read_text().splitlines()
+    assert lines[0] == ",".join(HISTORY_COLUMNS)
+    rows = [dict(zip(HISTORY_COLUMNS, map(float, line.split(",")), strict=True))
+            for line in lines[1:]]  # fmt: skip
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    for row, entry in zip(rows, resumed.history, strict=True):
+        assert row["val_rmse"] == pytest.approx(entry["val_rmse"], rel=1e-9)

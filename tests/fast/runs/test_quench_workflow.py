@@ -327,3 +327,24 @@ def test_the_cluster_arm_runs_from_the_same_states_and_is_reported(tmp_path: Pat
     assert arm["r_c"] == 2.0 and len(arm["max_z"]) == 2
     assert metrics["timings"]["compare_cluster_seconds_per_step"] > 0
     assert "local-cluster force (r_c = 2" in (out / "report.md").read_text()
+
+
+def test_the_run_folder_has_a_log_a_training_history_and_provenance(
+    finished: tuple[Path, Path],
+) -> None:
+    import fast
+    from fast.ml.training import HISTORY_COLUMNS
+
+    _, out = finished
+    log = (out / "run.log").read_text()
+    assert "fast.runs: stage dataset" in log and "fast.ml: epoch 1: training RMSE" in log
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ fast.runs: stage report done",
+                     log, re.MULTILINE)  # fmt: skip
+    lines = (out / "training.csv").read_text().splitlines()
+    history = json.loads((out / "training.json").read_text())["history"]
+    assert lines[0] == ",".join(HISTORY_COLUMNS) and len(lines) == 1 + len(history)
+    found = json.loads((out / "experiment.json").read_text())["provenance"]
+    assert found["version"] == fast.__version__ and found["torch"] == torch.__version__
+    assert found["numpy"] == np.__version__ and found["device"] == "cpu"
+    assert found["started"] <= found["ended"]
+    assert found["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", found["git_commit"])
