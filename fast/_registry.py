@@ -188,6 +188,14 @@ def _tail(rng: np.random.Generator) -> Inputs:
     return (rng.uniform(0.1, 1.0, size=(2, *lat.shape)), lat, 0.5, 3.0), {}
 
 
+def _wall_frames(rng: np.random.Generator) -> Inputs:
+    """Two frames of a field, the second with a share of its sites' signs flipped."""
+    lat = _lattice(rng, periodic=bool(rng.random() < 0.7))
+    before = _field(rng, lat)
+    after = np.where(rng.random(before.shape) < rng.uniform(0.0, 0.5), -before, before)
+    return (before, after, lat, float(rng.uniform(0.1, 2.0))), {}
+
+
 def _growth(rng: np.random.Generator) -> Inputs:
     """Times and lengths of 3 replicas of a noisy offset power law."""
     t = np.cumsum(rng.uniform(0.5, 2.0, size=12))
@@ -525,6 +533,12 @@ def _registry() -> list[Case]:
             _q_lattice,
             r.observables.domain_length_from_walls,
             f.observables.domain_length_from_walls,
+        ),
+        Case(
+            "observables.wall_mobility",
+            _wall_frames,
+            r.observables.wall_mobility,
+            f.observables.wall_mobility,
         ),
         Case(
             "observables.porod_exponent",

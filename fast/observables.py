@@ -52,6 +52,7 @@ __all__ = [
     "staggered_order",
     "structure_factor",
     "structure_factor_background",
+    "wall_mobility",
 ]
 
 domain_length_from_correlation = delegate(_ref.domain_length_from_correlation)
@@ -332,11 +333,43 @@ def domain_length_from_walls(phi: Tensor, lattice: SquareLattice) -> Tensor:
     """
     f = _field("phi", phi, lattice)
     walls = torch.zeros(f.shape[:-2], dtype=f.dtype, device=f.device)
+    for wall in _wall_bonds(f, lattice):
+        walls = walls + wall.sum(dim=(-2, -1)).to(f.dtype)
+    # a Python scalar over a tensor is a reciprocal and a product in torch; divide as NumPy does
+    length: Tensor = torch.full_like(walls, 2.0 * lattice.n_sites) / walls
+    return length
+
+
+def _wall_bonds(f: Tensor, lattice: SquareLattice) -> list[Tensor]:
+    """Per axis, whether each bond ``(r, r + e_axis)`` crosses a wall; none across an open edge."""
+    masks = []
     for axis, periodic in zip((-2, -1), lattice.periodic, strict=True):
         product = f * torch.roll(f, -1, dims=axis)
         if not periodic:
             product = product.narrow(axis, 0, f.shape[axis] - 1)
-        walls = walls + (product < 0).sum(dim=(-2, -1)).to(f.dtype)
-    # a Python scalar over a tensor is a reciprocal and a product in torch; divide as NumPy does
-    length: Tensor = torch.full_like(walls, 2.0 * lattice.n_sites) / walls
-    return length
+        masks.append(product < 0)
+    return masks
+
+
+def wall_mobility(
+    phi_before: Tensor, phi_after: Tensor, lattice: SquareLattice, dt: float
+) -> Tensor:
+    r"""Return :math:`|W_a \triangle W_b| / ((|W_a| + |W_b|)\,\Delta t)`, the share of wall bonds
+    (:math:`\phi_i \phi_j < 0`) that changed between two frames per unit time, shape ``(...)``;
+    NaN where neither frame has a wall.
+    """
+    before = _field("phi_before", phi_before, lattice)
+    after = _field("phi_after", phi_after, lattice).to(before.device)
+    if after.shape != before.shape:
+        raise ValueError(
+            f"phi_after must have the shape of phi_before {tuple(before.shape)}, "
+            f"got {tuple(after.shape)}"
+        )
+    interval = check_positive("dt", dt)
+    changed = torch.zeros(before.shape[:-2], dtype=before.dtype, device=before.device)
+    total = torch.zeros_like(changed)
+    for wa, wb in zip(_wall_bonds(before, lattice), _wall_bonds(after, lattice), strict=True):
+        changed = changed + (wa != wb).sum(dim=(-2, -1)).to(before.dtype)
+        total = total + (wa.sum(dim=(-2, -1)) + wb.sum(dim=(-2, -1))).to(before.dtype)
+    share = torch.where(total > 0, changed / total.clamp(min=1), math.nan)
+    return share / interval

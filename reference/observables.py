@@ -32,7 +32,8 @@ breaks a Z2 (sublattice) symmetry. After a quench, domains of ``+delta`` and
   (:func:`domain_length_first_moment`), the second moment
   (:func:`domain_length_second_moment`) and half-weight radius
   (:func:`domain_length_from_peak_width`) of the peak, the inverse wall density
-  (:func:`domain_length_from_walls`), the Porod tail (:func:`porod_exponent`), the
+  (:func:`domain_length_from_walls`), how much of the walls moved between two frames
+  (:func:`wall_mobility`), the Porod tail (:func:`porod_exponent`), the
   effective exponent ``d ln L / d ln t`` with bootstrap bands over replicas
   (:func:`effective_exponent`, :func:`effective_exponent_band`) and the growth law with
   an offset, ``L = (a + b t)^alpha`` (:func:`fit_growth_with_offset`).
@@ -93,6 +94,7 @@ __all__ = [
     "staggered_order",
     "structure_factor",
     "structure_factor_background",
+    "wall_mobility",
 ]
 
 _SHELL_TOLERANCE = 1e-9
@@ -972,14 +974,77 @@ def domain_length_from_walls(
         ``inf`` when no bond crosses a wall.
     """
     field = lattice.check_field("phi", phi)
-    walls = np.zeros(field.shape[:-2])
+    walls = sum(np.count_nonzero(w, axis=(-2, -1)) for w in _wall_bonds(field, lattice))
+    with np.errstate(divide="ignore"):
+        return np.asarray(2.0 * lattice.n_sites / walls, dtype=np.float64)
+
+
+def _wall_bonds(field: NDArray[np.float64], lattice: SquareLattice) -> list[NDArray[np.bool_]]:
+    """Whether each bond ``(r, r + e_x)`` and ``(r, r + e_y)`` crosses a wall (``phi_i phi_j < 0``),
+    one mask per axis; bonds across an open edge are dropped."""
+    masks = []
     for axis, periodic in zip((-2, -1), lattice.periodic, strict=True):
         product = field * np.roll(field, -1, axis=axis)  # the bond (r, r + e_axis)
         if not periodic:
             product = np.delete(product, -1, axis=axis)  # no bond across the open edge
-        walls = walls + np.count_nonzero(product < 0, axis=(-2, -1))
-    with np.errstate(divide="ignore"):
-        return np.asarray(2.0 * lattice.n_sites / walls, dtype=np.float64)
+        masks.append(np.asarray(product < 0))
+    return masks
+
+
+def wall_mobility(
+    phi_before: NDArray[np.float64],
+    phi_after: NDArray[np.float64],
+    lattice: SquareLattice,
+    dt: float,
+) -> NDArray[np.float64]:
+    r"""Return the share of domain-wall bonds that changed between two frames, per unit time.
+
+    .. math::
+
+        \mu = \frac{\lvert W_a \,\triangle\, W_b \rvert}{(\lvert W_a \rvert + \lvert W_b \rvert)\,
+               \Delta t}, \qquad
+        W = \{\langle ij \rangle : \phi_i\, \phi_j < 0\},
+
+    with :math:`W_a`, :math:`W_b` the wall bonds (those of :func:`domain_length_from_walls`)
+    of ``phi_before`` and ``phi_after`` and :math:`\triangle` the symmetric difference: the
+    bonds that are a wall in one frame and not in the other. Beyond the papers (issue 19,
+    item 4): a slowly growing :math:`L(t)` may be slow coarsening or walls that have
+    stopped; :math:`\mu` tells them apart. :math:`\mu\,\Delta t` lies in [0, 1]: 0 when
+    every wall stayed where it was (whatever the amplitude of :math:`\phi` did, a global
+    flip :math:`\phi \to -\phi` included), 1 when no wall bond is shared, as when every
+    wall moved by a lattice spacing or more; a single wall of two that moves by one site
+    gives 1/2. Walls made and unmade by thermal flicker of single sites count as motion;
+    the rate therefore depends on the frame interval for fast walls (a wall that moved
+    farther than a spacing between frames counts once) and includes flicker for
+    frozen ones.
+
+    Parameters
+    ----------
+    phi_before, phi_after : (..., Lx, Ly) float64
+        Local order (:func:`local_cdw_order`, or a TDGL field) at two times, of one shape.
+    lattice : SquareLattice
+    dt : float
+        The time between the frames, ``> 0``.
+
+    Returns
+    -------
+    (...) float64
+        NaN where neither frame has a wall.
+    """
+    before = lattice.check_field("phi_before", phi_before)
+    after = lattice.check_field("phi_after", phi_after)
+    if after.shape != before.shape:
+        raise ValueError(
+            f"phi_after must have the shape of phi_before {before.shape}, got {after.shape}"
+        )
+    interval = check_positive("dt", dt)
+    changed = np.zeros(before.shape[:-2])
+    total = np.zeros(before.shape[:-2])
+    for wa, wb in zip(_wall_bonds(before, lattice), _wall_bonds(after, lattice), strict=True):
+        changed = changed + np.count_nonzero(wa != wb, axis=(-2, -1))
+        total = total + np.count_nonzero(wa, axis=(-2, -1)) + np.count_nonzero(wb, axis=(-2, -1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(total > 0, changed / total, np.nan) / interval, dtype=np.float64)
 
 
 def equal_time_correlation(

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from fast.runs.coarsening import CoarseningExperiment
 from fast.runs.laser import LaserExperiment
 from fast.runs.quench import QuenchExperiment
 from fast.runs.runner import Workflow, load_settings
@@ -22,6 +23,7 @@ WORKFLOWS: dict[str, type[Any]] = {
     "quench": QuenchExperiment,  # papers 002, 003, 004
     "voltage": VoltageExperiment,  # paper 001
     "laser": LaserExperiment,  # paper 000
+    "coarsening": CoarseningExperiment,  # issue 19: papers 002-004's growth law, any provider
 }
 """Workflow classes by ``[experiment] kind``."""
 

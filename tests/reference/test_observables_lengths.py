@@ -42,6 +42,7 @@ from reference.observables import (
     porod_exponent,
     structure_factor,
     structure_factor_background,
+    wall_mobility,
 )
 from tests.strategies import fields, lattices
 
@@ -353,6 +354,87 @@ def test_wall_length_is_invariant_under_d4_and_translations(
         assert domain_length_from_walls(moved, lat) == domain_length_from_walls(phi, lat)
 
 
+# --- wall mobility -------------------------------------------------------------------------------
+
+
+@given(st.integers(2, 5), st.integers(0, 2**32 - 1), st.floats(0.01, 10.0))
+def test_walls_that_stay_put_have_zero_mobility(a: int, seed: int, dt: float) -> None:
+    """Amplitudes change, signs stay (or all flip at once): no wall moves."""
+    rng = np.random.default_rng(seed)
+    lat = SquareLattice(6 * a, 6 * a)
+    phi = _tiling(rng.choice([-1.0, 1.0], size=(6, 6)), a) * rng.uniform(0.1, 1.0, lat.shape)
+    has_walls = domain_length_from_walls(phi, lat) < math.inf
+    rescaled = phi * rng.uniform(0.5, 2.0, lat.shape)
+    expected = 0.0 if has_walls else math.nan
+    np.testing.assert_equal(wall_mobility(phi, rescaled, lat, dt), expected)
+    np.testing.assert_equal(wall_mobility(phi, -phi, lat, dt), expected)
+
+
+@pytest.mark.parametrize(("d", "shift"), [(3, 1), (3, 2), (4, 1), (4, 3), (5, 2)])
+def test_stripes_translated_off_their_walls_change_every_wall_bond(d: int, shift: int) -> None:
+    """Stripes of width d moved by less than d: no wall bond is shared, the share is 1 per
+    frame interval; moved by d (a sign flip) or 2d (a period), none changed."""
+    lat = SquareLattice(4 * d, 5)
+    stripes = _stripes(lat, d)
+    for dt in (1.0, 0.25):
+        moved = np.roll(stripes, shift, axis=0)
+        assert wall_mobility(stripes, moved, lat, dt) == pytest.approx(1.0 / dt, rel=1e-14)
+    assert wall_mobility(stripes, np.roll(stripes, d, axis=0), lat, 0.5) == 0.0
+    assert wall_mobility(stripes, np.roll(stripes, 2 * d, axis=0), lat, 0.5) == 0.0
+
+
+@pytest.mark.parametrize("width", [2, 5])
+def test_one_of_two_walls_moving_by_one_site_changes_half_the_wall_bonds(width: int) -> None:
+    lat = SquareLattice(16, 7)
+    x = np.arange(lat.Lx)[:, None] * np.ones(lat.Ly)
+    stripe = np.where(x < width, 1.0, -1.0)  # walls at x = width - 1 | width and 15 | 0
+    wider = np.where(x < width + 1, 1.0, -1.0)
+    assert wall_mobility(stripe, wider, lat, 2.0) == pytest.approx(0.25, rel=1e-14)
+
+
+@given(lattices(), st.data())
+def test_wall_mobility_matches_a_loop_over_the_bonds(
+    lat: SquareLattice, data: st.DataObject
+) -> None:
+    before, after = data.draw(fields(lat)), data.draw(fields(lat))
+    dt = data.draw(st.floats(0.1, 10.0))
+    changed = total = 0
+    for i, j in bonds(lat):
+        wall_a = before.flat[i] * before.flat[j] < 0
+        wall_b = after.flat[i] * after.flat[j] < 0
+        changed += int(wall_a != wall_b)
+        total += int(wall_a) + int(wall_b)
+    mobility = wall_mobility(before, after, lat, dt)
+    if total == 0:
+        assert math.isnan(mobility)
+    else:
+        assert mobility == pytest.approx(changed / total / dt, rel=1e-12)
+        assert 0.0 <= mobility * dt <= 1.0
+
+
+@given(lattices(square=True, periodic=True), st.data())
+def test_wall_mobility_is_symmetric_and_invariant_under_d4_and_translations(
+    lat: SquareLattice, data: st.DataObject
+) -> None:
+    before, after = data.draw(fields(lat)), data.draw(fields(lat))
+    shift = (data.draw(st.integers(-5, 5)), data.draw(st.integers(-5, 5)))
+    value = wall_mobility(before, after, lat, 0.5)
+    np.testing.assert_equal(wall_mobility(after, before, lat, 0.5), value)
+    for op in D4_OPERATIONS:
+        a, b = (translate(apply_point_operation(f, op, lat), shift, lat) for f in (before, after))
+        np.testing.assert_equal(wall_mobility(a, b, lat, 0.5), value)
+
+
+def test_wall_mobility_acts_independently_on_batch_axes() -> None:
+    rng = np.random.default_rng(3)
+    lat = SquareLattice(8, 6)
+    before, after = rng.normal(size=(2, 3, *lat.shape)), rng.normal(size=(2, 3, *lat.shape))
+    batch = wall_mobility(before, after, lat, 0.3)
+    assert batch.shape == (2, 3)
+    for i, j in itertools.product(range(2), range(3)):
+        assert batch[i, j] == wall_mobility(before[i, j], after[i, j], lat, 0.3)
+
+
 # --- Porod tail ----------------------------------------------------------------------------------
 
 
@@ -521,6 +603,12 @@ _OPEN = SquareLattice(8, 8, periodic_x=False)
         ),
         pytest.param(lambda: domain_length_from_peak_width(_S[:4], _LAT), "S", id="pw-shape"),
         pytest.param(lambda: domain_length_from_walls(_S[:4], _LAT), "phi", id="walls-shape"),
+        pytest.param(
+            lambda: wall_mobility(_S, np.ones((2, 8, 8)), _LAT, 1.0), "phi_after", id="mob-shape"
+        ),
+        pytest.param(lambda: wall_mobility(_S[:4], _S, _LAT, 1.0), "phi_before", id="mob-lattice"),
+        pytest.param(lambda: wall_mobility(_S, _S, _LAT, 0.0), "dt", id="mob-dt"),
+        pytest.param(lambda: wall_mobility(_S, _S, _LAT, math.inf), "dt", id="mob-dt-inf"),
         pytest.param(lambda: porod_exponent(_S, _LAT, 0.0, 1.0), "q_min", id="porod-zero"),
         pytest.param(lambda: porod_exponent(_S, _LAT, 1.0, 0.5), "q_max", id="porod-order"),
         pytest.param(lambda: porod_exponent(_S, _LAT, 0.1, 0.2), "q_min", id="porod-shells"),
