@@ -4,8 +4,11 @@
     runs an experiment's stages (for the papers' workflows: dataset, train, simulate,
     analyse, report), skipping finished ones. ``[experiment] kind`` picks the workflow
     (:data:`fast.runs.registry.WORKFLOWS`): ``quench`` (papers 002-004,
-    :mod:`fast.runs.quench`), ``voltage`` (paper 001, :mod:`fast.runs.voltage`) or ``laser``
-    (paper 000, :mod:`fast.runs.laser`).
+    :mod:`fast.runs.quench`), ``voltage`` (paper 001, :mod:`fast.runs.voltage`), ``laser``
+    (paper 000, :mod:`fast.runs.laser`) or ``coarsening`` (:mod:`fast.runs.coarsening`).
+    A file with a ``[sweep]`` table is a campaign of many runs (:mod:`fast.runs.campaign`);
+    ``--workers N``, ``--cluster local|slurm|pbs`` (or the file's ``[cluster]`` table) and
+    ``--scheduler ADDRESS`` run it, or a single experiment, on Dask.
 ``python -m fast demo [--out runs/demo]``
     runs ``specs/experiments/demo.toml``: a small quench trained and simulated end to end
     in a few minutes on a laptop CPU.

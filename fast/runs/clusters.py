@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,7 +222,7 @@ def _jobqueue_cluster(settings: ClusterSettings, out: Path) -> Any:
         job_extra_directives=list(settings.directives),
         job_script_prologue=[*environment, *settings.prologue],
         worker_extra_args=["--nthreads", "1"], log_directory=str(logs),
-        python=sys_executable(), scheduler_options={"dashboard_address": ":0"},
+        python=sys.executable, scheduler_options={"dashboard_address": ":0"},
     )  # fmt: skip
     if settings.queue:
         options["queue"] = settings.queue
@@ -231,10 +232,3 @@ def _jobqueue_cluster(settings: ClusterSettings, out: Path) -> Any:
         options["interface"] = settings.interface
     make = SLURMCluster if settings.kind == "slurm" else PBSCluster
     return make(**options)
-
-
-def sys_executable() -> str:
-    """The Python the workers run: this one (the same environment on a shared filesystem)."""
-    import sys
-
-    return sys.executable

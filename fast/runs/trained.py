@@ -231,6 +231,14 @@ def train_stage(
     )  # fmt: skip
 
 
+def _identity(
+    experiment: TrainedWorkflow, name: str, stream: int, model_hash: str, **extra: int
+) -> str:
+    """A run's identity: the ``simulate`` fingerprint, its name, noise stream and model."""
+    return json.dumps({"fingerprint": fingerprint(experiment, "simulate"), "run": name,
+                       "stream": stream, "model": model_hash} | extra)  # fmt: skip
+
+
 def simulation_run(
     experiment: TrainedWorkflow,
     folder: Path,
@@ -261,9 +269,8 @@ def simulation_run(
     gen = torch.Generator(device=device)
     entropy = [experiment.seed, stream, 1] + ([] if block is None else [block])
     gen.manual_seed(int(np.random.default_rng(entropy).integers(2**62)))
-    identity = json.dumps({"fingerprint": fingerprint(experiment, "simulate"), "run": name,
-                           "stream": stream, "model": model_hash}
-                          | ({} if block is None else {"block": block}))  # fmt: skip
+    identity = _identity(experiment, name, stream, model_hash,
+                         **({} if block is None else {"block": block}))  # fmt: skip
     return run_dynamics(
         integrator, integrator.init(*start, rng=gen, t0=t0), steps, folder / f"{name}.h5",
         identity=identity, record_every=record_every, checkpoint_every=checkpoint_every,
@@ -316,9 +323,7 @@ def ensemble_run(
         return simulation_run(experiment, folder, name, make_integrator(device), q0, p0,
                               device=device, progress=progress, **common)  # fmt: skip
     final = folder / f"{name}.h5"
-    identity = json.dumps({"fingerprint": fingerprint(experiment, "simulate"), "run": name,
-                           "stream": stream, "model": model_hash,
-                           "members_per_unit": members_per_unit})  # fmt: skip
+    identity = _identity(experiment, name, stream, model_hash, members_per_unit=members_per_unit)
     if final.exists():
         stored = load_trajectory(final)
         if stored.attributes.get("identity") != identity:
