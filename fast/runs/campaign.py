@@ -29,6 +29,7 @@ Stages that points would compute with equal settings are computed once
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -52,7 +53,7 @@ from fast.runs.runner import (
     read_experiment_file,
     run_experiment,
 )
-from fast.runs.units import Unit, sequential, unit_executor
+from fast.runs.units import Executor, Unit, sequential, unit_executor
 from reference import runio
 
 __all__ = [
@@ -338,10 +339,15 @@ def _on_cluster(
                 share = (share[0], upto)
             prefixes[name, last] = client.submit(
                 point_task, point, experiment, targets[name], device, False, share, last, deps,
-                key=f"stages to {last} of {targets[name]}", pure=False,
+                None, priority[name], key=f"stages to {last} of {targets[name]}", pure=False,
+                priority=priority[name],
             )  # fmt: skip
         return prefixes[name, last]
 
+    # Dask priority by rank, handed on to the point's units: among the tasks waiting on a
+    # worker, an earlier point's go first, so a campaign stopped half-way tends to leave its
+    # first points whole. (It is no global order: Dask assigns ready tasks to workers early.)
+    priority = {p.name: len(points) - i for i, (p, _) in enumerate(points)}
     futures = {}
     for point, experiment in points:
         rank = order[point.name].index
@@ -352,8 +358,9 @@ def _on_cluster(
         if share is not None:
             deps.append(prefix(plan[point.name][0], share[1]))
         futures[client.submit(point_task, point, experiment, targets[point.name], device,
-                              False, share, None, deps, key=f"point {targets[point.name]}",
-                              pure=False)] = point.name  # fmt: skip
+                              False, share, None, deps, None, priority[point.name],
+                              key=f"point {targets[point.name]}", pure=False,
+                              priority=priority[point.name])] = point.name  # fmt: skip
     client.subscribe_topic(PROGRESS_TOPIC, _progress)
     start = time.perf_counter()
     try:
@@ -403,13 +410,17 @@ def point_task(
     until: str | None = None,
     after: Sequence[Any] = (),
     stage: str | None = None,
+    priority: int = 0,
 ) -> dict[str, Any]:
     """Run one point (its stages up to ``until``) in its own folder, with its own lock, and
     return its metrics: what a Dask worker executes (``after``: the tasks it waits for).
-    On a worker, its stages' units become tasks of their own (:func:`dask_units`)."""
+    On a worker, its stages' units become tasks of their own (:func:`dask_units`) with the
+    point's Dask ``priority``."""
     del after
     worker_threads()
-    executor = dask_units if _on_worker() else sequential
+    executor: Executor = (
+        functools.partial(dask_units, priority=priority) if _on_worker() else sequential
+    )
     try:
         with unit_executor(executor):
             return run_experiment(experiment, folder, device=device, progress=progress,
@@ -432,15 +443,16 @@ def _on_worker() -> bool:
     return True
 
 
-def dask_units(units: Sequence[Unit]) -> list[Any]:
+def dask_units(units: Sequence[Unit], priority: int = 0) -> list[Any]:
     """The executor of units on Dask (:func:`fast.runs.units.unit_executor`): each unit a
     task keyed by its folder, submitted from the task that runs the stage (which leaves its
-    worker's thread while it waits, so the worker can take a unit)."""
+    worker's thread while it waits, so the worker can take a unit), at Dask ``priority``
+    (higher runs first)."""
     from distributed import worker_client
 
     with worker_client() as client:
-        futures = [client.submit(unit_task, unit, key=f"unit {unit.key}", pure=False)
-                   for unit in units]  # fmt: skip
+        futures = [client.submit(unit_task, unit, key=f"unit {unit.key}", pure=False,
+                                 priority=priority) for unit in units]  # fmt: skip
         return list(client.gather(futures))
 
 
