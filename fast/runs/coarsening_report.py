@@ -378,6 +378,85 @@ def _all_lengths(entries: Sequence[CampaignEntry], path: Path) -> bool:
     return True
 
 
+def _all_effective(entries: Sequence[CampaignEntry], path: Path) -> bool:
+    """The effective exponent of every finished point's headline estimator, with its
+    bootstrap band, on one plot beside Allen-Cahn's 1/2 and the papers' values."""
+    curves = []
+    for entry, colour, label in styled_points(entries):
+        growth = (entry.metrics or {}).get("growth") or {}
+        name = growth.get("headline")
+        if not (entry.folder / "analysis.h5").is_file() or not name:
+            continue
+        arrays = read_arrays(entry.folder / "analysis.h5")
+        if f"alpha_eff_{name}" in arrays:
+            curves.append((arrays, name, colour, label, growth))
+    if not curves:
+        return False
+    plt = runio.pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 4.2), layout="constrained")
+    for arrays, name, colour, label, _ in curves:
+        t = arrays["alpha_eff_t"]
+        ax.fill_between(t, arrays[f"alpha_eff_{name}_lower"], arrays[f"alpha_eff_{name}_upper"],
+                        color=colour, alpha=0.15, lw=0)  # fmt: skip
+        ax.semilogx(t, arrays[f"alpha_eff_{name}"], "o-", ms=2.0, lw=1.0, color=colour,
+                    label=label)  # fmt: skip
+    ax.axhline(ALLEN_CAHN, color="k", ls=":", lw=1, label="Allen-Cahn 1/2")
+    papers = sorted({(e.metrics or {}).get("reference_alpha", {}).get("alpha") for e in entries
+                     if ((e.metrics or {}).get("reference_alpha") or {}).get("source")
+                     == "papers 002-004"})  # fmt: skip
+    for alpha in papers:
+        ax.axhline(alpha, color="0.4", ls="--", lw=0.8)
+    if papers:
+        ax.plot([], [], color="0.4", ls="--", lw=0.8, label="papers: " +
+                ", ".join(format(a, "g") for a in papers))  # fmt: skip
+    window = curves[0][4].get("window")
+    if window is not None:
+        ax.axvspan(*window, color="0.93", zorder=0, label="fit window")
+    ax.set_xlabel(" / ".join(sorted({c[4].get("time_label", "t") for c in curves})))
+    ax.set_ylabel(r"$\alpha_{\rm eff} = d\ln L / d\ln t$")
+    ax.set_title("effective exponent of every point: " +
+                 ", ".join(sorted({LABELS[c[1]] for c in curves})), fontsize=9)  # fmt: skip
+    if len(ax.get_legend_handles_labels()[0]) <= 14:
+        ax.legend(fontsize=6.5)
+    runio.save_figure(fig, path)
+    return True
+
+
+def _late_snapshots(entries: Sequence[CampaignEntry], path: Path) -> bool:
+    """phi_i of every finished point's first member at its last snapshot, above a close-up of
+    n_i (paper 003 Figs. 4 and 8, one column per point)."""
+    columns = []
+    for entry, _, label in styled_points(entries):
+        growth = (entry.metrics or {}).get("growth") or {}
+        if not (entry.folder / "analysis.h5").is_file():
+            continue
+        arrays = read_arrays(entry.folder / "analysis.h5")
+        if "snapshot_phi" in arrays and len(arrays["snapshot_frames"]):
+            t = arrays["t"][arrays["snapshot_frames"][-1]]
+            title = f"{label}\n{growth.get('time_label', 't')} = {t:.0f}"
+            columns.append((arrays["snapshot_phi"][-1], arrays["snapshot_n"][-1], title))
+    if not columns:
+        return False
+    plt = runio.pyplot()
+    fig, axes = plt.subplots(2, len(columns), figsize=(2.6 * len(columns) + 0.8, 5.6),
+                             squeeze=False, layout="constrained")  # fmt: skip
+    phi_scale = max(float(np.max(np.abs(c[0]))) for c in columns) or 1.0
+    for column, (phi, n, title) in enumerate(columns):
+        top = axes[0][column].imshow(phi.T, origin="lower", cmap="RdBu_r", vmin=-phi_scale,
+                                     vmax=phi_scale)  # fmt: skip
+        bottom = axes[1][column].imshow(n[:_CLOSE_UP, :_CLOSE_UP].T, origin="lower",
+                                        cmap="viridis", vmin=0.0, vmax=1.0)  # fmt: skip
+        axes[0][column].set_title(title, fontsize=7)
+        for row in (0, 1):
+            axes[row][column].set_xticks([])
+            axes[row][column].set_yticks([])
+    fig.colorbar(top, ax=axes[0].tolist(), shrink=0.8, label=r"$\phi_i$")
+    side = min(_CLOSE_UP, columns[0][1].shape[-1])
+    fig.colorbar(bottom, ax=axes[1].tolist(), shrink=0.8, label=rf"$n_i$ ({side}x{side} corner)")
+    runio.save_figure(fig, path)
+    return True
+
+
 def _flagged(entries: Sequence[CampaignEntry], test: Callable[[Mapping[str, Any]], bool]) -> str:
     return ", ".join(f"`{e.name}`" for e in entries if test((e.metrics or {}).get("growth") or {}))
 
@@ -443,8 +522,9 @@ def campaign_summary(entries: Sequence[CampaignEntry], folder: Path) -> str:
         headline estimator's plain and offset fits, the walls' turnover and how many replicas'
         walls froze; the plain-fit and the offset-fit exponent of every estimator with the
         walls' turnover and mobility (:func:`fast.runs.report.campaign_table`); the points
-        whose walls are frozen; L(t) of every point on one log-log plot; alpha against each
-        numeric swept setting.
+        whose walls are frozen; L(t) and the effective exponent of every point on one plot
+        each; late-time snapshots of phi_i and n_i per point; alpha against each numeric swept
+        setting.
     """
     finished = [e for e in entries if e.metrics is not None]
     if not finished:
@@ -477,8 +557,16 @@ def campaign_summary(entries: Sequence[CampaignEntry], folder: Path) -> str:
     if frozen:
         lines += [f"Walls frozen in the fit window (the exponent is not a growth law): {frozen}.",
                   ""]  # fmt: skip
-    if _all_lengths(finished, folder / "figures" / "coarsening_lengths.png"):
+    figures = folder / "figures"
+    if _all_lengths(finished, figures / "coarsening_lengths.png"):
         lines.append("![L(t) of every point](figures/coarsening_lengths.png)")
+    if _all_effective(finished, figures / "coarsening_effective_exponent.png"):
+        lines.append("![effective exponent of every point]"
+                     "(figures/coarsening_effective_exponent.png)")  # fmt: skip
+    if _late_snapshots(finished, figures / "coarsening_snapshots.png"):
+        lines += ["", "Late-time snapshots, first member of each point: phi_i (top) and a "
+                  "close-up of n_i (bottom).", "",
+                  "![late snapshots of every point](figures/coarsening_snapshots.png)"]  # fmt: skip
     lines += against_parameters(
         finished,
         [(r"$\alpha$, $L = A t^\alpha$", _quantities("fit")),

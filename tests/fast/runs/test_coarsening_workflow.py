@@ -284,11 +284,20 @@ def _entry(root: Path, name: str, values: dict[str, Any], alpha: float) -> Campa
     estimators = {}
     for estimator in ESTIMATORS:
         arrays[f"L_{estimator}"] = 2.0 * np.maximum(t, 1.0) ** alpha
+        arrays[f"alpha_eff_{estimator}"] = np.full(5, alpha)
+        arrays[f"alpha_eff_{estimator}_lower"] = np.full(5, alpha - 0.02)
+        arrays[f"alpha_eff_{estimator}_upper"] = np.full(5, alpha + 0.02)
         fit = {"alpha": alpha, "alpha_stderr": 0.01, "alpha_bootstrap_error": 0.02,
                "n_points": 20, "alpha_members": [alpha]}  # fmt: skip
         estimators[estimator] = {"fit": fit, "offset_fit": fit | {"degenerate": False}}
+    arrays["alpha_eff_t"] = np.geomspace(20.0, 400.0, 5)
+    checkerboard = (-1.0) ** np.add.outer(np.arange(8), np.arange(8))
+    arrays |= {"snapshot_frames": np.array([0, 25]),
+               "snapshot_phi": np.stack([checkerboard, -checkerboard]),
+               "snapshot_n": 0.5 + 0.3 * np.stack([checkerboard, -checkerboard])}  # fmt: skip
     write_arrays(folder / "analysis.h5", arrays)
     growth = {
+        "window": [50.0, 500.0],
         "provider": "cluster", "time_label": "t omega", "headline": "first_moment",
         "estimators": estimators,
         "walls": {"window_turnover": 0.9, "mobility_window_mean": 0.01, "frozen": alpha < 0.05},
@@ -316,7 +325,9 @@ def test_the_campaign_summary_puts_every_estimator_beside_the_papers(tmp_path: P
     assert "0.040 +- 0.000" in rows[0] and rows[0].endswith("| 2 of 2 |")
     assert "0.300 +- 0.000" in rows[1] and rows[1].endswith("| 0 of 2 |")
     assert "Walls frozen in the fit window" in text and "`T0.1_r0`" in text
-    assert (tmp_path / "figures" / "coarsening_lengths.png").stat().st_size > 1000
+    for figure in ("coarsening_lengths", "coarsening_effective_exponent", "coarsening_snapshots"):
+        assert (tmp_path / "figures" / f"{figure}.png").stat().st_size > 1000
+        assert f"(figures/{figure}.png)" in text
     assert (tmp_path / "figures" / "coarsening_alpha_vs_physics_temperature.png").exists()
     assert "4 of 5 points finished" in text
 
