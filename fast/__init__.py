@@ -35,8 +35,7 @@ from fast import (
     testing,
     threads,
 )
-
-__version__ = "0.1.0"
+from reference import __version__ as __version__  # one version source, read by pyproject
 
 __all__ = [
     "descriptors",

@@ -17,6 +17,7 @@ experiment files share). Programs: :mod:`reference.programs` (exact-only runs).
 """
 
 __version__ = "0.1.0"
+"""The version of the toolkit (both packages); ``pyproject.toml`` reads it from here."""
 
 TOPICS = (
     "lattice", "model", "forcefield", "ed", "negf", "ehrenfest", "dynamics", "observables",

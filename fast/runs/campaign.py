@@ -52,6 +52,7 @@ from fast.runs.runner import (
     parse_settings,
     read_experiment_file,
     run_experiment,
+    with_settings,
 )
 from fast.runs.units import Executor, Unit, sequential, unit_executor
 from reference import runio
@@ -159,22 +160,14 @@ def expand_sweep(sweep: Mapping[str, Any], seed: int, where: str) -> list[Point]
     return points
 
 
-def _with_values(data: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the parsed file ``data`` with the dotted ``values`` put in."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    for path, value in values.items():
-        section, _, key = path.partition(".")
-        table = out.setdefault(section, {})
-        if not isinstance(table, dict) or "." in key:
-            raise ValueError(f"[sweep] {path!r} does not name a setting of a settings section")
-        table[key] = value
-    return out
-
-
 def load_campaign(
-    path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
+    path: str | os.PathLike[str],
+    overrides: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> list[tuple[Point, Workflow]]:
-    """Read an experiment file with a ``[sweep]`` into its points, each loaded and checked.
+    """Read an experiment file with a ``[sweep]`` into its points, each loaded and checked
+    (``settings``: the command line's ``--set`` values by dotted path, put in before the
+    sweep's).
 
     Raises
     ------
@@ -183,7 +176,7 @@ def load_campaign(
         are invalid (and for a bad ``[sweep]`` table).
     """
     where = os.fspath(path)
-    data = read_experiment_file(path)
+    data = read_experiment_file(path, settings)
     data.pop("cluster", None)  # where it runs, not what: fast.runs.clusters.read_cluster
     sweep = data.pop("sweep", None)
     if not isinstance(sweep, dict):
@@ -196,7 +189,7 @@ def load_campaign(
     for point in expand_sweep(sweep, seed if isinstance(seed, int) else 0, where):
         try:
             experiment = parse_settings(
-                _with_values(data, point.values), WORKFLOWS, where, overrides
+                with_settings(data, point.values, "[sweep]"), WORKFLOWS, where, overrides
             )
         except ValueError as exc:
             raise ValueError(f"sweep point {point.name!r}: {exc}") from None

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -46,7 +47,7 @@ from fast.runs import coarsening_report
 from fast.runs.analysis import write_arrays
 from fast.runs.coarsening_settings import DEGENERATE_ALPHA, ESTIMATORS, CoarseningSettings
 from fast.runs.report import CampaignEntry
-from fast.runs.runner import Stage
+from fast.runs.runner import Stage, TimeNeed
 from fast.runs.settings import torch_dtype
 from fast.runs.trained import TrainedWorkflow, ensemble_run
 from fast.runs.trajectories import trajectory_files
@@ -259,8 +260,8 @@ def _log_frames(t: NDArray[np.float64], spacing: float) -> NDArray[np.int64]:
     """Indices of frames at least ``spacing`` apart in time, from the first with ``t > 0``:
     a log grid through linearly recorded frames."""
     keep: list[int] = []
-    for i, time in enumerate(t):
-        if time > 0 and (not keep or time >= spacing * t[keep[-1]]):
+    for i, when in enumerate(t):
+        if when > 0 and (not keep or when >= spacing * t[keep[-1]]):
             keep.append(i)
     return np.array(keep, dtype=np.int64)
 
@@ -551,6 +552,43 @@ class CoarseningExperiment(CoarseningSettings):
     def summary(self, metrics: Mapping[str, Any]) -> str:
         """One line about the finished run, from its ``metrics.json``."""
         return f"report.md written: {metrics['growth']['provider']}, {self.headline(metrics)}"
+
+    def time_estimate(self, device: torch.device) -> dict[str, TimeNeed]:
+        """The ``simulate`` stage's time: a probe of the integrator on one unit's batch of
+        members (after a first, untimed step) for about a second, scaled to every step of
+        every unit run one after the other.
+
+        Parameters
+        ----------
+        device
+            Where the probe runs (and the run would).
+
+        Returns
+        -------
+        dict
+            ``{"simulate": TimeNeed}``.
+        """
+        run = self.coarsening
+        batch = run.ensemble if run.members_per_unit == 0 else min(run.members_per_unit,
+                                                                   run.ensemble)  # fmt: skip
+        model_file = str(self.model_path()) if self.forces.provider == "mlp" else ""
+        integrator = make_integrator(self, model_file, device)
+        q0, p0 = _hot_start(self, device)
+        generator = torch.Generator(device=device).manual_seed(0)
+        state = integrator.step(integrator.init(q0[:batch], p0[:batch], rng=generator, t0=0.0))
+        steps, start = 0, time.perf_counter()
+        while steps < 2 or (time.perf_counter() - start < 1.0 and steps < 50):
+            state = integrator.step(state)
+            steps += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        per_member = (time.perf_counter() - start) / steps / batch
+        total = per_member * run.steps * run.ensemble
+        return {"simulate": TimeNeed(total, (
+            f"{run.steps} steps of {run.ensemble} members at {per_member * 1e3:.3g} ms per step "
+            f"and member ({self.forces.provider} forces, {run.size}x{run.size}; probe of "
+            f"{steps} steps of {batch}), one unit after another"
+        ))}  # fmt: skip
 
     def campaign_summary(self, entries: Sequence[CampaignEntry], folder: Path) -> str:
         """The campaign report's section on this workflow's points, side by side

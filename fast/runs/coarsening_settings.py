@@ -389,9 +389,15 @@ class CoarseningSettings:
         name = growth["headline"]
         entry = growth["estimators"][name]
         plain, offset = entry.get("fit"), entry.get("offset_fit")
+        if offset is None:
+            shifted = "n/a"
+        elif offset.get("degenerate"):
+            shifted = f"degenerate: L(t) bends up, alpha > {DEGENERATE_ALPHA:g}"
+        else:
+            shifted = format(offset["alpha"], ".3f")
         text = (
             f"alpha({name}) = {'n/a' if plain is None else format(plain['alpha'], '.3f')} "
-            f"(offset fit {'n/a' if offset is None else format(offset['alpha'], '.3f')})"
+            f"(offset fit {shifted})"
         )
         walls = growth["walls"]
         if walls.get("frozen"):

@@ -29,16 +29,19 @@ WORKFLOWS: dict[str, type[Any]] = {
 
 
 def load_experiment(
-    path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
+    path: str | os.PathLike[str],
+    overrides: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> Workflow:
     """Read an experiment file into the workflow of its ``[experiment] kind``.
 
     ``overrides`` replace ``[experiment]`` keys (e.g. ``seed``); ``None`` values are ignored.
+    ``settings`` replace settings by dotted path (``--set langevin.dt_omega=0.01``).
 
     Raises
     ------
     ValueError
         One line naming every unknown kind, section or key and every invalid value.
     """
-    experiment: Workflow = load_settings(path, WORKFLOWS, overrides)
+    experiment: Workflow = load_settings(path, WORKFLOWS, overrides, settings)
     return experiment

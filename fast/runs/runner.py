@@ -33,7 +33,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
 import torch
@@ -42,9 +42,11 @@ from fast.runs.units import UNITS_FOLDER
 from reference import runio
 
 __all__ = [
+    "Estimable",
     "MemoryNeed",
     "Stage",
     "StageFunction",
+    "TimeNeed",
     "Workflow",
     "adopt_stages",
     "available_memory",
@@ -57,6 +59,7 @@ __all__ = [
     "read_experiment_file",
     "run_experiment",
     "settings_fingerprint",
+    "with_settings",
 ]
 
 log = logging.getLogger("fast.runs")
@@ -157,6 +160,26 @@ class MemoryNeed:
     what: str
 
 
+@attrs.frozen
+class TimeNeed:
+    """A stage's run time on a device, estimated from a short measured probe: ``seconds``
+    for ``what`` (the work and the measured rate, so that a long estimate says what to
+    lower)."""
+
+    seconds: float
+    what: str
+
+
+@runtime_checkable
+class Estimable(Protocol):
+    """A workflow that can estimate its stages' run times (``holstein run --dry-run``)."""
+
+    def time_estimate(self, device: torch.device) -> dict[str, TimeNeed]:
+        """The run time of each stage it can estimate, by stage name, from a probe of a
+        few seconds at most on ``device``."""
+        ...
+
+
 def available_memory(device: torch.device) -> float:
     """Bytes a run can still allocate: free memory of a CUDA device, else the system's
     available memory (``MemAvailable`` of ``/proc/meminfo``, or physical memory)."""
@@ -226,19 +249,73 @@ def _stage(experiment: Workflow, name: str) -> Stage:
 # ============================================================================ settings
 
 
-def read_experiment_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The tables of an experiment file.
+def with_settings(
+    data: Mapping[str, Any], values: Mapping[str, Any], source: str = "--set"
+) -> dict[str, Any]:
+    """A copy of an experiment file's tables ``data`` with the dotted ``values`` put in.
+
+    Parameters
+    ----------
+    data
+        The parsed file: tables by name.
+    values
+        Settings by dotted path, ``"section.key"`` (e.g. ``"langevin.dt_omega"`` or
+        ``"experiment.seed"``): each replaces that key of that table, or adds it.
+    source
+        Where the values come from, for the error message (``--set``, ``[sweep]``).
+
+    Returns
+    -------
+    dict
+        The new tables; ``data`` is left as it was.
 
     Raises
     ------
     ValueError
-        Naming the file, if it does not exist or is not UTF-8 TOML.
+        Naming ``source`` and the path, for a path that is not ``section.key``.
+    """
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for path, value in values.items():
+        section, _, key = path.partition(".")
+        table = out.setdefault(section, {})
+        if not section or not key or not isinstance(table, dict) or "." in key:
+            raise ValueError(
+                f"{source} {path!r} does not name a setting of a settings section "
+                "(section.key, e.g. langevin.dt_omega)"
+            )
+        table[key] = value
+    return out
+
+
+def read_experiment_file(
+    path: str | os.PathLike[str], settings: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The tables of an experiment file, with the command line's ``settings`` (dotted
+    paths, :func:`with_settings`) put in.
+
+    Parameters
+    ----------
+    path
+        The TOML file.
+    settings
+        ``--set`` values by dotted path; checked later with the file's own.
+
+    Returns
+    -------
+    dict
+        Tables by name.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, if it does not exist or is not UTF-8 TOML; naming a ``--set``
+        path that is not ``section.key``.
     """
     where = os.fspath(path)
     try:
         with open(path, "rb") as fh:
             text = fh.read().decode("utf-8")
-        return tomllib.loads(text)
+        return with_settings(tomllib.loads(text), settings or {})
     except FileNotFoundError:
         raise ValueError(f"experiment file {where!r} does not exist") from None
     except IsADirectoryError:
@@ -255,9 +332,11 @@ def load_settings(
     path: str | os.PathLike[str],
     workflows: Mapping[str, type[Any]],
     overrides: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> Any:
     """Read an experiment file into the workflow class its ``[experiment] kind`` names
-    (:func:`parse_settings`); a file with a ``[sweep]`` table is a campaign, read by
+    (:func:`parse_settings`), with the dotted ``settings`` of ``--set`` put in
+    (:func:`with_settings`); a file with a ``[sweep]`` table is a campaign, read by
     :func:`fast.runs.campaign.load_campaign`.
 
     Raises
@@ -266,7 +345,7 @@ def load_settings(
         One line naming the file and every unknown kind, section or key and every invalid
         value; also for a file that is not UTF-8 TOML, or names no kind.
     """
-    data = read_experiment_file(path)
+    data = read_experiment_file(path, settings)
     data.pop("cluster", None)  # where it runs, not what: fast.runs.clusters.read_cluster
     if "sweep" in data:
         raise ValueError(
