@@ -23,6 +23,7 @@ from torch import Tensor
 
 import fast
 from fast import nn
+from fast.ml.provenance import provenance_json
 from fast.ml.storage import content_hash
 from fast.model import elastic_force
 from reference.lattice import SquareLattice
@@ -111,6 +112,7 @@ def save_model(
         "ensemble": json.dumps(None if ensemble is None else attrs.asdict(ensemble)),
         "metadata": json.dumps(dict(metadata or {}), sort_keys=True, default=str),
         "code_version": fast.__version__,
+        "provenance": provenance_json(),
         "weights": {k: torch.as_tensor(v) for k, v in weights.arrays.items()},
     }
     atomic_write(Path(path), lambda p: torch.save(payload, p))

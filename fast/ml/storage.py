@@ -30,6 +30,7 @@ import h5py
 import numpy as np
 from numpy.typing import NDArray
 
+from fast.ml.provenance import provenance_json
 from reference.runio import atomic_write, reading
 
 __all__ = ["ChunkFolder", "content_hash", "partial_path", "write_npz"]
@@ -204,6 +205,7 @@ class ChunkFolder:
         def write(tmp: Path) -> None:
             digest = hashlib.sha256()
             with h5py.File(tmp, "w") as fh:
+                fh.attrs["provenance"] = provenance_json()  # the attributes may replace it
                 for key, value in attributes.items():
                     fh.attrs[key] = value
                 for name in sorted(fields) if hash_attribute else fields:

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import fast
+from fast.ml.provenance import provenance_json
 from reference import runio
 
 __all__ = ["agreement", "compare_ensembles", "read_arrays", "write_arrays"]
@@ -68,6 +69,7 @@ def write_arrays(path: Path, arrays: Mapping[str, NDArray[Any]]) -> None:
     def write(p: Path) -> None:
         with h5py.File(p, "w") as fh:
             fh.attrs["code_version"] = fast.__version__
+            fh.attrs["provenance"] = provenance_json()
             for k, v in arrays.items():
                 fh.create_dataset(k, data=v)
 

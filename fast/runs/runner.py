@@ -38,6 +38,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import attrs
 import torch
 
+from fast.ml.provenance import on_device
+from fast.ml.provenance import provenance as file_provenance
 from fast.runs.units import UNITS_FOLDER
 from reference import runio
 
@@ -494,39 +496,23 @@ def preflight(experiment: Workflow, folder: Path, stage: str | None) -> list[str
 
 
 def provenance(device: torch.device) -> dict[str, Any]:
-    """Where and with what a run ran: package version, git commit of the code (when it runs
-    from a checkout), Python, torch and NumPy versions, device name, host, start time."""
-    import platform
-    import socket
-    import subprocess
+    """Where and with what a run ran (:func:`fast.ml.provenance.provenance`), its time
+    under ``started``.
 
-    import numpy as np
+    Parameters
+    ----------
+    device
+        The run's device.
 
-    import fast
-
-    try:
-        commit: str | None = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(fast.__file__).parent, capture_output=True,
-            text=True, timeout=5, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
-    return {
-        "version": fast.__version__,
-        "git_commit": commit,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "device": str(device),
-        "device_name": name,
-        "threads": torch.get_num_threads(),
-        "host": socket.gethostname(),
-        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
+    Returns
+    -------
+    dict
+        Package version, git commit (from a checkout), Python, torch and NumPy versions,
+        device and its name, threads, host and the start time.
+    """
+    record = file_provenance(device)
+    record["started"] = record.pop("time")
+    return record
 
 
 @contextlib.contextmanager
@@ -580,7 +566,7 @@ def run_experiment(
     if until is not None:
         _stage(experiment, until)
     folder = runio.prepare_run_folder(out)
-    with runio.lock_folder(folder), _logging_to(folder / LOG_FILE):
+    with runio.lock_folder(folder), _logging_to(folder / LOG_FILE), on_device(dev):
         _remove_orphans(experiment, folder)
         if share is not None:
             adopt_stages(experiment, folder, Path(share[0]), share[1])

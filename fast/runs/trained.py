@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from fast.dynamics import Integrator
 from fast.ml.datasets import Dataset, load_dataset
 from fast.ml.models import Architecture, architecture_to_json, load_model, save_model
+from fast.ml.provenance import on_device
 from fast.ml.training import TrainConfig, train_network
 from fast.runs.runner import MemoryNeed, Stage, fingerprint
 from fast.runs.trajectories import StoredTrajectory, load_trajectory, run_dynamics
@@ -366,7 +367,7 @@ def run_block(
     dev = torch.device(device)
     where = _block_folder(Path(folder), name, block)
     where.mkdir(parents=True, exist_ok=True)
-    with runio.lock_folder(where, wait=True):
+    with runio.lock_folder(where, wait=True), on_device(dev):
         for tmp in where.rglob(runio.TEMPORARY):  # a dead writer's: the lock is ours
             tmp.unlink(missing_ok=True)
         stored = simulation_run(experiment, where, name, make_integrator(dev), q0.to(dev),

@@ -348,3 +348,14 @@ def test_the_run_folder_has_a_log_a_training_history_and_provenance(
     assert found["numpy"] == np.__version__ and found["device"] == "cpu"
     assert found["started"] <= found["ended"]
     assert found["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", found["git_commit"])
+    # every file of the run says where and with what it was made
+    import h5py
+
+    stamps = [json.loads(torch.load(out / "model.pt", weights_only=True)["provenance"])]
+    for name in ("dataset.h5", "trajectory.h5", "analysis.h5"):
+        with h5py.File(out / name, "r") as fh:
+            stamps.append(json.loads(fh.attrs["provenance"]))
+    for stamp in stamps:
+        assert stamp["version"] == fast.__version__ and stamp["torch"] == torch.__version__
+        assert stamp["device"] == "cpu" and stamp["host"] == found["host"]
+        assert stamp["time"] <= found["ended"]
