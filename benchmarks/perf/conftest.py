@@ -1,0 +1,1 @@
+"""pytest-benchmark settings of the ratio benchmarks (``nox -s perf``)."""
