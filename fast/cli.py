@@ -51,7 +51,22 @@ import torch
 
 
 def check(device: str, seeds: int, pattern: str | None) -> int:
-    """Run the registry; print a table; return the number of failures."""
+    """Run the registry; print a table; return the number of failures.
+
+    Parameters
+    ----------
+    device : str
+        The torch device the fast side runs on (e.g. ``"cpu"``, ``"cuda"``).
+    seeds : int
+        Random inputs per case (>= 1).
+    pattern : str or None
+        Run only cases whose name contains this text; None: every case.
+
+    Returns
+    -------
+    int
+        The number of cases that failed or raised.
+    """
     from fast._registry import CASES, compare
 
     dev = torch.device(device)
@@ -82,6 +97,16 @@ DEMO = "demo"
 def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
     """``--set`` arguments ``section.key=value`` as settings by dotted path; each value is
     read as a TOML value (``0.1``, ``true``, ``[1, 2]``, ``"text"``), else taken as text.
+
+    Parameters
+    ----------
+    items : sequence of str
+        The ``--set`` arguments, each ``section.key=value``.
+
+    Returns
+    -------
+    dict
+        Values by dotted path (a later assignment of a path replaces an earlier one).
 
     Raises
     ------
@@ -120,7 +145,44 @@ def run(
     """Run an experiment file or a shipped experiment by name (a campaign if it has a
     ``[sweep]``), here or on the Dask cluster its ``[cluster]`` table or the options name,
     with the ``--set`` ``assignments`` put in; print a one-line summary or one error line
-    (with ``debug``, also the traceback). With ``dry_run``, check and describe instead."""
+    (with ``debug``, also the traceback). With ``dry_run``, check and describe instead.
+
+    Parameters
+    ----------
+    path : str
+        An experiment file, or the name of a shipped one (``quench_cpu``).
+    out : str
+        The run (or campaign) folder.
+    device : str
+        The torch device (``"cpu"``, ``"cuda"``, ...).
+    seed : int or None
+        ``--seed``: replaces ``[experiment] seed``; None: the file's.
+    stage : str or None
+        ``--stage``: run only this stage (refused for a campaign); None: every unfinished
+        stage.
+    quiet : bool
+        No progress bars.
+    debug : bool
+        Print the traceback of an error (default False).
+    workers : int, optional
+        ``--workers``: Dask workers (replaces ``[cluster] workers``; 0: in turn, here).
+    scheduler : str, optional
+        ``--scheduler``: the address of an existing Dask scheduler.
+    cluster : {"local", "slurm", "pbs"}, optional
+        ``--cluster``: where the workers run (replaces ``[cluster] kind``).
+    assignments : sequence of str
+        ``--set`` arguments, ``section.key=value`` (:func:`parse_assignments`).
+    dry_run : bool
+        Check everything and print each stage's state, memory and time estimate, without
+        running (default False).
+
+    Returns
+    -------
+    int
+        The exit status (:func:`reference.runio.run_cli`): 0 on success, 2 for an error
+        in the input, the folder or the device (one ``error:`` line), 1 for an
+        unexpected error, 130 when interrupted.
+    """
     from fast.runs.clusters import read_cluster
     from fast.runs.registry import load_experiment
     from fast.runs.runner import read_experiment_file, run_experiment
@@ -225,7 +287,26 @@ def _campaign(
 
 def init(kind: str, size: str, out: str | None, force: bool) -> int:
     """Write the commented experiment file of ``kind`` (:func:`fast.runs.shipped.init_text`)
-    to ``out`` (default ``KIND.toml``), refusing to replace a file unless ``force``."""
+    to ``out`` (default ``KIND.toml``), refusing to replace a file unless ``force``.
+
+    Parameters
+    ----------
+    kind : {"quench", "voltage", "laser", "coarsening"}
+        The workflow.
+    size : {"small", "cpu", "paper"}
+        Which shipped file to start from (:data:`fast.runs.shipped.TEMPLATES`).
+    out : str or None
+        The file to write; None: ``<kind>.toml`` in the working directory.
+    force : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    int
+        The exit status (:func:`reference.runio.run_cli`): 0 on success, 2 for an error
+        in the input, the folder or the device (one ``error:`` line), 1 for an
+        unexpected error, 130 when interrupted.
+    """
     from fast.runs.shipped import init_text
     from reference.runio import run_cli
 
@@ -245,7 +326,13 @@ def init(kind: str, size: str, out: str | None, force: bool) -> int:
 
 
 def list_experiments() -> int:
-    """Print the shipped experiment files, one line each."""
+    """Print the shipped experiment files, one line each.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     from fast.runs.shipped import EXPERIMENTS, shipped_experiments, summary_line
 
     shipped = shipped_experiments()
@@ -261,7 +348,20 @@ def _program() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``holstein`` and ``python -m fast``."""
+    """Entry point of ``holstein`` and ``python -m fast``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; None (default): ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: that of ``run``, ``demo``, ``init`` or ``list`` (:func:`run`,
+        :func:`init`, :func:`list_experiments`); for ``check``, 0 if every case agrees, 1
+        if any fails, 2 for a bad ``--seeds`` or an unavailable device.
+    """
     import fast
 
     parser = argparse.ArgumentParser(

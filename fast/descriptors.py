@@ -80,6 +80,20 @@ def _device_gather(
 def neighbourhood_values(field: Tensor, offsets: Tensor, lattice: SquareLattice) -> Tensor:
     r"""Gather :math:`Q(\mathbf{r}_i + \boldsymbol\delta_j)` for every site and offset, ``(..., Lx,
     Ly, m)``.
+
+    Parameters
+    ----------
+    field : Tensor, shape (..., Lx, Ly)
+        Real field on the lattice; float32 stays float32, anything else becomes float64.
+    offsets : Tensor, shape (m, 2), int
+        Offsets ``(dx, dy)`` in lattice constants (an array or nested list also works).
+    lattice : SquareLattice
+        Wraps periodic axes; neighbours beyond an open edge read as zero.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly, m)
+        Same dtype and device as ``field``.
     """
     offs = tuple(
         (int(a), int(b)) for a, b in np.asarray(torch.as_tensor(offsets).cpu()).reshape(-1, 2)
@@ -99,7 +113,22 @@ def _gather(f: Tensor, offsets: tuple[tuple[int, int], ...], lattice: SquareLatt
 def irrep_coefficients(
     field: Tensor, neighbourhood: Neighbourhood, lattice: SquareLattice
 ) -> Tensor:
-    r"""Return the IR coefficients of every site (one gather, one matmul), ``(..., Lx, Ly, m)``."""
+    r"""Return the IR coefficients of every site (one gather, one matmul), ``(..., Lx, Ly, m)``.
+
+    Parameters
+    ----------
+    field : Tensor, shape (..., Lx, Ly)
+        Real field on the lattice.
+    neighbourhood : Neighbourhood
+        From :func:`decompose_neighbourhood`; must not wrap onto itself on ``lattice``
+        (``ValueError`` otherwise).
+    lattice : SquareLattice
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly, m)
+        Coefficients in the order of ``neighbourhood.labels``; dtype and device of ``field``.
+    """
     neighbourhood.check_fits(lattice)
     values = neighbourhood_values(field, torch.tensor(neighbourhood.offsets), lattice)
     basis = torch.tensor(neighbourhood.basis, dtype=values.dtype, device=values.device)
@@ -107,7 +136,19 @@ def irrep_coefficients(
 
 
 def split_irreps(coefficients: Tensor, neighbourhood: Neighbourhood) -> dict[str, Tensor]:
-    """Group coefficients by IR: ``{name: (..., n_Gamma, d_Gamma)}``."""
+    """Group coefficients by IR: ``{name: (..., n_Gamma, d_Gamma)}``.
+
+    Parameters
+    ----------
+    coefficients : Tensor, shape (..., m)
+        IR coefficients in the order of ``neighbourhood.labels``.
+    neighbourhood : Neighbourhood
+
+    Returns
+    -------
+    dict of str to Tensor, shape (..., n_Gamma, d_Gamma)
+        IR name to its block (multiplicity, component).
+    """
     c = as_tensor("coefficients", coefficients, dtype=None)
     if c.shape[-1] != neighbourhood.size:
         raise ValueError(
@@ -128,7 +169,22 @@ def _split_irreps(c: Tensor, neighbourhood: Neighbourhood) -> dict[str, Tensor]:
 def transform_irreps(
     blocks: dict[str, Tensor], group: PointGroup, element: Tensor
 ) -> dict[str, Tensor]:
-    r"""Apply group elements per position: :math:`\mathbf{f} \to D_\Gamma(g)\mathbf{f}`."""
+    r"""Apply group elements per position: :math:`\mathbf{f} \to D_\Gamma(g)\mathbf{f}`.
+
+    Parameters
+    ----------
+    blocks : dict of str to Tensor, shape (..., n, d)
+        IR blocks as returned by :func:`split_irreps`.
+    group : PointGroup
+        The group the blocks belong to (``D4`` or ``CS``).
+    element : Tensor, shape (...), int
+        Element index per leading position, broadcast against the blocks' leading axes.
+
+    Returns
+    -------
+    dict of str to Tensor, shape (..., n, d)
+        The transformed blocks, on each block's device and dtype.
+    """
     out = {}
     for name, f in blocks.items():
         g = torch.as_tensor(element, device=f.device, dtype=torch.int64)
@@ -138,7 +194,17 @@ def transform_irreps(
 
 
 def power_spectrum(blocks: dict[str, Tensor]) -> dict[str, Tensor]:
-    r"""Return :math:`p^\Gamma_r = |\mathbf{f}^\Gamma_r|` (paper 003, eq. A1)."""
+    r"""Return :math:`p^\Gamma_r = |\mathbf{f}^\Gamma_r|` (paper 003, eq. A1).
+
+    Parameters
+    ----------
+    blocks : dict of str to Tensor, shape (..., n, d)
+        IR blocks as returned by :func:`split_irreps`.
+
+    Returns
+    -------
+    dict of str to Tensor, shape (..., n)
+    """
     return {name: torch.linalg.vector_norm(f, dim=-1) for name, f in blocks.items()}
 
 
@@ -153,6 +219,17 @@ def _reference_map(neighbourhood: Neighbourhood) -> tuple[np.ndarray, tuple[str,
 def reference_irreps(values: Tensor, neighbourhood: Neighbourhood) -> dict[str, Tensor]:
     """Return the reference IRs from the sector means (one constant matrix), ``{name: (..., n_ref,
     d)}``.
+
+    Parameters
+    ----------
+    values : Tensor, shape (..., m)
+        Neighbourhood values in the order of ``neighbourhood.offsets``.
+    neighbourhood : Neighbourhood
+
+    Returns
+    -------
+    dict of str to Tensor, shape (..., n_ref, d)
+        D4: one copy of each 1-D IR and two of E; Cs: one A' and one A''.
     """
     return _reference_irreps(as_tensor("values", values, dtype=None), neighbourhood)
 
@@ -200,6 +277,19 @@ def canonical_element(
     a gather of ``G`` key entries and a sign flip, and the tie scale (the largest
     transformed value) is the largest key value; otherwise the transformed table is built
     whole.
+
+    Parameters
+    ----------
+    keys : list of (str, Tensor of shape (..., n, d))
+        IR name and block, in priority order; at least one (``ValueError`` otherwise).
+    group : PointGroup
+    tol : float
+        Relative tie tolerance: values within ``tol`` times the largest key value are equal.
+
+    Returns
+    -------
+    Tensor, shape (...), int64
+        Index into ``group`` of the first maximising element, on the keys' device.
     """
     if not keys:
         raise ValueError("keys must hold at least one block")
@@ -273,12 +363,37 @@ def _reference_keys(reference: dict[str, Tensor], group: PointGroup) -> list[tup
 
 
 def standard_frame(reference: dict[str, Tensor], group: PointGroup) -> Tensor:
-    """Return the standard-frame element of the reference IRs (paper 003, eq. A3)."""
+    """Return the standard-frame element of the reference IRs (paper 003, eq. A3).
+
+    Parameters
+    ----------
+    reference : dict of str to Tensor, shape (..., n_ref, d)
+        Reference IRs from :func:`reference_irreps`.
+    group : PointGroup
+
+    Returns
+    -------
+    Tensor, shape (...), int64
+        Element index into ``group``.
+    """
     return canonical_element(_reference_keys(reference, group), group)
 
 
 def phases(blocks: dict[str, Tensor], reference: dict[str, Tensor]) -> dict[str, Tensor]:
-    r"""Return :math:`\eta^\Gamma_r` (paper 003, eq. A2); zero for components below tie scale."""
+    r"""Return :math:`\eta^\Gamma_r` (paper 003, eq. A2); zero for components below tie scale.
+
+    Parameters
+    ----------
+    blocks : dict of str to Tensor, shape (..., n, d)
+        IR blocks of the neighbourhood (:func:`split_irreps`).
+    reference : dict of str to Tensor, shape (..., n_ref, d)
+        Reference IRs (:func:`reference_irreps`); the first copy of each IR is used.
+
+    Returns
+    -------
+    dict of str to Tensor, shape (..., n)
+        Cosines in ``[-1, 1]``.
+    """
     every = [*blocks.values(), *reference.values()]
     scale = _TIE_TOL * torch.stack([f.abs().amax(dim=(-2, -1)) for f in every if f.numel()]).amax(
         dim=0
@@ -294,7 +409,19 @@ def phases(blocks: dict[str, Tensor], reference: dict[str, Tensor]) -> dict[str,
 
 
 def reference_phases(reference: dict[str, Tensor], group: PointGroup) -> dict[str, Tensor]:
-    """Return the standard-form phases of the reference (paper 003, eqs. A3-A4)."""
+    """Return the standard-form phases of the reference (paper 003, eqs. A3-A4).
+
+    Parameters
+    ----------
+    reference : dict of str to Tensor, shape (..., n_ref, d)
+        Reference IRs from :func:`reference_irreps`.
+    group : PointGroup
+
+    Returns
+    -------
+    dict of str to Tensor, shape (...)
+        A sign (-1, 0 or 1) for 1-D IRs, a cosine for E.
+    """
     t = standard_frame(reference, group)
     moved = transform_irreps(reference, group, t)
     scale = torch.stack([f.abs().amax(dim=(-2, -1)) for f in reference.values() if f.numel()]).amax(
@@ -317,7 +444,19 @@ def reference_phases(reference: dict[str, Tensor], group: PointGroup) -> dict[st
 
 
 def frame_features(values: Tensor, neighbourhood: Neighbourhood) -> Tensor:
-    """Return the IR coefficients in the standard frame (45 features at r_c = 3.61)."""
+    """Return the IR coefficients in the standard frame (45 features at r_c = 3.61).
+
+    Parameters
+    ----------
+    values : Tensor, shape (..., m)
+        Neighbourhood values in the order of ``neighbourhood.offsets``; float32 stays float32.
+    neighbourhood : Neighbourhood
+
+    Returns
+    -------
+    Tensor, shape (..., m)
+        In the order of ``neighbourhood.labels``; dtype and device of ``values``.
+    """
     return _frame_features(_values(values, neighbourhood), neighbourhood)
 
 
@@ -400,7 +539,23 @@ def _coefficient_permutation(neighbourhood: Neighbourhood) -> np.ndarray | None:
 
 
 def d4_descriptor(field: Tensor, lattice: SquareLattice, r_c: float = 3.61) -> Tensor:
-    """Return the D4 descriptor of every site, ``(..., Lx, Ly, m)`` (paper 003, App. A)."""
+    """Return the D4 descriptor of every site, ``(..., Lx, Ly, m)`` (paper 003, App. A).
+
+    Parameters
+    ----------
+    field : Tensor, shape (..., Lx, Ly)
+        Real field; float32 stays float32, anything else becomes float64.
+    lattice : SquareLattice
+    r_c : float
+        Cutoff radius in lattice constants (> 0); every periodic length must be at least
+        ``2 floor(r_c) + 1``.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly, m)
+        Features in the order of ``decompose_neighbourhood(D4, r_c).labels`` (m = 45 at
+        the default cutoff); dtype and device of ``field``.
+    """
     hood = decompose_neighbourhood(D4, r_c)
     hood.check_fits(lattice)
     # the field is validated once here; the (sites x m) values need no second pass
@@ -416,6 +571,18 @@ def _offsets(neighbourhood: Neighbourhood) -> tuple[tuple[int, int], ...]:
 def mirror_pair_features(values: Tensor, neighbourhood: Neighbourhood) -> Tensor:
     r"""Return paper 001's :math:`G_{A'} = f_{A'}`, :math:`G_{A''} = f_{A''}f^{\rm ref}_{A''}` (eqs.
     11-12).
+
+    Parameters
+    ----------
+    values : Tensor, shape (..., m)
+        Neighbourhood values in the order of ``neighbourhood.offsets``.
+    neighbourhood : Neighbourhood
+        A decomposition under ``CS`` (``ValueError`` otherwise).
+
+    Returns
+    -------
+    Tensor, shape (..., m)
+        A' features first, then A''.
     """
     if neighbourhood.group is not CS:
         raise ValueError(
@@ -432,7 +599,22 @@ def _mirror_pair_features(v: Tensor, neighbourhood: Neighbourhood) -> Tensor:
 
 
 def cs_descriptor(field: Tensor, lattice: SquareLattice, r_c: float = 6.0) -> Tensor:
-    """Return the Cs descriptor of paper 001 at every site, ``(..., Lx, Ly, m)``."""
+    """Return the Cs descriptor of paper 001 at every site, ``(..., Lx, Ly, m)``.
+
+    Parameters
+    ----------
+    field : Tensor, shape (..., Lx, Ly)
+        Real field; float32 stays float32, anything else becomes float64.
+    lattice : SquareLattice
+    r_c : float
+        Cutoff radius in lattice constants (> 0); the neighbourhood must not wrap onto
+        itself along a periodic axis.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly, m)
+        A' features first, then A'' (m = 113 at the default cutoff).
+    """
     hood = decompose_neighbourhood(CS, r_c)
     hood.check_fits(lattice)
     return _mirror_pair_features(

@@ -70,26 +70,95 @@ class Integrator(NamedTuple):
 
 
 def b_step(P: Tensor, forces: Tensor, dt: float) -> Tensor:
-    r"""Return :math:`P + \Delta t\,F` (sub-step B)."""
+    r"""Return :math:`P + \Delta t\,F` (sub-step B).
+
+    Parameters
+    ----------
+    P : Tensor, shape (..., Lx, Ly)
+        Momenta.
+    forces : Tensor, shape (..., Lx, Ly)
+        Forces at the current ``Q``.
+    dt : float
+        Length of the sub-step.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+        The kicked momenta.
+    """
     return P + dt * forces
 
 
 def a_step(Q: Tensor, P: Tensor, mass: float, dt: float) -> Tensor:
-    r"""Return :math:`Q + \Delta t\,P/m` (sub-step A)."""
+    r"""Return :math:`Q + \Delta t\,P/m` (sub-step A).
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions.
+    P : Tensor, shape (..., Lx, Ly)
+        Momenta.
+    mass : float
+        Lattice mass (> 0).
+    dt : float
+        Length of the sub-step.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+        The drifted distortions.
+    """
     return Q + dt * P / mass
 
 
 def o_step(
     P: Tensor, mass: float, gamma: float, temperature: float, dt: float, noise: Tensor
 ) -> Tensor:
-    r"""Return :math:`aP + \sqrt{(1 - a^2)mT}\,\xi` with :math:`a = e^{-\gamma\Delta t/m}` (O)."""
+    r"""Return :math:`aP + \sqrt{(1 - a^2)mT}\,\xi` with :math:`a = e^{-\gamma\Delta t/m}` (O).
+
+    Parameters
+    ----------
+    P : Tensor, shape (..., Lx, Ly)
+        Momenta.
+    mass : float
+        Lattice mass (> 0).
+    gamma : float
+        Friction coefficient (>= 0; force per velocity).
+    temperature : float
+        Bath temperature ``k_B T`` (>= 0), in units of the hopping.
+    dt : float
+        Length of the sub-step.
+    noise : Tensor, shape (..., Lx, Ly)
+        Standard normal :math:`\xi`.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+        The momenta after the exact Ornstein-Uhlenbeck update.
+    """
     a = math.exp(-gamma * dt / mass)
     return a * P + math.sqrt((1.0 - a * a) * mass * temperature) * noise
 
 
 def forces_at(force_field: ForceField, Q: Tensor, t: float) -> Tensor:
     """Forces at ``Q`` and time ``t``; a time-conditioned field (``time`` set) is evaluated
-    at ``t`` (twin of :func:`reference.dynamics.forces_at`)."""
+    at ``t`` (twin of :func:`reference.dynamics.forces_at`).
+
+    Parameters
+    ----------
+    force_field : ForceField
+        Any force provider; one whose ``time`` attribute is set is moved to ``t`` with
+        ``at_time``.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions.
+    t : float
+        Time (ignored by force fields without a time channel).
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+        Whatever ``force_field.forces`` returns.
+    """
     if getattr(force_field, "time", None) is not None:
         force_field = force_field.at_time(t)  # type: ignore[attr-defined]
     return force_field.forces(Q)
@@ -165,6 +234,28 @@ def langevin_baoab(
 ) -> Integrator:
     r"""Return ``(init, step)`` for inertial Langevin dynamics, BAOAB splitting (twin of the
     reference).
+
+    Parameters
+    ----------
+    force_field : ForceField
+        The force provider; its ``lattice`` fixes the field shape.
+    mass : float
+        Lattice mass (> 0).
+    gamma : float
+        Friction coefficient (>= 0).
+    temperature : float
+        Bath temperature ``k_B T`` (>= 0).
+    dt : float
+        Time step (> 0).
+
+    Returns
+    -------
+    Integrator
+        ``init(Q, P=None, *, rng=None, t0=0.0) -> DynamicsState``: ``Q`` (and ``P``, zero by
+        default) of shape ``(..., Lx, Ly)``; ``rng`` a ``torch.Generator``, a NumPy generator
+        or an int seed (a fresh generator on ``Q``'s device when None). ``step(state,
+        noise=None) -> DynamicsState``: one step of length ``dt``; ``noise``, shape of ``Q``,
+        is the standard normal of the O sub-step (drawn from ``state.rng`` when None).
     """
     _check_common(mass, dt, temperature)
     check_non_negative("gamma", gamma)
@@ -188,6 +279,28 @@ def langevin_vv_ou(
 ) -> Integrator:
     r"""Return ``(init, step)`` for velocity Verlet followed by an exact OU update (authors'
     scheme).
+
+    Parameters
+    ----------
+    force_field : ForceField
+        The force provider; its ``lattice`` fixes the field shape.
+    mass : float
+        Lattice mass (> 0).
+    gamma : float
+        Friction coefficient (>= 0).
+    temperature : float
+        Bath temperature ``k_B T`` (>= 0).
+    dt : float
+        Time step (> 0).
+
+    Returns
+    -------
+    Integrator
+        ``init(Q, P=None, *, rng=None, t0=0.0) -> DynamicsState``: ``Q`` (and ``P``, zero by
+        default) of shape ``(..., Lx, Ly)``; ``rng`` a ``torch.Generator``, a NumPy generator
+        or an int seed (a fresh generator on ``Q``'s device when None). ``step(state,
+        noise=None) -> DynamicsState``: one step of length ``dt``; ``noise``, shape of ``Q``,
+        is the standard normal of the O sub-step (drawn from ``state.rng`` when None).
     """
     _check_common(mass, dt, temperature)
     check_non_negative("gamma", gamma)
@@ -215,6 +328,28 @@ def langevin_time_dependent_bath(
 ) -> Integrator:
     r"""Return ``(init, step)`` for Langevin dynamics in a bath with :math:`\gamma(t)` (paper 000,
     eqs. 27-31).
+
+    Parameters
+    ----------
+    force_field : ForceField
+        The force provider; its ``lattice`` fixes the field shape.
+    mass : float
+        Lattice mass (> 0).
+    schedule : BathSchedule
+        The damping :math:`\gamma(t)`, taken at mid-step in the O sub-step.
+    temperature : float
+        Bath temperature ``k_B T`` (>= 0), fixed.
+    dt : float
+        Time step (> 0).
+
+    Returns
+    -------
+    Integrator
+        ``init(Q, P=None, *, rng=None, t0=0.0) -> DynamicsState``: ``Q`` (and ``P``, zero by
+        default) of shape ``(..., Lx, Ly)``; ``rng`` a ``torch.Generator``, a NumPy generator
+        or an int seed (a fresh generator on ``Q``'s device when None). ``step(state,
+        noise=None) -> DynamicsState``: one step of length ``dt``; ``noise``, shape of ``Q``,
+        is the standard normal of the O sub-step (drawn from ``state.rng`` when None).
     """
     _check_common(mass, dt, temperature)
     if not isinstance(schedule, BathSchedule):
@@ -236,7 +371,26 @@ def langevin_time_dependent_bath(
 
 
 def velocity_verlet(force_field: ForceField, *, mass: float, dt: float) -> Integrator:
-    r"""Return ``(init, step)`` for NVE dynamics :math:`m\ddot Q = F(Q)` (velocity Verlet)."""
+    r"""Return ``(init, step)`` for NVE dynamics :math:`m\ddot Q = F(Q)` (velocity Verlet).
+
+    Parameters
+    ----------
+    force_field : ForceField
+        The force provider; its ``lattice`` fixes the field shape.
+    mass : float
+        Lattice mass (> 0).
+    dt : float
+        Time step (> 0).
+
+    Returns
+    -------
+    Integrator
+        ``init(Q, P=None, *, rng=None, t0=0.0) -> DynamicsState``: ``Q`` (and ``P``, zero by
+        default) of shape ``(..., Lx, Ly)``; ``rng`` a ``torch.Generator``, a NumPy generator
+        or an int seed (a fresh generator on ``Q``'s device when None). ``step(state,
+        noise=None) -> DynamicsState``: one step of length ``dt``; ``noise``, shape of ``Q``,
+        is accepted and ignored (the step is deterministic).
+    """
     _check_common(mass, dt, None)
 
     def step(state: DynamicsState, noise: Tensor | None = None) -> DynamicsState:
@@ -271,6 +425,31 @@ def brownian(
 ) -> Integrator:
     r"""Return ``(init, step)`` for overdamped Brownian dynamics, :math:`\gamma\dot Q = F + \eta`
     (paper 001 eq. 3); ``prescribed(t)`` sets the ``frozen`` sites at time ``t``.
+
+    Parameters
+    ----------
+    force_field : ForceField
+        The force provider; its ``lattice`` fixes the field shape.
+    gamma : float
+        Damping coefficient (> 0); paper 001 measures time in units of ``1/gamma``.
+    temperature : float
+        Bath temperature ``k_B T`` (>= 0).
+    dt : float
+        Time step (> 0).
+    frozen : Tensor, shape (Lx, Ly), bool, optional
+        Sites the dynamics does not move.
+    prescribed : callable, optional
+        ``prescribed(t)`` returns the values, shape ``(..., Lx, Ly)``, the ``frozen`` sites
+        take at time ``t``; needs ``frozen``. Without it the frozen sites keep their values.
+
+    Returns
+    -------
+    Integrator
+        ``init(Q, P=None, *, rng=None, t0=0.0) -> DynamicsState``: ``Q`` (and ``P``, zero by
+        default) of shape ``(..., Lx, Ly)``; ``rng`` a ``torch.Generator``, a NumPy generator
+        or an int seed (a fresh generator on ``Q``'s device when None). ``step(state,
+        noise=None) -> DynamicsState``: one step of length ``dt``; ``noise``, shape of ``Q``,
+        is the standard normal ``xi`` (drawn from ``state.rng`` when None). ``P`` stays zero.
     """
     _check_common(None, dt, temperature)
     check_positive("gamma", gamma)
@@ -296,7 +475,24 @@ def brownian(
 def pin_sites(
     state: DynamicsState, mask: Tensor, values: Tensor, force_field: ForceField
 ) -> DynamicsState:
-    """Return ``state`` with the masked sites set to ``values`` and the forces recomputed."""
+    """Return ``state`` with the masked sites set to ``values`` and the forces recomputed.
+
+    Parameters
+    ----------
+    state : DynamicsState
+        The state to modify (not changed in place).
+    mask : Tensor, shape (Lx, Ly), bool
+        The sites to set.
+    values : Tensor, shape (..., Lx, Ly)
+        Values for the masked sites (the other entries are ignored).
+    force_field : ForceField
+        Evaluates the forces of the new ``Q`` at ``state.t``.
+
+    Returns
+    -------
+    DynamicsState
+        New ``Q`` and ``forces``; ``P``, ``t`` and ``rng`` of ``state``.
+    """
     m = _mask(force_field, mask, "mask").to(state.Q.device)
     v = _field("values", values, force_field.lattice).to(state.Q.device)
     q = torch.where(m, v, state.Q)
@@ -313,7 +509,17 @@ class GinzburgLandauForceField:
         self.phi0 = check_finite_scalar("phi0", phi0)
 
     def energy(self, Q: Tensor) -> Tensor:
-        """The free energy, shape ``(...)``."""
+        r"""The free energy, shape ``(...)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            The order parameter field :math:`\phi`.
+
+        Returns
+        -------
+        Tensor, shape (...)
+        """
         phi = _field("phi", Q, self.lattice)
         gradient = torch.zeros(phi.shape[:-2], dtype=phi.dtype, device=phi.device)
         for axis, periodic in zip((-2, -1), self.lattice.periodic, strict=True):
@@ -325,7 +531,17 @@ class GinzburgLandauForceField:
         return self.K * gradient + local
 
     def forces(self, Q: Tensor) -> Tensor:
-        """The force :math:`-\\partial\\mathcal{F}/\\partial\\phi`, shape ``(..., Lx, Ly)``."""
+        r"""The force :math:`-\partial\mathcal{F}/\partial\phi`, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            The order parameter field :math:`\phi`.
+
+        Returns
+        -------
+        Tensor, shape (..., Lx, Ly)
+        """
         phi = _field("phi", Q, self.lattice)
         ones = torch.ones(self.lattice.shape, dtype=phi.dtype, device=phi.device)
         laplacian = neighbour_sum(phi, self.lattice) - neighbour_sum(ones, self.lattice) * phi
@@ -342,14 +558,48 @@ def tdgl(
     temperature: float,
     dt: float,
 ) -> Integrator:
-    r"""Return ``(init, step)`` for model-A (TDGL) dynamics: Brownian with ``gamma = 1/Gamma``."""
+    r"""Return ``(init, step)`` for model-A (TDGL) dynamics: Brownian with ``gamma = 1/Gamma``.
+
+    Parameters
+    ----------
+    lattice : SquareLattice
+    K : float
+        Gradient stiffness (>= 0).
+    A : float
+        Double-well strength (> 0).
+    phi0 : float
+        Minimum of the double well.
+    Gamma : float
+        Kinetic coefficient (> 0).
+    temperature : float
+        Noise temperature (>= 0).
+    dt : float
+        Time step (> 0).
+
+    Returns
+    -------
+    Integrator
+        As :func:`brownian` on a :class:`GinzburgLandauForceField`; ``state.Q`` holds ``phi``.
+    """
     check_positive("Gamma", Gamma)
     field = GinzburgLandauForceField(lattice, K, A, phi0)
     return brownian(field, gamma=1.0 / Gamma, temperature=temperature, dt=dt)
 
 
 def kinetic_temperature(P: Tensor, mass: float) -> Tensor:
-    r"""Return :math:`\langle P_i^2\rangle/m` over the lattice axes (paper 000, eq. 30)."""
+    r"""Return :math:`\langle P_i^2\rangle/m` over the lattice axes (paper 000, eq. 30).
+
+    Parameters
+    ----------
+    P : Tensor, shape (..., Lx, Ly)
+        Momenta.
+    mass : float
+        Lattice mass (> 0).
+
+    Returns
+    -------
+    Tensor, shape (...), float64
+    """
     p = as_tensor("P", P)
     check_positive("mass", mass)
     if p.ndim < 2:
@@ -363,6 +613,22 @@ _TIME_SLACK = 1e-9
 def kinetic_temperature_since(t: Tensor, P: Tensor, mass: float, t_from: float) -> Tensor:
     r"""Return :math:`\langle P_i^2\rangle/m` over the frames with :math:`t \ge t_{\rm from}`, all
     members and sites, as a 0-d tensor (paper 000, eq. 30; see the reference for the slack).
+
+    Parameters
+    ----------
+    t : Tensor, shape (n_frames,)
+        Frame times.
+    P : Tensor, shape (n_frames, ..., Lx, Ly)
+        Momenta of each frame (e.g. :attr:`Trajectory.P`).
+    mass : float
+        Lattice mass (> 0).
+    t_from : float
+        Start of the window (inclusive); ``ValueError`` if no frame lies in it.
+
+    Returns
+    -------
+    Tensor, shape (), float64
+        On the device of ``t`` (or ``P``); the reference returns a float.
     """
     device = device_of(t, P)
     times = as_tensor("t", t, device=device)
@@ -404,6 +670,27 @@ def simulate(
 ) -> Trajectory:
     """Run ``n_steps`` steps from ``state`` and record every ``record_every``-th state (frame 0 =
     ``state``).
+
+    Parameters
+    ----------
+    integrator : Integrator
+        The ``(init, step)`` pair; only ``step`` is used.
+    state : DynamicsState
+        The initial state, from ``integrator.init``.
+    n_steps : int
+        Number of steps (>= 0).
+    record_every : int
+        Keep the state after every step whose number is a multiple of this (>= 1).
+    progress : bool
+        Show a tqdm progress bar.
+    description : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    Trajectory
+        ``t`` (n_frames,) float64 on the CPU; ``Q``, ``P``, ``forces`` stacked to
+        ``(n_frames, ..., Lx, Ly)`` on the state's device; ``final`` the last state.
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
         raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")

@@ -59,7 +59,22 @@ cluster_offsets = _ref.cluster_offsets  # a constant table: computed once, share
 
 
 def fermi_dirac(energy: Tensor, mu: Tensor | float, temperature: float) -> Tensor:
-    r"""Return :math:`1/(e^{(\varepsilon - \mu)/T} + 1)` (a step at ``T = 0``)."""
+    r"""Return :math:`1/(e^{(\varepsilon - \mu)/T} + 1)` (a step at ``T = 0``).
+
+    Parameters
+    ----------
+    energy : Tensor, shape (...)
+        Single-particle energies; converted to float64.
+    mu : Tensor or float
+        Chemical potential, broadcast against ``energy`` (e.g. shape ``(..., 1)``).
+    temperature : float
+        ``k_B T`` (>= 0), in units of the hopping; at 0 the step is ``1, 1/2, 0``.
+
+    Returns
+    -------
+    Tensor, shape (...), float64
+        Occupations in ``[0, 1]`` on ``energy``'s device.
+    """
     e = as_tensor("energy", energy)
     m = as_tensor("mu", mu, device=e.device)
     if temperature < 0 or not math.isfinite(temperature):
@@ -78,12 +93,39 @@ def eigh(h: Tensor) -> tuple[Tensor, Tensor]:
     stack below order 1000 is split over ``torch.get_num_threads()`` worker threads with
     single-threaded LAPACK, complex matrices from order 400 go to torch's MKL. Every
     choice is a full ``syevd``/``heevd`` of each matrix, so it is one of speed only.
+
+    Parameters
+    ----------
+    h : Tensor, shape (..., n, n)
+        Real symmetric or complex Hermitian matrices.
+
+    Returns
+    -------
+    energies : Tensor, shape (..., n)
+        Real eigenvalues, ascending.
+    vectors : Tensor, shape (..., n, n)
+        Column ``m`` is the eigenvector of level ``m``; dtype of ``h``.
     """
     return _lapack.eigh(h)
 
 
 def eigensystem(Q: Tensor, model: HolsteinModel) -> tuple[Tensor, Tensor]:
-    """Return the levels ``(..., N)`` and eigenvectors ``(..., N, N)`` of h(Q)."""
+    r"""Return the levels ``(..., N)`` and eigenvectors ``(..., N, N)`` of h(Q).
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions (any real float dtype; arrays work too).
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or fixed filling, temperature).
+
+    Returns
+    -------
+    energies : Tensor, shape (..., N), float64
+        Ascending.
+    vectors : Tensor, shape (..., N, N), float64
+        Column ``m`` is :math:`\phi^{(m)}`, indexed by site ``i = x * Ly + y``.
+    """
     return eigh(hamiltonian(Q, model))
 
 
@@ -97,6 +139,20 @@ def chemical_potential(energies: Tensor, n_electrons: float, temperature: float)
     Batched over leading axes. ``T > 0``: bisection of :math:`\sum_m f(\varepsilon_m - \mu) = N_e`
     on :math:`[\varepsilon_0 - 40T - 1, \varepsilon_{N-1} + 40T + 1]`. ``T = 0`` (or below
     what double precision resolves): mid-gap, or the energy of a partially filled level.
+
+    Parameters
+    ----------
+    energies : Tensor, shape (..., N)
+        Single-particle levels, one row per configuration (need not be sorted).
+    n_electrons : float
+        Electron count, in ``(0, N)``.
+    temperature : float
+        ``k_B T`` (>= 0).
+
+    Returns
+    -------
+    Tensor, shape (...), float64
+        One chemical potential per row (the reference takes one row and returns a float).
     """
     eps, _ = torch.sort(as_tensor("energies", energies), dim=-1)
     n_levels = eps.shape[-1]
@@ -169,14 +225,44 @@ def _fill(eps: Tensor, model: HolsteinModel) -> tuple[Tensor, Tensor]:
 
 
 def occupations(Q: Tensor, model: HolsteinModel) -> tuple[Tensor, Tensor, Tensor]:
-    """Return the levels ``(..., N)``, their occupations ``(..., N)`` and mu ``(...)``."""
+    """Return the levels ``(..., N)``, their occupations ``(..., N)`` and mu ``(...)``.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions (any real float dtype; arrays work too).
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or fixed filling, temperature).
+
+    Returns
+    -------
+    energies : Tensor, shape (..., N), float64
+        Ascending levels of h(Q).
+    occ : Tensor, shape (..., N), float64
+        In ``[0, 1]``; at fixed filling each row sums to ``filling * N``.
+    mu : Tensor, shape (...), float64
+        The chemical potential (the model's own at fixed mu).
+    """
     eps, _ = eigensystem(Q, model)
     f, mu = _fill(eps, model)
     return eps, f, mu
 
 
 def densities(Q: Tensor, model: HolsteinModel) -> Tensor:
-    r"""Return :math:`n_i = \sum_m f_m |\phi^{(m)}_i|^2`, shape ``(..., Lx, Ly)``."""
+    r"""Return :math:`n_i = \sum_m f_m |\phi^{(m)}_i|^2`, shape ``(..., Lx, Ly)``.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions (any real float dtype; arrays work too).
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or fixed filling, temperature).
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
+        Site densities in ``[0, 1]``.
+    """
     q = _field("Q", Q, model.lattice)
     eps, vecs = eigensystem(q, model)
     f, _ = _fill(eps, model)
@@ -185,7 +271,19 @@ def densities(Q: Tensor, model: HolsteinModel) -> Tensor:
 
 
 def electronic_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
-    r"""Return :math:`\sum_m f_m\varepsilon_m + gc\sum_i Q_i`, shape ``(...)``."""
+    r"""Return :math:`\sum_m f_m\varepsilon_m + gc\sum_i Q_i`, shape ``(...)``.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions (any real float dtype; arrays work too).
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or fixed filling, temperature).
+
+    Returns
+    -------
+    Tensor, shape (...), float64
+    """
     eps, f, _ = occupations(Q, model)
     return (f * eps).sum(-1) + coupling_constant_energy(Q, model)
 
@@ -195,13 +293,39 @@ def _entr(x: Tensor) -> Tensor:
 
 
 def electronic_entropy(Q: Tensor, model: HolsteinModel) -> Tensor:
-    r"""Return :math:`-\sum_m[f_m\ln f_m + (1-f_m)\ln(1-f_m)]`, shape ``(...)``."""
+    r"""Return :math:`-\sum_m[f_m\ln f_m + (1-f_m)\ln(1-f_m)]`, shape ``(...)``.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions (any real float dtype; arrays work too).
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or fixed filling, temperature).
+
+    Returns
+    -------
+    Tensor, shape (...), float64
+        Dimensionless (``k_B = 1``), >= 0.
+    """
     _, f, _ = occupations(Q, model)
     return (_entr(f) + _entr(1.0 - f)).sum(-1)
 
 
 def free_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
-    """Return the electronic free energy whose negative gradient is the force, shape ``(...)``."""
+    """Return the electronic free energy whose negative gradient is the force, shape ``(...)``.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions (any real float dtype; arrays work too).
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or fixed filling, temperature).
+
+    Returns
+    -------
+    Tensor, shape (...), float64
+        Grand potential at fixed mu, Helmholtz free energy at fixed filling.
+    """
     eps, f, mu = occupations(Q, model)
     t = model.electrons.temperature
     x = eps - mu[..., None]
@@ -215,19 +339,57 @@ def free_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
 
 
 def electronic_force(Q: Tensor, model: HolsteinModel) -> Tensor:
-    r"""Return :math:`g(n_i - c)`, shape ``(..., Lx, Ly)``."""
+    r"""Return :math:`g(n_i - c)`, shape ``(..., Lx, Ly)``.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions (any real float dtype; arrays work too).
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or fixed filling, temperature).
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
+    """
     p = model.params
     return p.g * (densities(Q, model) - p.coupling.offset)
 
 
 def total_force(Q: Tensor, model: HolsteinModel) -> Tensor:
-    r"""Return :math:`g(n_i - c) - kQ_i - \kappa\sum_j' Q_j`, shape ``(..., Lx, Ly)``."""
+    r"""Return :math:`g(n_i - c) - kQ_i - \kappa\sum_j' Q_j`, shape ``(..., Lx, Ly)``.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions (any real float dtype; arrays work too).
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or fixed filling, temperature).
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
+    """
     return electronic_force(Q, model) + elastic_force(Q, model)
 
 
 def densities_from_forces(Q: Tensor, forces: Tensor, model: HolsteinModel) -> Tensor:
     r"""Return :math:`n_i = (F_i - F^{\rm elastic}_i)/g + c`, the densities behind total forces,
     shape ``(..., Lx, Ly)`` (inverse of :func:`total_force`; paper 003, eqs. 4-7).
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions at which ``forces`` were evaluated.
+    forces : Tensor, shape (..., Lx, Ly)
+        Total forces, the shape of ``Q``.
+    model : HolsteinModel
+        ``model.params.g`` must be non-zero (``ValueError`` otherwise).
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+        On the device of the first tensor among ``Q`` and ``forces``.
     """
     device = device_of(Q, forces)
     q = _field("Q", Q, model.lattice).to(device)
@@ -244,7 +406,20 @@ def densities_from_forces(Q: Tensor, forces: Tensor, model: HolsteinModel) -> Te
 
 
 def total_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
-    """Return :func:`free_energy` plus the elastic energy, shape ``(...)``."""
+    """Return :func:`free_energy` plus the elastic energy, shape ``(...)``.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions (any real float dtype; arrays work too).
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or fixed filling, temperature).
+
+    Returns
+    -------
+    Tensor, shape (...), float64
+        The adiabatic potential energy; ``total_force == -grad total_energy``.
+    """
     return free_energy(Q, model) + elastic_energy(Q, model)
 
 
@@ -260,15 +435,48 @@ class ExactForceField:
         return self.model.lattice
 
     def forces(self, Q: Tensor) -> Tensor:
-        """The total force, shape ``(..., Lx, Ly)``."""
+        """The total force, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions.
+
+        Returns
+        -------
+        Tensor, shape (..., Lx, Ly), float64
+            :func:`total_force`.
+        """
         return total_force(Q, self.model)
 
     def energy(self, Q: Tensor) -> Tensor:
-        """The adiabatic potential energy, shape ``(...)``."""
+        """The adiabatic potential energy, shape ``(...)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions.
+
+        Returns
+        -------
+        Tensor, shape (...), float64
+            :func:`total_energy`.
+        """
         return total_energy(Q, self.model)
 
     def densities(self, Q: Tensor) -> Tensor:
-        """The site densities, shape ``(..., Lx, Ly)``."""
+        """The site densities, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions.
+
+        Returns
+        -------
+        Tensor, shape (..., Lx, Ly), float64
+            :func:`densities`.
+        """
         return densities(Q, self.model)
 
 
@@ -419,6 +627,20 @@ def cluster_chemical_potential(Q: Tensor, model: HolsteinModel, r_c: float = 3.6
 
     See :func:`reference.ed.cluster_chemical_potential`. ``T > 0``: a safeguarded Newton
     iteration vectorised over configurations, to ``1e-12`` of ``f N`` in the count.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions (any real float dtype; arrays work too).
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or fixed filling, temperature).
+    r_c : float
+        Cluster radius in lattice constants (>= 0); ``r_c = 0`` is the atomic limit.
+
+    Returns
+    -------
+    Tensor, shape (...), float64
+        The model's own :math:`\mu` when it is fixed.
     """
     q = _field("Q", Q, model.lattice)
     ens = model.electrons
@@ -438,6 +660,19 @@ def cluster_densities(Q: Tensor, model: HolsteinModel, r_c: float = 3.61) -> Ten
     memory stays bounded on any lattice). At fixed filling the levels and weights of every
     cluster are kept (``16 N m`` bytes per configuration) for the global :math:`\mu` of
     :func:`cluster_chemical_potential`.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions (any real float dtype; arrays work too).
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or fixed filling, temperature).
+    r_c : float
+        Cluster radius in lattice constants (>= 0); ``r_c = 0`` is the atomic limit.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
     """
     q = _field("Q", Q, model.lattice)
     ens = model.electrons
@@ -454,7 +689,21 @@ def cluster_densities(Q: Tensor, model: HolsteinModel, r_c: float = 3.61) -> Ten
 
 
 def cluster_force(Q: Tensor, model: HolsteinModel, r_c: float = 3.61) -> Tensor:
-    r"""Return :math:`g(n^{C}_i - c) - kQ_i - \kappa\sum_j' Q_j` (local-cluster densities)."""
+    r"""Return :math:`g(n^{C}_i - c) - kQ_i - \kappa\sum_j' Q_j` (local-cluster densities).
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions (any real float dtype; arrays work too).
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or fixed filling, temperature).
+    r_c : float
+        Cluster radius in lattice constants (>= 0); ``r_c = 0`` is the atomic limit.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
+    """
     p = model.params
     q = _field("Q", Q, model.lattice)
     return p.g * (cluster_densities(q, model, r_c) - p.coupling.offset) + elastic_force(q, model)
@@ -473,5 +722,16 @@ class ClusterForceField:
         return self.model.lattice
 
     def forces(self, Q: Tensor) -> Tensor:
-        """The total force, shape ``(..., Lx, Ly)``."""
+        """The total force, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions.
+
+        Returns
+        -------
+        Tensor, shape (..., Lx, Ly), float64
+            :func:`cluster_force` at the field's ``r_c``.
+        """
         return cluster_force(Q, self.model, self.r_c)

@@ -103,6 +103,21 @@ def equilibrium_density_matrix(Q: Tensor, model: HolsteinModel, A: Tensor | None
 
     Occupations as in :func:`fast.ed.occupations` (fixed filling or fixed mu; degenerate
     levels share their occupation, so the result does not depend on the eigenbasis).
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions, float64.
+    model : HolsteinModel
+        Lattice, parameters and electron ensemble (fixed mu or filling, temperature).
+    A : Tensor, shape (2,), optional
+        Vector potential :math:`(A_x, A_y)` (Peierls phases), one for the whole batch; zero
+        when omitted.
+
+    Returns
+    -------
+    Tensor, shape (..., N, N), complex128
+        Hermitian, on ``Q``'s device.
     """
     q = torch.as_tensor(Q)
     eps, vecs = eigh(_hamiltonian(q, model, _potential(A)))
@@ -117,6 +132,25 @@ def band_populations(
     r"""Return the instantaneous levels and their populations (paper 000, eqs. 17-18), batched.
 
     :math:`f_n = \langle\phi^{(n)}|\rho|\phi^{(n)}\rangle`; both ``(..., N)``.
+
+    Parameters
+    ----------
+    rho : Tensor, shape (..., N, N), complex128
+        Single-particle density matrices, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions, float64.
+    model : HolsteinModel
+        Lattice and parameters (hopping, g, coupling convention, elastic constants).
+    A : Tensor, shape (2,), optional
+        Vector potential :math:`(A_x, A_y)` (Peierls phases), one for the whole batch; zero
+        when omitted.
+
+    Returns
+    -------
+    energies : Tensor, shape (..., N), float64
+        Ascending levels of :math:`h(Q, \mathbf{A})`.
+    populations : Tensor, shape (..., N), float64
+        :math:`f_n`, real part.
     """
     r = torch.as_tensor(rho)
     q = torch.as_tensor(Q, device=r.device)
@@ -129,7 +163,24 @@ def band_populations(
 def density_deviation(
     rho: Tensor, Q: Tensor, model: HolsteinModel, A: Tensor | None = None
 ) -> Tensor:
-    r"""Return :math:`\chi_i = n^{\rm nad}_i - n^{\rm ad}_i` (paper 000, eq. 20), batched."""
+    r"""Return :math:`\chi_i = n^{\rm nad}_i - n^{\rm ad}_i` (paper 000, eq. 20), batched.
+
+    Parameters
+    ----------
+    rho : Tensor, shape (..., N, N), complex128
+        Single-particle density matrices, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions, float64.
+    model : HolsteinModel
+        Lattice and parameters (hopping, g, coupling convention, elastic constants).
+    A : Tensor, shape (2,), optional
+        Vector potential :math:`(A_x, A_y)` (Peierls phases), one for the whole batch; zero
+        when omitted.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
+    """
     return nonadiabatic_densities(rho, model) - adiabatic_densities(rho, Q, model, A)
 
 
@@ -138,6 +189,23 @@ def adiabatic_force(
 ) -> Tensor:
     r"""Return the adiabatic force :math:`g(n^{\rm ad}_i - c) - kQ_i - \kappa\sum_j' Q_j`
     (paper 000, eq. 22 plus the elastic force of eq. 14), batched, ``(..., Lx, Ly)``.
+
+    Parameters
+    ----------
+    rho : Tensor, shape (..., N, N), complex128
+        Single-particle density matrices, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions, float64.
+    model : HolsteinModel
+        Lattice and parameters (hopping, g, coupling convention, elastic constants).
+    A : Tensor, shape (2,), optional
+        Vector potential :math:`(A_x, A_y)` (Peierls phases), one for the whole batch; zero
+        when omitted.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
+        On ``rho``'s device.
     """
     p = model.params
     q = torch.as_tensor(Q, device=torch.as_tensor(rho).device)
@@ -152,6 +220,20 @@ def lattice_current(rho: Tensor, model: HolsteinModel, A: Tensor) -> Tensor:
     :math:`\partial_{A_a} h = it(e^{-iA_a} B_a - e^{iA_a} B_a^\top)` and
     :math:`J_a = -2t\,\mathrm{Re}[i e^{-iA_a}\mathrm{Tr}(\rho B_a)]` for Hermitian
     :math:`\rho`, with :math:`\mathrm{Tr}(\rho B_a) = \sum_{ij} \rho_{ji} B_{a,ij}`.
+
+    Parameters
+    ----------
+    rho : Tensor, shape (..., N, N), complex128
+        Hermitian single-particle density matrices.
+    model : HolsteinModel
+        Lattice and parameters (hopping, g, coupling convention, elastic constants).
+    A : Tensor, shape (2,)
+        Vector potential :math:`(A_x, A_y)`, one for the whole batch (None counts as zero).
+
+    Returns
+    -------
+    Tensor, shape (..., 2), float64
+        :math:`(J_x, J_y)` on ``rho``'s device.
     """
     r = torch.as_tensor(rho)
     a = _potential(A)
@@ -168,13 +250,38 @@ def _field(t: float, pulse: LaserPulse | None) -> np.ndarray:
 
 
 def density_matrix_rhs(rho: Tensor, h: Tensor) -> Tensor:
-    r"""Return :math:`\dot\rho = i[\rho, h]` (paper 000, eq. 8), batched."""
+    r"""Return :math:`\dot\rho = i[\rho, h]` (paper 000, eq. 8), batched.
+
+    Parameters
+    ----------
+    rho : Tensor, shape (..., N, N), complex128
+        Single-particle density matrices.
+    h : Tensor, shape (..., N, N)
+        Hamiltonians, broadcast against ``rho``; moved to ``rho``'s device.
+
+    Returns
+    -------
+    Tensor, shape (..., N, N), complex128
+    """
     r, hh = torch.as_tensor(rho), torch.as_tensor(h, device=torch.as_tensor(rho).device)
     return 1j * (r @ hh - hh @ r)
 
 
 def propagator(h: Tensor, dt: float) -> Tensor:
-    r"""Return :math:`e^{-ih\Delta t}` for Hermitian ``h`` (batched), by eigendecomposition."""
+    r"""Return :math:`e^{-ih\Delta t}` for Hermitian ``h`` (batched), by eigendecomposition.
+
+    Parameters
+    ----------
+    h : Tensor, shape (..., N, N)
+        Hermitian (real symmetric or complex) Hamiltonians.
+    dt : float
+        Time step, in the experiment's time unit (units of inverse hopping here).
+
+    Returns
+    -------
+    Tensor, shape (..., N, N), complex128
+        Unitary to rounding error.
+    """
     hh = torch.as_tensor(h)
     eps, vecs = eigh(hh)
     phase = torch.exp(-1j * eps.to(torch.complex128) * dt)
@@ -183,7 +290,19 @@ def propagator(h: Tensor, dt: float) -> Tensor:
 
 
 def nonadiabatic_densities(rho: Tensor, model: HolsteinModel) -> Tensor:
-    r"""Return :math:`n^{\rm nad}_i = \rho_{ii}`, shape ``(..., Lx, Ly)``."""
+    r"""Return :math:`n^{\rm nad}_i = \rho_{ii}`, shape ``(..., Lx, Ly)``.
+
+    Parameters
+    ----------
+    rho : Tensor, shape (..., N, N), complex128
+        Single-particle density matrices.
+    model : HolsteinModel
+        Supplies the lattice shape.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
+    """
     r = torch.as_tensor(rho)
     return torch.diagonal(r, dim1=-2, dim2=-1).real.reshape(*r.shape[:-2], *model.lattice.shape)
 
@@ -196,6 +315,23 @@ def adiabatic_densities(
     The diagonal of :math:`\sum_b P_b \rho P_b` over the degenerate levels ``b`` of
     :math:`h(Q, \mathbf{A})` (within ``1e-10`` of the bandwidth), as in the reference.
     ``rho`` ``(..., N, N)``, ``Q`` ``(..., Lx, Ly)``; returns ``(..., Lx, Ly)``.
+
+    Parameters
+    ----------
+    rho : Tensor, shape (..., N, N), complex128
+        Single-particle density matrices, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions, float64.
+    model : HolsteinModel
+        Lattice and parameters (hopping, g, coupling convention, elastic constants).
+    A : Tensor, shape (2,), optional
+        Vector potential :math:`(A_x, A_y)` (Peierls phases), one for the whole batch; zero
+        when omitted.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
+        On ``rho``'s device.
     """
     r = torch.as_tensor(rho)
     q = torch.as_tensor(Q, device=r.device)
@@ -211,7 +347,21 @@ def adiabatic_densities(
 
 
 def ehrenfest_force(rho: Tensor, Q: Tensor, model: HolsteinModel) -> Tensor:
-    r"""Return :math:`g(\rho_{ii} - c) - kQ_i - \kappa\sum_j' Q_j`, shape ``(..., Lx, Ly)``."""
+    r"""Return :math:`g(\rho_{ii} - c) - kQ_i - \kappa\sum_j' Q_j`, shape ``(..., Lx, Ly)``.
+
+    Parameters
+    ----------
+    rho : Tensor, shape (..., N, N), complex128
+        Single-particle density matrices, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions, float64.
+    model : HolsteinModel
+        Lattice and parameters (hopping, g, coupling convention, elastic constants).
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
+    """
     p = model.params
     n = nonadiabatic_densities(rho, model)
     return p.g * (n - p.coupling.offset) + elastic_force(torch.as_tensor(Q), model)
@@ -220,7 +370,25 @@ def ehrenfest_force(rho: Tensor, Q: Tensor, model: HolsteinModel) -> Tensor:
 def electronic_energy(
     rho: Tensor, Q: Tensor, model: HolsteinModel, A: Tensor | None = None
 ) -> Tensor:
-    r"""Return :math:`\mathrm{Tr}[\rho\, h(Q, \mathbf{A})]`, shape ``(...)``."""
+    r"""Return :math:`\mathrm{Tr}[\rho\, h(Q, \mathbf{A})]`, shape ``(...)``.
+
+    Parameters
+    ----------
+    rho : Tensor, shape (..., N, N), complex128
+        Single-particle density matrices, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions, float64.
+    model : HolsteinModel
+        Lattice and parameters (hopping, g, coupling convention, elastic constants).
+    A : Tensor, shape (2,), optional
+        Vector potential :math:`(A_x, A_y)` (Peierls phases), one for the whole batch; zero
+        when omitted.
+
+    Returns
+    -------
+    Tensor, shape (...), float64
+        One energy per ensemble member (the reference returns a float).
+    """
     q = torch.as_tensor(Q)
     h = _hamiltonian(q, model, _potential(A))
     return torch.einsum("...ij,...ji->...", torch.as_tensor(rho), h).real
@@ -229,7 +397,24 @@ def electronic_energy(
 def ehrenfest_energy(
     state: EhrenfestState, model: HolsteinModel, pulse: LaserPulse | None = None
 ) -> dict[str, Tensor]:
-    """Return the energy bookkeeping (per ensemble member): see the reference."""
+    r"""Return the energy bookkeeping (per ensemble member): see the reference.
+
+    Parameters
+    ----------
+    state : EhrenfestState
+        ``rho`` ``(..., N, N)``, ``Q`` and ``P`` ``(..., Lx, Ly)`` tensors, time ``t`` and
+        ``work`` (float or tensor ``(...)``).
+    model : HolsteinModel
+        Lattice and parameters (hopping, g, coupling convention, elastic constants).
+    pulse : LaserPulse, optional
+        Gives :math:`\mathbf{A}(t)` at ``state.t``; no field when omitted.
+
+    Returns
+    -------
+    dict of str to Tensor, shape (...)
+        ``electronic``, ``elastic``, ``kinetic``, ``total`` (their sum), ``work`` and
+        ``total_minus_work`` (conserved by the dynamics).
+    """
     q, p = torch.as_tensor(state.Q), torch.as_tensor(state.P)
     a = torch.as_tensor(_field(state.t, pulse))
     rho = torch.as_tensor(state.rho)
@@ -255,7 +440,26 @@ def ehrenfest_step(
     pulse: LaserPulse | None = None,
     order: int = 2,
 ) -> EhrenfestState:
-    r"""Advance a batch of states by ``dt`` (the reference's scheme; ``order=4``: Yoshida)."""
+    r"""Advance a batch of states by ``dt`` (the reference's scheme; ``order=4``: Yoshida).
+
+    Parameters
+    ----------
+    state : EhrenfestState
+        ``rho`` ``(..., N, N)`` complex128, ``Q`` and ``P`` ``(..., Lx, Ly)`` tensors.
+    model : HolsteinModel
+        Lattice and parameters (hopping, g, coupling convention, elastic constants).
+    dt : float
+        Time step (> 0).
+    pulse : LaserPulse, optional
+        The laser field; no field when omitted.
+    order : {2, 4}
+        2: the symmetric Strang step; 4: Yoshida's triple jump of it.
+
+    Returns
+    -------
+    EhrenfestState
+        Tensors on ``state.rho``'s device; ``work`` a tensor ``(...)``.
+    """
     dt = check_positive("dt", dt)
     if order == 2:
         return _symmetric_step(state, model, dt, pulse)
@@ -303,7 +507,33 @@ def simulate_ehrenfest(
     progress: bool = False,
     order: int = 2,
 ) -> EhrenfestTrajectory:
-    """Run :func:`ehrenfest_step` ``n_steps`` times, recording every ``record_every``-th state."""
+    """Run :func:`ehrenfest_step` ``n_steps`` times, recording every ``record_every``-th state.
+
+    Parameters
+    ----------
+    state : EhrenfestState
+        The initial state (frame 0), tensors batched over leading axes.
+    model : HolsteinModel
+        Lattice and parameters (hopping, g, coupling convention, elastic constants).
+    dt : float
+        Time step (> 0).
+    n_steps : int
+        Number of steps (>= 0).
+    pulse : LaserPulse, optional
+        The laser field; no field when omitted.
+    record_every : int
+        Keep the state after every step whose number is a multiple of this (>= 1).
+    progress : bool
+        Show a tqdm progress bar.
+    order : {2, 4}
+        Order of the step (:func:`ehrenfest_step`).
+
+    Returns
+    -------
+    EhrenfestTrajectory
+        ``t`` ``(n_frames,)`` on the CPU; ``Q``, ``P``, ``n`` ``(n_frames, ..., Lx, Ly)``;
+        ``energy`` and ``work`` ``(n_frames, ...)``; ``final`` the last state.
+    """
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
         raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
     if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
@@ -313,12 +543,16 @@ def simulate_ehrenfest(
         state = ehrenfest_step(state, model, dt, pulse, order)
         if k % record_every == 0:
             frames.append(state)
+    # the first frame may hold NumPy arrays and a float: every frame on the last one's device
+    device = torch.as_tensor(frames[-1].rho).device
     return EhrenfestTrajectory(
         t=torch.tensor([s.t for s in frames], dtype=torch.float64),  # type: ignore[arg-type]
-        Q=torch.stack([torch.as_tensor(s.Q) for s in frames]),  # type: ignore[arg-type]
-        P=torch.stack([torch.as_tensor(s.P) for s in frames]),  # type: ignore[arg-type]
+        Q=torch.stack([torch.as_tensor(s.Q, device=device) for s in frames]),  # type: ignore[arg-type]
+        P=torch.stack([torch.as_tensor(s.P, device=device) for s in frames]),  # type: ignore[arg-type]
         n=torch.stack([nonadiabatic_densities(s.rho, model) for s in frames]),  # type: ignore[arg-type]
         energy=torch.stack([ehrenfest_energy(s, model, pulse)["total"] for s in frames]),  # type: ignore[arg-type]
-        work=torch.stack([torch.as_tensor(s.work, dtype=torch.float64) for s in frames]),  # type: ignore[arg-type]
+        work=torch.stack(
+            [torch.as_tensor(s.work, dtype=torch.float64, device=device) for s in frames]
+        ),  # type: ignore[arg-type]
         final=state,
     )

@@ -26,7 +26,18 @@ class ForceField(Protocol):
         ...
 
     def forces(self, Q: Tensor) -> Tensor:
-        """Return the forces, shape ``(..., Lx, Ly)``."""
+        """Return the forces, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions; leading axes are a batch.
+
+        Returns
+        -------
+        Tensor, shape (..., Lx, Ly)
+            :math:`F_i`, in units of the hopping per unit distortion.
+        """
         ...
 
 
@@ -35,7 +46,18 @@ class ConservativeForceField(ForceField, Protocol):
     """A force field with a potential energy: ``forces(Q) == -grad energy(Q)``."""
 
     def energy(self, Q: Tensor) -> Tensor:
-        """Return the potential energy, shape ``(...)``."""
+        """Return the potential energy, shape ``(...)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions; leading axes are a batch.
+
+        Returns
+        -------
+        Tensor, shape (...)
+            The energy whose negative gradient is ``forces(Q)``.
+        """
         ...
 
 
@@ -48,6 +70,21 @@ def numerical_forces(
     r"""Return :math:`-\partial E/\partial Q_i` by fourth-order central differences, batched.
 
     ``energy_fn`` must map a batch ``(B, Lx, Ly)`` to energies ``(B,)``.
+
+    Parameters
+    ----------
+    energy_fn : callable
+        ``energy_fn(Q)`` with ``Q`` of shape ``(B, Lx, Ly)`` returns a tensor ``(B,)``; it is
+        called once with all ``B = 4N`` displaced configurations.
+    Q : Tensor, shape (Lx, Ly)
+        One configuration (no batch axes; ``ValueError`` otherwise); converted to float64.
+    step : float
+        Finite-difference step (> 0).
+
+    Returns
+    -------
+    Tensor, shape (Lx, Ly), float64
+        On ``Q``'s device; error :math:`O(\mathrm{step}^4)` plus round-off.
     """
     q = as_tensor("Q", Q)
     if q.ndim != 2:

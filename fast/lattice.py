@@ -67,6 +67,18 @@ def neighbour_sum(field: Tensor, lattice: SquareLattice) -> Tensor:
 
     Four rolls; neighbours across an open edge contribute zero. Accepts float or complex
     tensors of shape ``(..., Lx, Ly)``.
+
+    Parameters
+    ----------
+    field : Tensor, shape (..., Lx, Ly)
+        Float or complex field (an array is converted to float64).
+    lattice : SquareLattice
+        Sizes and boundary conditions.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+        Dtype and device of ``field``.
     """
     f = field if isinstance(field, torch.Tensor) else as_tensor("field", field)
     if f.ndim < 2 or tuple(f.shape[-2:]) != lattice.shape:
@@ -88,7 +100,17 @@ def neighbour_sum(field: Tensor, lattice: SquareLattice) -> Tensor:
 
 
 def sublattice_sign(lattice: SquareLattice) -> Tensor:
-    r"""Return :math:`(-1)^{x + y}`, shape ``(Lx, Ly)`` float64 (CPU)."""
+    r"""Return :math:`(-1)^{x + y}`, shape ``(Lx, Ly)`` float64 (CPU).
+
+    Parameters
+    ----------
+    lattice : SquareLattice
+
+    Returns
+    -------
+    Tensor, shape (Lx, Ly), float64
+        On the CPU; ``+1`` on the sublattice of site ``(0, 0)``.
+    """
     return torch.as_tensor(_ref.sublattice_sign(lattice))
 
 
@@ -115,6 +137,20 @@ def apply_point_operation(
 ) -> Tensor:
     r"""Return :math:`(g f)(\mathbf{r}) = f(g^{-1}\mathbf{r})` as one gather (twin of the
     reference).
+
+    Parameters
+    ----------
+    field : Tensor, shape (..., Lx, Ly)
+        Real field; float32 stays float32, anything else becomes float64.
+    operation : PointOperation
+        One of :data:`D4_OPERATIONS`; one that exchanges x and y needs ``Lx == Ly`` and
+        equal boundary conditions (``ValueError`` otherwise).
+    lattice : SquareLattice
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+        Dtype and device of ``field``.
     """
     f = _field("field", field, lattice)
     if operation.swaps_axes and (
@@ -130,6 +166,20 @@ def apply_point_operation(
 def translate(field: Tensor, shift: tuple[int, int], lattice: SquareLattice) -> Tensor:
     r"""Return :math:`(T_{\mathbf a} f)(\mathbf r) = f(\mathbf r - \mathbf a)` (twin of the
     reference).
+
+    Parameters
+    ----------
+    field : Tensor, shape (..., Lx, Ly)
+        Real field; float32 stays float32, anything else becomes float64.
+    shift : tuple of int
+        The translation :math:`\mathbf a = (a_x, a_y)` in lattice constants; a nonzero
+        shift along an open axis raises ``ValueError``.
+    lattice : SquareLattice
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+        Dtype and device of ``field``.
     """
     f = _field("field", field, lattice)
     key = (int(shift[0]), int(shift[1]))

@@ -59,12 +59,38 @@ def _hopping_cpu(lattice: SquareLattice, hopping: float) -> Tensor:
 def hopping_matrix(lattice: SquareLattice, hopping: float) -> Tensor:
     r"""Return the hopping matrix :math:`-t_{nn}\sum_{\langle ij\rangle}(c_i^\dagger c_j + h.c.)`,
     (N, N) float64.
+
+    Parameters
+    ----------
+    lattice : SquareLattice
+        Sizes and boundary conditions; sites ordered ``i = x * Ly + y``.
+    hopping : float
+        Nearest-neighbour hopping :math:`t_{nn}` (the energy unit).
+
+    Returns
+    -------
+    Tensor, shape (N, N), float64
+        Real symmetric, on the CPU (a fresh copy of a cached table).
     """
     return _hopping_cpu(lattice, float(hopping)).clone()
 
 
 def hamiltonian(Q: Tensor, model: HolsteinModel) -> Tensor:
-    r"""Return :math:`h_{ij}(Q) = -t_{ij} - gQ_i\delta_{ij}` for a batch, shape ``(..., N, N)``."""
+    r"""Return :math:`h_{ij}(Q) = -t_{ij} - gQ_i\delta_{ij}` for a batch, shape ``(..., N, N)``.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions.
+    model : HolsteinModel
+        Lattice and parameters.
+
+    Returns
+    -------
+    Tensor, shape (..., N, N)
+        Real symmetric, site order ``i = x * Ly + y``; float64 (float32 ``Q`` is promoted),
+        on ``Q``'s device.
+    """
     q = _field("Q", Q, model.lattice)
     n = model.lattice.n_sites
     h0 = _hopping_cpu(model.lattice, model.params.hopping).to(q.device)
@@ -73,7 +99,20 @@ def hamiltonian(Q: Tensor, model: HolsteinModel) -> Tensor:
 
 
 def coupling_constant_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
-    r"""Return :math:`g c \sum_i Q_i`, shape ``(...)``."""
+    r"""Return :math:`g c \sum_i Q_i`, shape ``(...)``.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions.
+    model : HolsteinModel
+        Lattice and parameters.
+
+    Returns
+    -------
+    Tensor, shape (...)
+        Zero for the ``n`` coupling, :math:`(g/2)\sum_i Q_i` for ``n - 1/2``.
+    """
     q = _field("Q", Q, model.lattice)
     return model.params.g * model.params.coupling.offset * q.sum(dim=(-2, -1))
 
@@ -83,6 +122,17 @@ def elastic_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
     ``(...)``.
 
     The bond sum is half of :math:`\sum_i Q_i \sum_j' Q_j` (every bond counted from both ends).
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions.
+    model : HolsteinModel
+        Lattice and parameters.
+
+    Returns
+    -------
+    Tensor, shape (...)
     """
     q = _field("Q", Q, model.lattice)
     p = model.params
@@ -91,20 +141,57 @@ def elastic_energy(Q: Tensor, model: HolsteinModel) -> Tensor:
 
 
 def elastic_force(Q: Tensor, model: HolsteinModel) -> Tensor:
-    r"""Return :math:`-kQ_i - \kappa\sum_j' Q_j`, shape ``(..., Lx, Ly)``."""
+    r"""Return :math:`-kQ_i - \kappa\sum_j' Q_j`, shape ``(..., Lx, Ly)``.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions.
+    model : HolsteinModel
+        Lattice and parameters.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+    """
     q = _field("Q", Q, model.lattice)
     return -model.params.k * q - model.params.kappa * neighbour_sum(q, model.lattice)
 
 
 def kinetic_energy(P: Tensor, model: HolsteinModel) -> Tensor:
-    r"""Return :math:`\sum_i P_i^2/2m`, shape ``(...)``."""
+    r"""Return :math:`\sum_i P_i^2/2m`, shape ``(...)``.
+
+    Parameters
+    ----------
+    P : Tensor, shape (..., Lx, Ly)
+        Lattice momenta.
+    model : HolsteinModel
+        Supplies the lattice and the mass.
+
+    Returns
+    -------
+    Tensor, shape (...)
+    """
     p = _field("P", P, model.lattice)
     return (p * p).sum(dim=(-2, -1)) / (2 * model.params.mass)
 
 
 def electric_field(t: Tensor | float, pulse: LaserPulse) -> Tensor:
     r"""Return :math:`\mathbf{E}(t)` of paper 000 eq. 10, shape ``(..., 2)``; when eq. 10 is the
-    vector potential (``pulse.quantity == "potential"``), :math:`-\dot{\mathbf{A}}`."""
+    vector potential (``pulse.quantity == "potential"``), :math:`-\dot{\mathbf{A}}`.
+
+    Parameters
+    ----------
+    t : Tensor or float, shape (...)
+        Times, in the experiment's time unit.
+    pulse : LaserPulse
+        Amplitude, frequency, width, centre, polarisation and what eq. 10 gives.
+
+    Returns
+    -------
+    Tensor, shape (..., 2), float64
+        :math:`(E_x, E_y)` on ``t``'s device (CPU for a float).
+    """
     tt = as_tensor("t", t, device=device_of(t))
     envelope = torch.exp(-((tt - pulse.centre) ** 2) / (2 * pulse.width**2))
     if pulse.quantity == "field":
@@ -122,7 +209,22 @@ def electric_field(t: Tensor | float, pulse: LaserPulse) -> Tensor:
 
 
 def peierls_hamiltonian(Q: Tensor, model: HolsteinModel, A: Tensor) -> Tensor:
-    r"""Return :math:`h(Q, \mathbf{A})` with Peierls phases, (N, N) complex128."""
+    r"""Return :math:`h(Q, \mathbf{A})` with Peierls phases, (N, N) complex128.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (Lx, Ly)
+        One configuration (no batch axes; ``ValueError`` otherwise).
+    model : HolsteinModel
+        Lattice and parameters.
+    A : Tensor, shape (2,)
+        Vector potential :math:`(A_x, A_y)`.
+
+    Returns
+    -------
+    Tensor, shape (N, N), complex128
+        Hermitian, on ``Q``'s device.
+    """
     q = _field("Q", Q, model.lattice)
     if q.ndim != 2:
         raise ValueError(
@@ -147,9 +249,31 @@ class ElasticForceField:
         return self.model.lattice
 
     def forces(self, Q: Tensor) -> Tensor:
-        """The elastic force, shape ``(..., Lx, Ly)``."""
+        """The elastic force, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions.
+
+        Returns
+        -------
+        Tensor, shape (..., Lx, Ly)
+            :func:`elastic_force`.
+        """
         return elastic_force(Q, self.model)
 
     def energy(self, Q: Tensor) -> Tensor:
-        """The elastic energy, shape ``(...)``."""
+        """The elastic energy, shape ``(...)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions.
+
+        Returns
+        -------
+        Tensor, shape (...)
+            :func:`elastic_energy`.
+        """
         return elastic_energy(Q, self.model)

@@ -79,6 +79,16 @@ def complex_digamma(z: Tensor) -> Tensor:
     Recurrence :math:`\psi(z) = \psi(z + n) - \sum_{k<n} 1/(z + k)` up to
     :math:`\mathrm{Re}\,z \ge 16`, then the asymptotic series to :math:`w^{-12}` (error
     below 1e-16 there). Written with tensor ops so it runs on any device.
+
+    Parameters
+    ----------
+    z : Tensor, shape (...), complex
+        Arguments with positive real part.
+
+    Returns
+    -------
+    Tensor, shape (...)
+        :math:`\psi(z)`, dtype and device of ``z``.
     """
     shift = torch.zeros_like(z)
     w = z
@@ -170,6 +180,30 @@ def negf_densities(
 
     ``step=None`` (default): exact, per eigenpair (module docstring). With a ``step``:
     the reference's Riemann sum with that step, window and tail correction.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions; each configuration of the batch is solved separately.
+    model : HolsteinModel
+        Lattice open along x; ``model.electrons`` is not used (the reservoirs set the
+        occupations).
+    electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
+    step : float, optional
+        None (default): the exact per-pole integral, which needs ``gamma_bath > 0`` (with
+        ``gamma_bath == 0`` the reference sum at step 0.003 is used). A float: the
+        reference's Riemann sum with this energy step (paper 001: 0.003), on the CPU.
+    window : (float, float), optional
+        Integration window of the Riemann sum (:func:`energy_grid`); unused by the exact path.
+    tail_correction : bool
+        Add the exact integral below the window to the Riemann sum (``False`` is the
+        paper's plain sum); unused by the exact path.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
+        On ``Q``'s device.
     """
     q = _field("Q", Q, model.lattice)
     _ref.level_broadening(model.lattice, electrodes)  # validates: open along x, some site broadened
@@ -203,7 +237,32 @@ def negf_force(
     window: tuple[float, float] | None = None,
     tail_correction: bool = True,
 ) -> Tensor:
-    r"""Return :math:`g(\langle n_i\rangle - c) - kQ_i - \kappa\sum_j' Q_j` (paper 001, eq. 4)."""
+    r"""Return :math:`g(\langle n_i\rangle - c) - kQ_i - \kappa\sum_j' Q_j` (paper 001, eq. 4).
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions; each configuration of the batch is solved separately.
+    model : HolsteinModel
+        Lattice open along x; ``model.electrons`` is not used (the reservoirs set the
+        occupations).
+    electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
+    step : float, optional
+        None (default): the exact per-pole integral, which needs ``gamma_bath > 0`` (with
+        ``gamma_bath == 0`` the reference sum at step 0.003 is used). A float: the
+        reference's Riemann sum with this energy step (paper 001: 0.003), on the CPU.
+    window : (float, float), optional
+        Integration window of the Riemann sum (:func:`energy_grid`); unused by the exact path.
+    tail_correction : bool
+        Add the exact integral below the window to the Riemann sum (``False`` is the
+        paper's plain sum); unused by the exact path.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
+        On ``Q``'s device.
+    """
     q = _field("Q", Q, model.lattice)
     n = negf_densities(q, model, electrodes, step, window, tail_correction)
     p = model.params
@@ -246,6 +305,28 @@ def particle_currents(
 
     ``step=None`` (default): the energy integral done exactly per pole
     (:func:`_exact_currents`); with a ``step``: the reference's Riemann sum.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions; each configuration of the batch is solved separately.
+    model : HolsteinModel
+        Lattice open along x; ``model.electrons`` is not used (the reservoirs set the
+        occupations).
+    electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
+    step : float, optional
+        None (default): the exact per-pole integral, which needs ``gamma_bath > 0`` (with
+        ``gamma_bath == 0`` the reference sum at step 0.003 is used). A float: the
+        reference's Riemann sum with this energy step (paper 001: 0.003), on the CPU.
+    window : (float, float), optional
+        Integration window of the Riemann sum (:func:`energy_grid`); unused by the exact path.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly), float64
+        Positive where electrons enter the lattice; sums to zero over the sites (to
+        rounding).
     """
     q = _field("Q", Q, model.lattice)
     _ref.level_broadening(model.lattice, electrodes)  # validates: open along x, some site broadened
@@ -290,13 +371,35 @@ class NEGFForceField:
         return self.model.lattice
 
     def densities(self, Q: Tensor) -> Tensor:
-        """NEGF densities, shape ``(..., Lx, Ly)``."""
+        """NEGF densities, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions.
+
+        Returns
+        -------
+        Tensor, shape (..., Lx, Ly), float64
+            :func:`negf_densities` with the field's settings.
+        """
         return negf_densities(
             Q, self.model, self.electrodes, self.step, self.window, self.tail_correction
         )
 
     def forces(self, Q: Tensor) -> Tensor:
-        """NEGF forces, shape ``(..., Lx, Ly)``."""
+        """NEGF forces, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions.
+
+        Returns
+        -------
+        Tensor, shape (..., Lx, Ly), float64
+            :func:`negf_force` with the field's settings.
+        """
         return negf_force(
             Q, self.model, self.electrodes, self.step, self.window, self.tail_correction
         )

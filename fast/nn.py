@@ -117,12 +117,29 @@ class Network(nn.Module):
         )
 
     def parameter(self, name: str) -> Tensor:
-        """The parameter called ``name`` in :class:`reference.nn.Weights` naming."""
+        """The parameter called ``name`` in :class:`reference.nn.Weights` naming.
+
+        Parameters
+        ----------
+        name : str
+            Dotted name, e.g. ``"layers.0.weight"``.
+
+        Returns
+        -------
+        Tensor
+            The ``nn.Parameter`` itself (not a copy).
+        """
         param: Tensor = self.params[_key(name)]
         return param
 
     def to_weights(self) -> Weights:
-        """Return the parameters as a float64 :class:`reference.nn.Weights`."""
+        """Return the parameters as a float64 :class:`reference.nn.Weights`.
+
+        Returns
+        -------
+        Weights
+            Detached float64 NumPy copies on the CPU, same architecture.
+        """
         shapes = self.architecture.parameter_shapes()
         arrays = {n: self.parameter(n).detach().cpu().to(torch.float64).numpy() for n in shapes}
         return Weights(self.architecture, arrays)
@@ -135,15 +152,57 @@ class Network(nn.Module):
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
     ) -> Network:
-        """Build a module holding ``weights``."""
+        """Build a module holding ``weights``.
+
+        Parameters
+        ----------
+        weights : Weights
+            Reference weights (float64 arrays) and their architecture.
+        dtype : torch.dtype
+            Parameter dtype; float32 by default, float64 to compare with the reference.
+        device : torch.device or str, optional
+            Where the parameters live (CPU when omitted).
+
+        Returns
+        -------
+        Network
+        """
         return cls(weights.architecture, weights, dtype=dtype, device=device)
 
     def forward(self, Q: Tensor, lattice: SquareLattice, time: float | None = None) -> Tensor:
-        """Return the predicted forces, shape ``(..., Lx, Ly)`` (autograd for the energy MPNN)."""
+        """Return the predicted forces, shape ``(..., Lx, Ly)`` (autograd for the energy MPNN).
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions; leading axes are a batch.
+        lattice : SquareLattice
+            Sizes and boundary conditions (open edges contribute zero).
+        time : float, optional
+            Time fed to a GNN with a time channel (> 0); must be None for every other network.
+
+        Returns
+        -------
+        Tensor, shape (..., Lx, Ly)
+            In the parameters' dtype, on their device.
+        """
         return _forces(self, Q, lattice, time)
 
     def site_energies(self, Q: Tensor, lattice: SquareLattice) -> Tensor:
-        """Site energies of an energy MPNN, shape ``(..., Lx, Ly)``."""
+        r"""Site energies of an energy MPNN, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions; leading axes are a batch.
+        lattice : SquareLattice
+            Sizes and boundary conditions (open edges contribute zero).
+
+        Returns
+        -------
+        Tensor, shape (..., Lx, Ly)
+            :math:`\epsilon_i` in the parameters' dtype; ``ValueError`` for other architectures.
+        """
         return mpnn_site_energies(self, Q, lattice)
 
 
@@ -185,12 +244,34 @@ def _check_kind(weights: Weights | Network, kind: type) -> None:
 
 
 def relu(x: Tensor) -> Tensor:
-    """The rectified linear unit."""
+    """The rectified linear unit.
+
+    Parameters
+    ----------
+    x : Tensor, shape (...)
+
+    Returns
+    -------
+    Tensor, shape (...)
+        ``max(x, 0)``.
+    """
     return torch.relu(x)
 
 
 def dense(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    r"""A fully connected layer :math:`W x + b` (paper 002 eq 11, no activation)."""
+    r"""A fully connected layer :math:`W x + b` (paper 002 eq 11, no activation).
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., n_in)
+    weight : Tensor, shape (n_out, n_in)
+    bias : Tensor, shape (n_out,), optional
+        No bias when None.
+
+    Returns
+    -------
+    Tensor, shape (..., n_out)
+    """
     return torch.nn.functional.linear(x, weight, bias)
 
 
@@ -199,6 +280,19 @@ def neighbour_aggregate(features: Tensor, lattice: SquareLattice, aggregation: s
 
     ``s`` = 1/4 (``"mean"``) or 1 (``"sum"``). Four rolls along the lattice axes of the
     channels-last tensor (no transposes); neighbours across an open edge contribute zero.
+
+    Parameters
+    ----------
+    features : Tensor, shape (..., Lx, Ly, C)
+        Node features, channels last.
+    lattice : SquareLattice
+        Boundary conditions of the two lattice axes.
+    aggregation : {"mean", "sum"}
+        The scale ``s``.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly, C)
     """
     if aggregation not in ("mean", "sum"):
         raise ValueError(f"aggregation must be 'mean' or 'sum', got {aggregation!r}")
@@ -219,7 +313,22 @@ def neighbour_aggregate(features: Tensor, lattice: SquareLattice, aggregation: s
 
 
 def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
-    """Layer normalisation over the channel axis (paper 002 eq 21)."""
+    r"""Layer normalisation over the channel axis (paper 002 eq 21).
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., C)
+    weight : Tensor, shape (C,)
+        Scale :math:`\gamma`.
+    bias : Tensor, shape (C,)
+        Shift :math:`\beta`.
+    eps : float
+        Added to the variance.
+
+    Returns
+    -------
+    Tensor, shape (..., C)
+    """
     return torch.nn.functional.layer_norm(x, (x.shape[-1],), weight, bias, eps)
 
 
@@ -229,6 +338,19 @@ def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Te
 def mlp_forward(weights: Weights | Network, x: Tensor) -> Tensor:
     """Evaluate a fully connected network on descriptor features ``(..., widths[0])``; returns
     ``(...)``, or ``(..., widths[-1])`` for a network with a :class:`LevelHead`.
+
+    Parameters
+    ----------
+    weights : Weights or Network
+        Of an MLPArchitecture. Reference weights are used in the input's dtype; a
+        :class:`Network` moves the input to its parameters' dtype and device.
+    x : Tensor, shape (..., widths[0])
+        Descriptor features (an array is read as float64).
+
+    Returns
+    -------
+    Tensor, shape (...) or (..., widths[-1])
+        The output per leading position.
     """
     _check_kind(weights, MLPArchitecture)
     widths = _arch(weights).widths  # type: ignore[union-attr]
@@ -270,7 +392,21 @@ def _mlp_layers(h: Tensor, layers: list[tuple[Tensor, Tensor]]) -> Tensor:
 
 def level_head(outputs: Tensor, Q: Tensor, head: LevelHead) -> Tensor:
     """Electronic force ``g (sum_m softmax(a)_m f(-g Q_i + y_m - mu) - c)`` of the learned
-    levels; ``outputs`` ``(..., 2 M)`` holds ``a`` then ``y``, ``Q`` is ``(...)``."""
+    levels; ``outputs`` ``(..., 2 M)`` holds ``a`` then ``y``, ``Q`` is ``(...)``.
+
+    Parameters
+    ----------
+    outputs : Tensor, shape (..., 2 M)
+        The network's last layer: weights ``a`` (first ``M``), level shifts ``y`` (last ``M``).
+    Q : Tensor, shape (...)
+        The distortion of each site (the first descriptor feature).
+    head : LevelHead
+        Number of poles ``M``, coupling ``g``, chemical potential, temperature and offset.
+
+    Returns
+    -------
+    Tensor, shape (...)
+    """
     m = head.poles
     if outputs.shape[-1] != 2 * m or outputs.shape[:-1] != Q.shape:
         raise ValueError(
@@ -284,7 +420,22 @@ def level_head(outputs: Tensor, Q: Tensor, head: LevelHead) -> Tensor:
 
 
 def descriptor_mlp_forces(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
-    """Forces of a descriptor MLP: the descriptor of every site, then the MLP."""
+    """Forces of a descriptor MLP: the descriptor of every site, then the MLP.
+
+    Parameters
+    ----------
+    weights : Weights or Network
+        Of an MLPArchitecture. Reference weights are used in the input's dtype; a
+        :class:`Network` moves the input to its parameters' dtype and device.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions; leading axes are a batch.
+    lattice : SquareLattice
+        Sizes and boundary conditions (open edges contribute zero).
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+    """
     _check_kind(weights, MLPArchitecture)
     arch: MLPArchitecture = _arch(weights)  # type: ignore[assignment]
     q = _field("Q", Q, lattice)
@@ -309,6 +460,23 @@ def gnn_forward(
 
     ``time`` may also be a tensor of the batch shape of ``Q`` (one time per configuration,
     as in training on snapshots of many times).
+
+    Parameters
+    ----------
+    weights : Weights or Network
+        Of an GNNArchitecture. Reference weights are used in the input's dtype; a
+        :class:`Network` moves the input to its parameters' dtype and device.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions; leading axes are a batch.
+    lattice : SquareLattice
+        Sizes and boundary conditions (open edges contribute zero).
+    time : float or Tensor of shape (...), optional
+        Time since the pulse (> 0); required exactly when the architecture has a time
+        channel (``ValueError`` otherwise).
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
     """
     _check_kind(weights, GNNArchitecture)
     arch: GNNArchitecture = _arch(weights)  # type: ignore[assignment]
@@ -413,7 +581,22 @@ def _mpnn_block(
 
 
 def mpnn_site_energies(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
-    """Site energies of the energy MPNN (paper 002 eqs 19-22), ``(..., Lx, Ly)``."""
+    """Site energies of the energy MPNN (paper 002 eqs 19-22), ``(..., Lx, Ly)``.
+
+    Parameters
+    ----------
+    weights : Weights or Network
+        Of an MPNNArchitecture. Reference weights are used in the input's dtype; a
+        :class:`Network` moves the input to its parameters' dtype and device.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions; leading axes are a batch.
+    lattice : SquareLattice
+        Sizes and boundary conditions (open edges contribute zero).
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+    """
     _check_kind(weights, MPNNArchitecture)
     arch: MPNNArchitecture = _arch(weights)  # type: ignore[assignment]
     v = _input(weights, Q, lattice)[..., None]
@@ -423,7 +606,22 @@ def mpnn_site_energies(weights: Weights | Network, Q: Tensor, lattice: SquareLat
 
 
 def mpnn_energy(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
-    r"""The total energy :math:`\sum_i\epsilon_i`, shape ``(...)``."""
+    r"""The total energy :math:`\sum_i\epsilon_i`, shape ``(...)``.
+
+    Parameters
+    ----------
+    weights : Weights or Network
+        Of an MPNNArchitecture. Reference weights are used in the input's dtype; a
+        :class:`Network` moves the input to its parameters' dtype and device.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions; leading axes are a batch.
+    lattice : SquareLattice
+        Sizes and boundary conditions (open edges contribute zero).
+
+    Returns
+    -------
+    Tensor, shape (...)
+    """
     return mpnn_site_energies(weights, Q, lattice).sum(dim=(-2, -1))
 
 
@@ -432,6 +630,20 @@ def mpnn_forces(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -
 
     The graph of the gradient is kept (for training on forces) when ``weights`` is a
     :class:`Network` in training mode and the caller has gradients enabled.
+
+    Parameters
+    ----------
+    weights : Weights or Network
+        Of an MPNNArchitecture. Reference weights are used in the input's dtype; a
+        :class:`Network` moves the input to its parameters' dtype and device.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions; leading axes are a batch.
+    lattice : SquareLattice
+        Sizes and boundary conditions (open edges contribute zero).
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
     """
     train = isinstance(weights, Network) and weights.training and torch.is_grad_enabled()
     return _mpnn_forces(weights, Q, lattice, create_graph=train)
@@ -451,7 +663,19 @@ def _mpnn_forces(
 
 
 def enn_auxiliary(features: Mapping[str, Tensor], group: PointGroup) -> dict[str, Tensor]:
-    r"""The auxiliary layer :math:`z = x \oplus \tilde x` of CG products (paper 004 eq 11)."""
+    r"""The auxiliary layer :math:`z = x \oplus \tilde x` of CG products (paper 004 eq 11).
+
+    Parameters
+    ----------
+    features : mapping of str to Tensor, shape (..., n_Gamma, d_Gamma)
+        Channels of every IR of ``group`` (all IR names present).
+    group : PointGroup
+
+    Returns
+    -------
+    dict of str to Tensor, shape (..., n_aux_Gamma, d_Gamma)
+        Copies first, then the CG products (distinct channel pairs for equal IRs).
+    """
     names = group.irrep_names
     lead = next(iter(features.values())).shape[:-2]
     out: dict[str, list[Tensor]] = {n: [features[n]] for n in names}
@@ -471,7 +695,20 @@ def enn_auxiliary(features: Mapping[str, Tensor], group: PointGroup) -> dict[str
 
 
 def norm_activation(y: Tensor, bias: Tensor, epsilon: float = 1e-3) -> Tensor:
-    r"""Return :math:`\mathrm{ReLU}(|Y| + b)\, Y/\sqrt{|Y|^2 + \epsilon^2}` (paper 004 eq 13)."""
+    r"""Return :math:`\mathrm{ReLU}(|Y| + b)\, Y/\sqrt{|Y|^2 + \epsilon^2}` (paper 004 eq 13).
+
+    Parameters
+    ----------
+    y : Tensor, shape (..., n, d)
+        ``n`` channels of one IR of dimension ``d``.
+    bias : Tensor, shape (n,)
+    epsilon : float
+        Regulator (>= 0); 0 is eq 13 literally.
+
+    Returns
+    -------
+    Tensor, shape (..., n, d)
+    """
     norm2 = (y * y).sum(-1, keepdim=True)
     soft = torch.sqrt(norm2 + epsilon * epsilon)
     # |Y| with a zero gradient at Y = 0: d sqrt(x)/dx is infinite at 0, and inf * 0 is NaN
@@ -482,7 +719,23 @@ def norm_activation(y: Tensor, bias: Tensor, epsilon: float = 1e-3) -> Tensor:
 
 
 def enn_forward(weights: Weights | Network, Q: Tensor, lattice: SquareLattice) -> Tensor:
-    """Evaluate the IR equivariant network at every site (paper 004 eqs 9-13), ``(..., Lx, Ly)``."""
+    """Evaluate the IR equivariant network at every site (paper 004 eqs 9-13), ``(..., Lx, Ly)``.
+
+    Parameters
+    ----------
+    weights : Weights or Network
+        Of an ENNArchitecture. Reference weights are used in the input's dtype; a
+        :class:`Network` moves the input to its parameters' dtype and device.
+    Q : Tensor, shape (..., Lx, Ly)
+        Distortions; leading axes are a batch.
+    lattice : SquareLattice
+        Sizes and boundary conditions (open edges contribute zero).
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+        The scalar (A1) output, the force in paper 004.
+    """
     _check_kind(weights, ENNArchitecture)
     arch: ENNArchitecture = _arch(weights)  # type: ignore[assignment]
     group = arch.point_group
@@ -555,7 +808,18 @@ class NetworkForceField:
         self.time = time
 
     def forces(self, Q: Tensor) -> Tensor:
-        """The predicted forces, shape ``(..., Lx, Ly)``."""
+        """The predicted forces, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions; evaluated ``batch`` configurations at a time.
+
+        Returns
+        -------
+        Tensor, shape (..., Lx, Ly)
+            Detached (no autograd graph).
+        """
         q = _field("Q", Q, self.lattice)
         lead = q.shape[:-2]
         if self.batch is not None and math.prod(lead) > self.batch:
@@ -605,7 +869,18 @@ class NetworkForceField:
         return out
 
     def energy(self, Q: Tensor) -> Tensor:
-        """The predicted total energy (energy MPNN only), shape ``(...)``."""
+        """The predicted total energy (energy MPNN only), shape ``(...)``.
+
+        Parameters
+        ----------
+        Q : Tensor, shape (..., Lx, Ly)
+            Distortions.
+
+        Returns
+        -------
+        Tensor, shape (...)
+            ``ValueError`` for architectures other than the MPNN.
+        """
         if not isinstance(_arch(self.weights), MPNNArchitecture):
             raise ValueError(
                 "energy is defined only for an MPNNArchitecture, got "
@@ -614,14 +889,36 @@ class NetworkForceField:
         return mpnn_energy(self.weights, Q, self.lattice)
 
     def at_time(self, time: float) -> NetworkForceField:
-        """A copy that feeds ``time`` to a time-conditioned GNN."""
+        """A copy that feeds ``time`` to a time-conditioned GNN.
+
+        Parameters
+        ----------
+        time : float
+            Time since the pulse (> 0).
+
+        Returns
+        -------
+        NetworkForceField
+            Same weights, lattice, ``tile`` and ``batch``.
+        """
         field = NetworkForceField(self.weights, self.lattice, time)
         field.tile, field.batch = self.tile, self.batch
         return field
 
 
 def receptive_radius(architecture: Architecture) -> int:
-    """Sites (per axis) beyond which an input cannot change a force: the halo of a tile."""
+    """Sites (per axis) beyond which an input cannot change a force: the halo of a tile.
+
+    Parameters
+    ----------
+    architecture : MLPArchitecture or GNNArchitecture or MPNNArchitecture or ENNArchitecture
+
+    Returns
+    -------
+    int
+        ``ceil(r_c)`` for descriptor and equivariant networks, the number of layers for the
+        GNN, the force's reach (twice the message blocks) for the energy MPNN.
+    """
     if isinstance(architecture, MLPArchitecture | ENNArchitecture):
         return math.ceil(architecture.r_c)
     if isinstance(architecture, GNNArchitecture):

@@ -77,7 +77,19 @@ def _sign(lattice: SquareLattice, like: Tensor) -> Tensor:
 
 
 def staggered_order(Q: Tensor, lattice: SquareLattice) -> Tensor:
-    r"""Return :math:`Q_{\pi,\pi} = N^{-1}\sum_i Q_i (-1)^{x_i+y_i}`, shape ``(...)``."""
+    r"""Return :math:`Q_{\pi,\pi} = N^{-1}\sum_i Q_i (-1)^{x_i+y_i}`, shape ``(...)``.
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Lattice distortions (or any real field).
+    lattice : SquareLattice
+
+    Returns
+    -------
+    Tensor, shape (...)
+        ``A`` for the perfect checkerboard ``Q_i = A (-1)^(x+y)``.
+    """
     q = _field("Q", Q, lattice)
     return (q * _sign(lattice, q)).mean(dim=(-2, -1))
 
@@ -85,6 +97,17 @@ def staggered_order(Q: Tensor, lattice: SquareLattice) -> Tensor:
 def local_cdw_order(n: Tensor, lattice: SquareLattice) -> Tensor:
     r"""Return :math:`\phi_i = (n_i - \overline{n}_{\mathcal{N}(i)})(-1)^{x_i+y_i}` (paper 003, eq.
     12).
+
+    Parameters
+    ----------
+    n : Tensor, shape (..., Lx, Ly)
+        Site densities.
+    lattice : SquareLattice
+        Open edges average over the neighbours that exist.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
     """
     d = _field("n", n, lattice)
     ones = torch.ones(lattice.shape, dtype=d.dtype, device=d.device)
@@ -93,7 +116,20 @@ def local_cdw_order(n: Tensor, lattice: SquareLattice) -> Tensor:
 
 
 def local_lattice_order(Q: Tensor, Q0: float, lattice: SquareLattice) -> Tensor:
-    r"""Return :math:`\zeta_i = (Q_i - Q_0)(-1)^{x_i+y_i}` (paper 000, eq. 32)."""
+    r"""Return :math:`\zeta_i = (Q_i - Q_0)(-1)^{x_i+y_i}` (paper 000, eq. 32).
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., Lx, Ly)
+        Lattice distortions.
+    Q0 : float
+        The uniform offset subtracted from every ``Q_i``.
+    lattice : SquareLattice
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+    """
     q = _field("Q", Q, lattice)
     return (q - float(Q0)) * _sign(lattice, q)
 
@@ -106,6 +142,18 @@ def _require_periodic(lattice: SquareLattice, function: str) -> None:
 def structure_factor(n: Tensor, lattice: SquareLattice) -> Tensor:
     r"""Return :math:`S(\mathbf{k}) = |\tilde n(\mathbf{k})|^2`, :math:`\tilde n = N^{-1}\sum_i (n_i
     - \bar n) e^{i\mathbf{k}\cdot\mathbf{r}_i}`.
+
+    Parameters
+    ----------
+    n : Tensor, shape (..., Lx, Ly)
+        Site densities.
+    lattice : SquareLattice
+        Periodic along both axes (``ValueError`` otherwise).
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+        ``S[..., a, b]`` at ``k = (2 pi a / Lx, 2 pi b / Ly)``; real, dtype of ``n``.
     """
     _require_periodic(lattice, "structure_factor")
     d = _field("n", n, lattice)
@@ -117,6 +165,18 @@ def structure_factor(n: Tensor, lattice: SquareLattice) -> Tensor:
 def correlation_map(phi: Tensor, lattice: SquareLattice) -> Tensor:
     r"""Return the normalised correlation :math:`C(\mathbf{r})` of ``phi`` (paper 002, eq. 26), by
     FFT.
+
+    Parameters
+    ----------
+    phi : Tensor, shape (..., Lx, Ly)
+        Typically :func:`local_cdw_order`; must not be uniform in any batch entry.
+    lattice : SquareLattice
+        Periodic along both axes.
+
+    Returns
+    -------
+    Tensor, shape (..., Lx, Ly)
+        ``C[..., dx, dy]`` for the displacement ``(dx, dy)`` modulo ``(Lx, Ly)``; ``C = 1`` at 0.
     """
     _require_periodic(lattice, "correlation_map")
     f = _field("phi", phi, lattice)
@@ -133,6 +193,16 @@ def correlation_map(phi: Tensor, lattice: SquareLattice) -> Tensor:
 def ensemble_order_parameter(Q: Tensor, lattice: SquareLattice) -> Tensor:
     r"""Return :math:`O = N_\alpha^{-1}\sum_\alpha|Q^\alpha_{\pi,\pi}|` over the ensemble axis (-3)
     (paper 000, eq. 13).
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., n_ensemble, Lx, Ly)
+        Distortions; the axis before the lattice axes holds the ensemble members.
+    lattice : SquareLattice
+
+    Returns
+    -------
+    Tensor, shape (...)
     """
     q = _field("Q", Q, lattice)
     if q.ndim < 3:
@@ -146,6 +216,19 @@ def ensemble_order_parameter(Q: Tensor, lattice: SquareLattice) -> Tensor:
 def spatial_fluctuation(Q: Tensor, Q0: float, lattice: SquareLattice) -> Tensor:
     r"""Return :math:`\sigma`, the ensemble mean of the spatial spread of :math:`\zeta_i` (paper
     000, Fig. 1).
+
+    Parameters
+    ----------
+    Q : Tensor, shape (..., n_ensemble, Lx, Ly)
+        Distortions; the axis before the lattice axes holds the ensemble members.
+    Q0 : float
+        Uniform offset (paper 000: ``g / (2 m Omega^2)``).
+    lattice : SquareLattice
+
+    Returns
+    -------
+    Tensor, shape (...)
+        Mean over members of the population standard deviation of :math:`\zeta_i`.
     """
     q = _field("Q", Q, lattice)
     if q.ndim < 3:
@@ -161,6 +244,19 @@ def spatial_fluctuation(Q: Tensor, Q0: float, lattice: SquareLattice) -> Tensor:
 def domain_wall_position(n: Tensor, lattice: SquareLattice, threshold: float = 0.25) -> Tensor:
     r"""Return :math:`\xi`, the fraction of sites with :math:`|\phi_i| < \phi_c` (paper 001, Fig.
     4).
+
+    Parameters
+    ----------
+    n : Tensor, shape (..., Lx, Ly)
+        Densities.
+    lattice : SquareLattice
+    threshold : float
+        :math:`\phi_c` in (0, 1).
+
+    Returns
+    -------
+    Tensor, shape (...)
+        In [0, 1].
     """
     if not 0.0 < float(threshold) < 1.0:
         raise ValueError(f"threshold must lie in (0, 1), got {threshold!r}")
@@ -172,6 +268,21 @@ def metallic_fraction(
 ) -> Tensor:
     r"""Return :math:`\#\{i \in R : |\phi_i| < \phi_c\}/\#R`, shape ``(...)``, for the sites
     ``R`` of the boolean mask ``columns`` ``(Lx, Ly)`` (``None``: all, paper 001's :math:`\xi`).
+
+    Parameters
+    ----------
+    n : Tensor, shape (..., Lx, Ly)
+        Densities.
+    lattice : SquareLattice
+    threshold : float
+        :math:`\phi_c > 0`.
+    columns : Tensor, shape (Lx, Ly), bool, optional
+        The sites counted; None counts every site. At least one must be selected.
+
+    Returns
+    -------
+    Tensor, shape (...)
+        In [0, 1].
     """
     phi_c = check_finite_scalar("threshold", threshold)
     if phi_c <= 0.0:
@@ -295,6 +406,21 @@ def _moment_length(
 def structure_factor_background(S: Tensor, lattice: SquareLattice, q_cut: float = _Q_CUT) -> Tensor:
     r"""Return :math:`B`, the mean of :math:`S` over :math:`|\mathbf{k}-\mathbf{K}| > q_c`,
     :math:`|\mathbf{k}| > q_c` (the white-noise floor; see the reference), shape ``(...)``.
+
+    Parameters
+    ----------
+    S : Tensor, shape (..., Lx, Ly)
+        Structure factor on :func:`momentum_grid` (one configuration or an ensemble
+        average), non-negative.
+    lattice : SquareLattice
+        Periodic along both axes.
+    q_cut : float
+        :math:`q_c > 0`, the boundary between the peak region about
+        :math:`\mathbf{K} = (\pi, \pi)` and the background region; each must hold a momentum.
+
+    Returns
+    -------
+    Tensor, shape (...)
     """
     return _peak_split(S, lattice, q_cut, "structure_factor_background")[4]
 
@@ -304,6 +430,26 @@ def domain_length_first_moment(
 ) -> Tensor:
     r"""Return :math:`L_1 = \sum (S - B) / \sum (S - B) q` over
     :math:`q \le \min(q_c, w q_{1/2})`: eq. (15) of paper 003 without the flat background.
+
+    Parameters
+    ----------
+    S : Tensor, shape (..., Lx, Ly)
+        Structure factor on :func:`momentum_grid` (one configuration or an ensemble
+        average), non-negative.
+    lattice : SquareLattice
+        Periodic along both axes.
+    q_cut : float
+        :math:`q_c > 0`, the boundary between the peak region about
+        :math:`\mathbf{K} = (\pi, \pi)` and the background region; each must hold a momentum.
+    window : float
+        :math:`w > 0`, the summation radius in units of :math:`q_{1/2}`; ``math.inf`` sums
+        the whole peak region.
+
+    Returns
+    -------
+    Tensor, shape (...)
+        In lattice constants; ``inf`` when the summed excess sits at ``K`` alone, NaN when
+        there is no peak above the background.
     """
     return _moment_length(S, lattice, q_cut, window, 1, "domain_length_first_moment")
 
@@ -313,6 +459,26 @@ def domain_length_second_moment(
 ) -> Tensor:
     r"""Return :math:`L_2 = [\sum (S - B) / \sum (S - B) q^2]^{1/2}` over
     :math:`q \le \min(q_c, w q_{1/2})`, shape ``(...)``.
+
+    Parameters
+    ----------
+    S : Tensor, shape (..., Lx, Ly)
+        Structure factor on :func:`momentum_grid` (one configuration or an ensemble
+        average), non-negative.
+    lattice : SquareLattice
+        Periodic along both axes.
+    q_cut : float
+        :math:`q_c > 0`, the boundary between the peak region about
+        :math:`\mathbf{K} = (\pi, \pi)` and the background region; each must hold a momentum.
+    window : float
+        :math:`w > 0`, the summation radius in units of :math:`q_{1/2}` (``math.inf``: the
+        whole peak region).
+
+    Returns
+    -------
+    Tensor, shape (...)
+        In lattice constants; ``inf`` when the summed excess sits at ``K`` alone, NaN when
+        there is no peak above the background.
     """
     return _moment_length(S, lattice, q_cut, window, 2, "domain_length_second_moment")
 
@@ -322,6 +488,23 @@ def domain_length_from_peak_width(
 ) -> Tensor:
     r"""Return :math:`1/q_{1/2}`, the inverse radius of the disc about K holding half of
     :math:`\sum_{q \le q_c} (S - B)`, shape ``(...)``.
+
+    Parameters
+    ----------
+    S : Tensor, shape (..., Lx, Ly)
+        Structure factor on :func:`momentum_grid` (one configuration or an ensemble
+        average), non-negative.
+    lattice : SquareLattice
+        Periodic along both axes.
+    q_cut : float
+        :math:`q_c > 0`, the boundary between the peak region about
+        :math:`\mathbf{K} = (\pi, \pi)` and the background region; each must hold a momentum.
+
+    Returns
+    -------
+    Tensor, shape (...)
+        ``inf`` when half the excess sits at ``K`` itself; NaN when the summed excess is not
+        positive.
     """
     excess, _, last, radii, _ = _peak_split(S, lattice, q_cut, "domain_length_from_peak_width")
     return 1.0 / _half_weight_radius(excess, last, radii)
@@ -330,6 +513,18 @@ def domain_length_from_peak_width(
 def domain_length_from_walls(phi: Tensor, lattice: SquareLattice) -> Tensor:
     r"""Return :math:`L = 2N / N_{\rm wall}`, :math:`N_{\rm wall}` the nearest-neighbour
     bonds with :math:`\phi_i \phi_j < 0`, shape ``(...)``.
+
+    Parameters
+    ----------
+    phi : Tensor, shape (..., Lx, Ly)
+        Local order, positive in one domain type and negative in the other.
+    lattice : SquareLattice
+        No bond crosses an open edge.
+
+    Returns
+    -------
+    Tensor, shape (...)
+        ``inf`` when no bond crosses a wall.
     """
     f = _field("phi", phi, lattice)
     walls = torch.zeros(f.shape[:-2], dtype=f.dtype, device=f.device)
@@ -357,6 +552,21 @@ def wall_mobility(
     r"""Return :math:`|W_a \triangle W_b| / ((|W_a| + |W_b|)\,\Delta t)`, the share of wall bonds
     (:math:`\phi_i \phi_j < 0`) that changed between two frames per unit time, shape ``(...)``;
     NaN where neither frame has a wall.
+
+    Parameters
+    ----------
+    phi_before : Tensor, shape (..., Lx, Ly)
+        Local order (:func:`local_cdw_order`, or a TDGL field) at the earlier frame.
+    phi_after : Tensor, shape (..., Lx, Ly)
+        The same at the later frame; moved to ``phi_before``'s device.
+    lattice : SquareLattice
+    dt : float
+        The time between the frames (> 0).
+
+    Returns
+    -------
+    Tensor, shape (...)
+        In inverse time units; NaN where neither frame has a wall.
     """
     before = _field("phi_before", phi_before, lattice)
     after = _field("phi_after", phi_after, lattice).to(before.device)

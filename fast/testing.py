@@ -45,7 +45,29 @@ def assert_d4_equivariant(
     atol: float = 1e-10,
     rtol: float = 1e-10,
 ) -> None:
-    """Assert ``F(gQ) = g F(Q)`` (see :func:`reference.testing.assert_d4_equivariant`)."""
+    """Assert ``F(gQ) = g F(Q)`` (see :func:`reference.testing.assert_d4_equivariant`).
+
+    Parameters
+    ----------
+    forces : ForceField or callable
+        A force field (its ``forces`` method is used) or a function of ``Q``; called with
+        tensors on ``Q``'s device (CPU when ``Q`` is an array).
+    Q : Tensor or ndarray, shape (..., Lx, Ly)
+        Distortions.
+    lattice : SquareLattice
+        Operations that exchange x and y are skipped on a rectangular lattice.
+    operations : iterable of PointOperation
+        Defaults to all eight elements of D4.
+    atol : float
+        Absolute tolerance.
+    rtol : float
+        Relative tolerance.
+
+    Raises
+    ------
+    AssertionError
+        If a transformed force differs from the force of the transformed field.
+    """
     _ref.assert_d4_equivariant(
         _numpy_map(forces, device_of(Q)), to_numpy(Q), lattice, operations, atol, rtol
     )
@@ -59,7 +81,30 @@ def assert_translation_equivariant(
     atol: float = 1e-10,
     rtol: float = 1e-10,
 ) -> None:
-    """Assert ``F(T Q) = T F(Q)`` (see :func:`reference.testing.assert_translation_equivariant`)."""
+    """Assert ``F(T Q) = T F(Q)`` (see :func:`reference.testing.assert_translation_equivariant`).
+
+    Parameters
+    ----------
+    forces : ForceField or callable
+        A force field (its ``forces`` method is used) or a function of ``Q``; called with
+        tensors on ``Q``'s device (CPU when ``Q`` is an array).
+    Q : Tensor or ndarray, shape (..., Lx, Ly)
+        Distortions.
+    lattice : SquareLattice
+        Translations are symmetries only along periodic axes.
+    shifts : iterable of (int, int), optional
+        Defaults to ``(1, 0)``, ``(0, 1)`` and ``(Lx // 2, Ly // 3)``, restricted to
+        periodic axes.
+    atol : float
+        Absolute tolerance.
+    rtol : float
+        Relative tolerance.
+
+    Raises
+    ------
+    AssertionError
+        If a translated force differs from the force of the translated field.
+    """
     _ref.assert_translation_equivariant(
         _numpy_map(forces, device_of(Q)), to_numpy(Q), lattice, shifts, atol, rtol
     )
@@ -77,6 +122,31 @@ def assert_local(
 ) -> None:
     """Assert that ``F_i`` ignores sites beyond ``radius`` (see
     :func:`reference.testing.assert_local`).
+
+    Parameters
+    ----------
+    forces : ForceField or callable
+        A force field (its ``forces`` method is used) or a function of ``Q``; called with
+        tensors on ``Q``'s device (CPU when ``Q`` is an array).
+    Q : Tensor or ndarray, shape (Lx, Ly)
+        One configuration.
+    lattice : SquareLattice
+    site : (int, int)
+        The site ``(x, y)`` whose force is checked.
+    radius : float
+        Cutoff or receptive field (>= 0), in lattice constants or hops.
+    metric : {"euclidean", "manhattan"}
+        Distance (minimum image on periodic axes): Euclidean for a descriptor cutoff,
+        Manhattan for the hops of a graph network.
+    rng : numpy.random.Generator, optional
+        Source of the replacement values beyond ``radius`` (seeded 0 by default).
+    atol : float
+        Absolute tolerance on the change of ``F_i``.
+
+    Raises
+    ------
+    AssertionError
+        If the force at ``site`` changes.
     """
     _ref.assert_local(
         _numpy_map(forces, device_of(Q)), to_numpy(Q), lattice, site, radius, metric, rng, atol
@@ -90,6 +160,25 @@ def assert_conservative(
 
     Same check as :func:`reference.testing.assert_conservative`; the ``4N`` displaced
     configurations are evaluated as one batch (:func:`fast.forcefield.numerical_forces`).
+
+    Parameters
+    ----------
+    force_field : ForceField
+        With an ``energy(Q)`` method that accepts a batch ``(B, Lx, Ly)`` (``ValueError``
+        without one).
+    Q : Tensor or ndarray, shape (Lx, Ly)
+        One configuration; evaluated in float64 on its device.
+    step : float
+        Finite-difference step ``h`` (> 0).
+    atol : float
+        Absolute tolerance.
+    rtol : float
+        Relative tolerance.
+
+    Raises
+    ------
+    AssertionError
+        If a force differs from the finite-difference gradient beyond the tolerance.
     """
     energy = getattr(force_field, "energy", None)
     if not callable(energy):

@@ -57,18 +57,40 @@ _adapt_to_load = False  # set by configure_threads
 
 def adapting_to_load() -> bool:
     """Return whether a matrix that OpenBLAS threads gets only the cores other processes
-    leave free (``configure_threads(adapt_to_load=True)``)."""
+    leave free (``configure_threads(adapt_to_load=True)``).
+
+    Returns
+    -------
+    bool
+    """
     return _adapt_to_load
 
 
 def lapack_threads(threads: int) -> int:
     """Return the OpenBLAS threads for a matrix OpenBLAS threads: ``threads``, or no more
-    than :func:`spare_cores` when :func:`adapting_to_load`."""
+    than :func:`spare_cores` when :func:`adapting_to_load`.
+
+    Parameters
+    ----------
+    threads : int
+        The configured thread count (>= 1).
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     return min(threads, spare_cores()) if _adapt_to_load else threads
 
 
 def machine_cores() -> int:
-    """Return the number of cores this process may run on (its CPU affinity)."""
+    """Return the number of cores this process may run on (its CPU affinity).
+
+    Returns
+    -------
+    int
+        ``os.cpu_count()`` where the affinity is unknown (not Linux).
+    """
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -103,6 +125,11 @@ def other_runnable() -> int | None:
     pool of ours that is still spinning does not count as load. ``None`` where the kernel
     does not say (not Linux). An instant's count: a CPU-bound process always counts, one
     that mostly waits counts now and then.
+
+    Returns
+    -------
+    int or None
+        At least 0; None where ``/proc/loadavg`` cannot be read.
     """
     try:
         with open(_LOADAVG, "rb") as f:
@@ -118,6 +145,16 @@ def spare_cores(cores: int | None = None) -> int:
 
     ``cores`` (default :func:`machine_cores`) less :func:`other_runnable`; all of them
     where the load is unknown.
+
+    Parameters
+    ----------
+    cores : int, optional
+        The cores to share; :func:`machine_cores` when omitted.
+
+    Returns
+    -------
+    int
+        At least 1.
     """
     total = machine_cores() if cores is None else cores
     busy = other_runnable()

@@ -159,8 +159,30 @@ class TrainConfig:
         self, physics: HolsteinParams | None = None, electrons: ElectronEnsemble | None = None
     ) -> Architecture:
         """The network to train: the paper's, with :attr:`hidden` widths if given, and the
-        ``"levels"`` head, which needs the labels' Holstein parameters and electrons (at a
-        fixed chemical potential)."""
+        ``"levels"`` head.
+
+        Parameters
+        ----------
+        physics : HolsteinParams or None
+            The labels' Holstein parameters; the ``"levels"`` head needs them (its coupling
+            ``g`` and offset), the ``"force"`` head ignores them. None (default): not given.
+        electrons : ElectronEnsemble or None
+            The labels' electrons; the ``"levels"`` head needs them at a fixed chemical
+            potential (``mu`` not None) and takes their temperature. None (default): not
+            given.
+
+        Returns
+        -------
+        Architecture
+            The paper's architecture with :attr:`hidden` and :attr:`r_c` applied, and for
+            ``head = "levels"`` an MLP whose last layer has ``2 * poles`` outputs.
+
+        Raises
+        ------
+        ValueError
+            For the ``"levels"`` head without ``physics`` and ``electrons``, or with
+            electrons at a fixed filling.
+        """
         body = self._body()
         if self.head == "force":
             return body
@@ -197,7 +219,20 @@ class TrainConfig:
         return attrs.evolve(arch, hidden=self.hidden)
 
     def init_scheme(self, arch: Architecture) -> str:
-        """The initialisation of ``arch`` (:attr:`init`, with ``"auto"`` resolved)."""
+        """The initialisation of ``arch`` (:attr:`init`, with ``"auto"`` resolved).
+
+        Parameters
+        ----------
+        arch : Architecture
+            The network to initialise (from :meth:`architecture`); ``"auto"`` picks
+            ``"uniform"`` for a descriptor MLP and ``"he"`` for any other network.
+
+        Returns
+        -------
+        str
+            A key of :data:`reference.nn.INIT_SCHEMES` (``"uniform"``, ``"he"`` or
+            ``"paper"``).
+        """
         if self.init != "auto":
             return self.init
         return "uniform" if isinstance(arch, MLPArchitecture) else "he"
@@ -206,6 +241,3 @@ class TrainConfig:
     def torch_dtype(self) -> torch.dtype:
         """The training precision."""
         return _DTYPES[self.dtype]
-
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -91,7 +91,18 @@ def _folder(path: str | os.PathLike[str]) -> ChunkFolder:
 def dataset_finished(path: str | os.PathLike[str]) -> bool:
     """Whether the dataset at ``path`` is finished; a work folder left beside a finished file
     (a kill between the final rename and its removal) is removed
-    (:meth:`fast.ml.storage.ChunkFolder.finished`)."""
+    (:meth:`fast.ml.storage.ChunkFolder.finished`).
+
+    Parameters
+    ----------
+    path : path-like
+        The dataset's final HDF5 file (its work folder is ``<path>.partial``).
+
+    Returns
+    -------
+    bool
+        True if the final file exists and no generation is in progress.
+    """
     return _folder(path).finished()
 
 
@@ -105,11 +116,33 @@ def open_partial(
     """Create the folder ``<path>.partial`` (or reopen it) and return how many samples it
     already holds.
 
-    ``attributes`` are extra text attributes of the finished file (e.g. the lattice
-    geometry). Left-over temporary files of an interrupted write are removed.
+    Left-over temporary files of an interrupted write are removed.
 
-    Raises ``ValueError`` if an existing partial dataset was made with a different
-    configuration (resuming it would mix two datasets).
+    Parameters
+    ----------
+    path : path-like
+        The dataset's final HDF5 file; the work folder is ``<path>.partial``.
+    shape : (int, int)
+        ``(Lx, Ly)``, the lattice shape of every sample.
+    config : mapping
+        The generating configuration (JSON-serialisable), stored as sorted JSON; a reopened
+        folder must hold the same.
+    kind : str
+        The dataset's kind, stored as the ``kind`` attribute (e.g. ``"quench"``).
+    attributes : mapping of str to str, optional
+        Extra text attributes of the finished file (e.g. the lattice geometry); None
+        (default): none.
+
+    Returns
+    -------
+    int
+        The number of samples already in the folder (0 for a new one).
+
+    Raises
+    ------
+    ValueError
+        If an existing partial dataset was made with a different configuration (resuming it
+        would mix two datasets).
     """
     folder = _folder(path)
     text = json.dumps(dict(config), sort_keys=True)
@@ -170,10 +203,29 @@ def append_chunk(
 ) -> int:
     """Add ``chunk`` (``Q``, ``F``, ``n`` of equal length) to the partial dataset.
 
-    The chunk and ``state`` (the resume point: arrays, bytes, integers and floats, read back
-    by :func:`last_state`) go into one new file, written to a temporary name and renamed:
+    The chunk and ``state`` go into one new file, written to a temporary name and renamed:
     a kill at any moment leaves either the whole chunk with its state or nothing of it.
-    Returns the new number of samples.
+
+    Parameters
+    ----------
+    path : path-like
+        The dataset's final HDF5 file; the chunk goes into ``<path>.partial``, which
+        :func:`open_partial` made.
+    chunk : mapping of str to (n_chunk, Lx, Ly) float64
+        The fields ``Q``, ``F`` and ``n`` of ``n_chunk`` new samples.
+    state : mapping, optional
+        The resume point: arrays, bytes, integers and floats, read back by
+        :func:`last_state`; None (default): no state.
+
+    Returns
+    -------
+    int
+        The new number of samples.
+
+    Raises
+    ------
+    ValueError
+        If a field's shape is not ``(n_chunk, Lx, Ly)`` with the folder's lattice shape.
     """
     folder = _folder(path)
     meta = folder.meta(PART_FORMAT)
@@ -191,7 +243,19 @@ def append_chunk(
 
 
 def last_state(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The ``state`` stored with the last chunk of the partial dataset that has one."""
+    """The ``state`` stored with the last chunk of the partial dataset that has one.
+
+    Parameters
+    ----------
+    path : path-like
+        The dataset's final HDF5 file; the chunks are read from ``<path>.partial``.
+
+    Returns
+    -------
+    dict or None
+        The state as :func:`append_chunk` got it (arrays, bytes, integers, floats), or None
+        if no chunk has one.
+    """
     folder = _folder(path)
     for _, chunk in reversed(folder.chunks()):
         state = _decode_state(folder.read_chunk(chunk))
@@ -202,7 +266,18 @@ def last_state(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 def finalise(path: str | os.PathLike[str]) -> Path:
     """Join the chunks of ``<path>.partial`` into the HDF5 file ``path``, with the content
-    hash, written under a temporary name and renamed; then remove the partial folder."""
+    hash, written under a temporary name and renamed; then remove the partial folder.
+
+    Parameters
+    ----------
+    path : path-like
+        The dataset's final HDF5 file.
+
+    Returns
+    -------
+    Path
+        The finished file.
+    """
     folder = _folder(path)
     meta = folder.meta(PART_FORMAT)
     attributes = {"config": meta["config"], "kind": meta["kind"],
@@ -211,7 +286,26 @@ def finalise(path: str | os.PathLike[str]) -> Path:
 
 
 def load_dataset(path: str | os.PathLike[str], verify: bool = True) -> Dataset:
-    """Read a finished dataset; with ``verify`` check its content hash."""
+    """Read a finished dataset.
+
+    Parameters
+    ----------
+    path : path-like
+        The finished HDF5 file.
+    verify : bool
+        Check the arrays against the stored content hash (default True).
+
+    Returns
+    -------
+    Dataset
+        The arrays (float64) and the file's attributes.
+
+    Raises
+    ------
+    ValueError
+        If the file does not exist (saying so when only a partial dataset does), cannot be
+        read, or (with ``verify``) its content hash does not match.
+    """
     p = Path(path)
     if not p.exists():
         hint = (
@@ -255,6 +349,10 @@ class DatasetSettings:
     def __attrs_post_init__(self) -> None:
         if self.start not in ("hot", "cdw"):
             raise ValueError(f"start must be 'hot' or 'cdw', got {self.start!r}")
+        if self.n_random + self.n_runs * self.snapshots_per_run == 0:
+            raise ValueError(
+                "the dataset would be empty: n_random or n_runs x snapshots_per_run must be > 0"
+            )
 
 
 @attrs.frozen(kw_only=True)
@@ -274,12 +372,25 @@ class QuenchDatasetConfig:
     seed: int = 0
 
     def model(self) -> HolsteinModel:
-        """The Holstein model the labels come from."""
+        """The Holstein model the labels come from.
+
+        Returns
+        -------
+        HolsteinModel
+            On the ``dataset.size`` x ``dataset.size`` lattice.
+        """
         return self.physics.model(self.dataset.size)
 
     def integrator(self) -> dynamics.Integrator:
         """The exact-force BAOAB Langevin of the snapshot runs (whatever
-        ``langevin.integrator`` says: it names the workflow's ML dynamics)."""
+        ``langevin.integrator`` says: it names the workflow's ML dynamics).
+
+        Returns
+        -------
+        dynamics.Integrator
+            :func:`fast.dynamics.langevin_baoab` with exact (ED) forces at the bath
+            temperature.
+        """
         p = self.physics
         return dynamics.langevin_baoab(
             ed.ExactForceField(self.model()),
@@ -298,14 +409,42 @@ class QuenchDatasetConfig:
 
 def hot_start_spread(temperature: float, kappa: float, k: float) -> float:
     """Spread of the authors' hot start, ``sqrt(T0 / kappa)``; ``sqrt(T0 / k)`` if
-    ``kappa <= 0`` (where the script's variance ``T0 / kappa`` has no meaning)."""
+    ``kappa <= 0`` (where the script's variance ``T0 / kappa`` has no meaning).
+
+    Parameters
+    ----------
+    temperature : float
+        The hot-start temperature ``T0`` (energy units, ``k_B = 1``).
+    kappa : float
+        The neighbour elastic coupling.
+    k : float
+        The on-site spring constant, used when ``kappa <= 0``.
+
+    Returns
+    -------
+    float
+        The standard deviation of each hot-start distortion ``Q_i``.
+    """
     return math.sqrt(temperature / kappa) if kappa > 0 else math.sqrt(temperature / k)
 
 
 def exact_labels(model: HolsteinModel, q: torch.Tensor) -> dict[str, NDArray[np.float64]]:
-    """Exact labels of configurations ``q`` ``(..., Lx, Ly)``: ``Q``, the total force ``F`` and
-    the densities ``n`` (:func:`fast.ed.densities`, the Hellmann-Feynman force
-    ``g (n_i - c)`` plus the elastic force), as NumPy arrays."""
+    """Exact labels of configurations ``q``: ``Q``, the total force ``F`` and the densities
+    ``n`` (:func:`fast.ed.densities`, the Hellmann-Feynman force ``g (n_i - c)`` plus the
+    elastic force), as NumPy arrays.
+
+    Parameters
+    ----------
+    model : HolsteinModel
+        The model the labels come from.
+    q : (..., Lx, Ly) torch.Tensor
+        The configurations, on the device where the diagonalisations run.
+
+    Returns
+    -------
+    dict of str to (..., Lx, Ly) ndarray
+        ``Q``, ``F`` and ``n``, in the dtype of ``q``.
+    """
     n = ed.densities(q, model)
     p = model.params
     forces = p.g * (n - p.coupling.offset) + elastic_force(q, model)
@@ -314,7 +453,21 @@ def exact_labels(model: HolsteinModel, q: torch.Tensor) -> dict[str, NDArray[np.
 
 def dynamics_checkpoint(state: dynamics.DynamicsState, step: int) -> dict[str, Any]:
     """The resume point of a labelling run after ``step`` steps, as :func:`append_chunk`
-    stores it with a chunk: distortions, momenta, time, step and generator state."""
+    stores it with a chunk: distortions, momenta, time, step and generator state.
+
+    Parameters
+    ----------
+    state : dynamics.DynamicsState
+        The runs' state after ``step`` steps.
+    step : int
+        Steps taken since the start of the runs.
+
+    Returns
+    -------
+    dict
+        ``quench_Q``, ``quench_P`` (arrays), ``quench_t`` (float), ``quench_step`` (int) and
+        ``quench_rng`` (the generator state, bytes).
+    """
     return {
         "quench_Q": state.Q.cpu().numpy(),
         "quench_P": state.P.cpu().numpy(),
@@ -328,7 +481,22 @@ def resume_dynamics(
     path: Path, integrator: dynamics.Integrator, device: torch.device
 ) -> tuple[dynamics.DynamicsState, int] | None:
     """The state and step stored by :func:`dynamics_checkpoint` with the last chunk of the
-    partial dataset ``path``, for ``integrator`` on ``device``; None if there is none."""
+    partial dataset ``path``, for ``integrator`` on ``device``; None if there is none.
+
+    Parameters
+    ----------
+    path : Path
+        The dataset's final HDF5 file; the state is read from ``<path>.partial``.
+    integrator : dynamics.Integrator
+        Builds the state (:meth:`init`) from the stored distortions, momenta and time.
+    device : torch.device
+        Where the state's tensors and generator go.
+
+    Returns
+    -------
+    (dynamics.DynamicsState, int) or None
+        The resumed state and its step, or None if no chunk stores a labelling run's state.
+    """
     saved = last_state(path)
     if saved is None or "quench_Q" not in saved:
         return None
@@ -376,6 +544,8 @@ def generate_quench_dataset(
     Parameters
     ----------
     config : QuenchDatasetConfig
+        Physics, quench, dataset sizes and seed; stored as JSON in the file, and a finished
+        file must have been made with the same.
     path : path-like
         The finished HDF5 file; work in progress lives in the folder ``<path>.partial``.
     device : str or torch.device
@@ -389,6 +559,8 @@ def generate_quench_dataset(
     Returns
     -------
     Dataset
+        The finished dataset, its hash verified: ``n_random + n_runs * snapshots_per_run``
+        configurations.
     """
     final = Path(path)
     if dataset_finished(final):
@@ -438,14 +610,41 @@ def generate_quench_dataset(
 
 
 def finish_dataset(final: Path) -> Dataset:
-    """Join the partial dataset into its final file (sealed with its hash) and load it."""
+    """Join the partial dataset into its final file (sealed with its hash) and load it.
+
+    Parameters
+    ----------
+    final : Path
+        The dataset's final HDF5 file; its chunks are in ``<final>.partial``.
+
+    Returns
+    -------
+    Dataset
+        The finished dataset, its hash verified.
+    """
     finalise(final)
     return load_dataset(final)
 
 
 def physics_of(dataset: Dataset) -> HolsteinParams:
     """The Holstein parameters a dataset was labelled with (its ``physics`` attribute, or the
-    parameters in its ``config``)."""
+    parameters in its ``config``).
+
+    Parameters
+    ----------
+    dataset : Dataset
+        A labelled dataset, as :func:`load_dataset` reads it.
+
+    Returns
+    -------
+    HolsteinParams
+        The parameters the labels were computed with.
+
+    Raises
+    ------
+    ValueError
+        If the dataset does not record its Holstein parameters.
+    """
     try:
         config = json.loads(dataset.attributes.get("physics") or dataset.attributes["config"])
         if isinstance(config.get("physics"), dict):  # a quench dataset's nested settings
@@ -458,7 +657,18 @@ def physics_of(dataset: Dataset) -> HolsteinParams:
 
 def electrons_of(dataset: Dataset) -> ElectronEnsemble | None:
     """The electrons a dataset was labelled with (temperature, and the chemical potential or
-    the filling, from its ``config``), or None if it does not record them."""
+    the filling, from its ``config``), or None if it does not record them.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        A labelled dataset, as :func:`load_dataset` reads it.
+
+    Returns
+    -------
+    ElectronEnsemble or None
+        At a fixed chemical potential if the config has ``mu``, else at its filling.
+    """
     try:
         config = json.loads(dataset.attributes["config"])
         if isinstance(config.get("physics"), dict):  # a quench dataset's nested settings

@@ -62,14 +62,38 @@ _ARCHITECTURES: dict[str, type[Architecture]] = {
 
 
 def architecture_to_json(architecture: Architecture) -> str:
-    """A network architecture as JSON text (its class name under ``"type"``)."""
+    """A network architecture as JSON text (its class name under ``"type"``).
+
+    Parameters
+    ----------
+    architecture : Architecture
+        Any of the papers' architectures (MLP, GNN, MPNN or ENN).
+
+    Returns
+    -------
+    str
+        JSON object of the architecture's fields plus ``"type"``.
+    """
     return json.dumps({"type": type(architecture).__name__, **attrs.asdict(architecture)})
 
 
 def architecture_from_json(text: str) -> Architecture:
     """Rebuild an architecture written by :func:`architecture_to_json`.
 
-    Raises ``ValueError`` on text that does not describe one.
+    Parameters
+    ----------
+    text : str
+        JSON text from :func:`architecture_to_json`.
+
+    Returns
+    -------
+    Architecture
+        An instance of the class named under ``"type"``.
+
+    Raises
+    ------
+    ValueError
+        On text that does not describe one.
     """
     try:
         data = json.loads(text)
@@ -83,7 +107,18 @@ def architecture_from_json(text: str) -> Architecture:
 
 
 def physics_json(physics: HolsteinParams) -> str:
-    """Holstein parameters as JSON text (the coupling by its string value)."""
+    """Holstein parameters as JSON text (the coupling by its string value).
+
+    Parameters
+    ----------
+    physics : HolsteinParams
+        The parameters to write.
+
+    Returns
+    -------
+    str
+        JSON object with sorted keys, one per field of :class:`HolsteinParams`.
+    """
     values = attrs.asdict(physics)
     values["coupling"] = physics.coupling.value
     return json.dumps(values, sort_keys=True)
@@ -103,6 +138,24 @@ def save_model(
 
     The file holds only tensors, strings and numbers, so :func:`load_model` can read it
     with ``torch.load(..., weights_only=True)``; it is written atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The model file to write (replaced if it exists).
+    weights : Weights
+        The trained network: architecture and arrays (stored as given, float64 from
+        training).
+    physics : HolsteinParams
+        The Holstein parameters of the labels.
+    target : {"electronic", "total"}
+        What the network learned: the electronic force ``g (n_i - c)`` or the whole force.
+    metadata : mapping, optional
+        Stored as JSON (values that are not JSON are stored as their string), e.g. the
+        dataset's hash and the held-out error; None (default): empty.
+    ensemble : ElectronEnsemble, optional
+        The labels' electrons (temperature and filling or ``mu``); None (default): not
+        recorded.
     """
     payload = {
         "format": MODEL_FORMAT,
@@ -136,20 +189,56 @@ class TrainedModel:
         device: str | torch.device = "cpu",
         time: float | None = None,
     ) -> MLForceField:
-        """The model as the force provider of any integrator on ``lattice``; a
-        time-conditioned network (paper 000) needs the start ``time`` and then follows the
-        integrator's clock."""
+        """The model as the force provider of any integrator on ``lattice``.
+
+        Parameters
+        ----------
+        lattice : SquareLattice
+            The lattice of the dynamics (the network is tiled over it).
+        dtype : torch.dtype
+            Precision the network runs in (default float32); forces come back in the dtype
+            of ``Q``.
+        device : str or torch.device
+            Where the network runs (default ``"cpu"``).
+        time : float or None
+            The start time a time-conditioned network (paper 000) needs; it then follows
+            the integrator's clock. None (default) for other networks.
+
+        Returns
+        -------
+        MLForceField
+            Forces of shape ``(..., Lx, Ly)`` in the dtype of ``Q``.
+        """
         return MLForceField(self.network(dtype=dtype, device=device), lattice, self, time)
 
     def content_hash(self) -> str:
         """SHA-256 of the weights (:func:`fast.ml.storage.content_hash`): names a model in
-        the identity of the runs it drives."""
+        the identity of the runs it drives.
+
+        Returns
+        -------
+        str
+            Hexadecimal digest.
+        """
         return content_hash(dict(self.weights.arrays))
 
     def network(
         self, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
     ) -> nn.Network:
-        """The weights as a :class:`fast.nn.Network` on ``device``."""
+        """The weights as a :class:`fast.nn.Network` on ``device``.
+
+        Parameters
+        ----------
+        dtype : torch.dtype
+            Precision of the network's parameters (default float32).
+        device : str or torch.device
+            Where the network lives (default ``"cpu"``).
+
+        Returns
+        -------
+        fast.nn.Network
+            A :class:`torch.nn.Module` holding these weights.
+        """
         return nn.Network.from_weights(self.weights, dtype=dtype, device=device)
 
 
@@ -165,9 +254,16 @@ def load_model(
     Parameters
     ----------
     path : path-like
-    architecture, physics, ensemble : optional
+        The model file.
+    architecture, physics, ensemble : Architecture, HolsteinParams, ElectronEnsemble, optional
         If given, the file must hold exactly this architecture / these Holstein parameters /
         this electron ensemble (temperature, filling or chemical potential).
+
+    Returns
+    -------
+    TrainedModel
+        The weights (float64), physics, target, metadata and electrons (None if the file
+        does not record them).
 
     Raises
     ------
@@ -236,13 +332,36 @@ class MLForceField:
         return self.network.time
 
     def at_time(self, time: float) -> MLForceField:
-        """A copy at ``time`` (the integrators call it for a time-conditioned network)."""
+        """A copy at ``time`` (the integrators call it for a time-conditioned network).
+
+        Parameters
+        ----------
+        time : float
+            The time fed to the network (the integrator's clock, in the model's time units).
+
+        Returns
+        -------
+        MLForceField
+            The same network, lattice and model, at ``time``.
+        """
         network = self.network.weights
         assert isinstance(network, nn.Network)
         return MLForceField(network, self.lattice, self._model, time)
 
     def forces(self, Q: Tensor) -> Tensor:
-        """Predicted total forces, shape ``(..., Lx, Ly)``."""
+        """Predicted total forces.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) torch.Tensor
+            Distortions, on the network's device.
+
+        Returns
+        -------
+        (..., Lx, Ly) torch.Tensor
+            Total forces in the dtype of ``Q``: the network's, plus the exact elastic force
+            for a model that learned the electronic part only.
+        """
         f = self.network.forces(Q).to(Q.dtype)
         if self.target == "electronic":
             f = f + elastic_force(Q, self.holstein)

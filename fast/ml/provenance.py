@@ -61,8 +61,13 @@ def on_device(device: torch.device | str) -> Iterator[None]:
 
     Parameters
     ----------
-    device
-        The torch device the work runs on.
+    device : torch.device or str
+        The torch device the work runs on (e.g. ``"cpu"``, ``"cuda:0"``).
+
+    Yields
+    ------
+    None
+        Control passes to the ``with`` block; the previous device is restored on leaving it.
     """
     token = _DEVICE.set(str(device))
     try:
@@ -76,8 +81,9 @@ def provenance(device: torch.device | str | None = None) -> dict[str, Any]:
 
     Parameters
     ----------
-    device
-        The device the work ran on; ``None``: the one of :func:`on_device`, else unknown.
+    device : torch.device or str or None
+        The device the work ran on; ``None`` (default): the one of :func:`on_device`, else
+        unknown.
 
     Returns
     -------
@@ -113,8 +119,9 @@ def provenance_json(device: torch.device | str | None = None) -> str:
 
     Parameters
     ----------
-    device
-        As for :func:`provenance`.
+    device : torch.device or str or None
+        The device the work ran on; ``None`` (default): the one of :func:`on_device`, else
+        unknown (as for :func:`provenance`).
 
     Returns
     -------

@@ -49,6 +49,18 @@ class Scales:
     time_scale: float = 1.0
 
     def to(self, device: torch.device) -> Scales:
+        """These maps with their tensors on ``device``.
+
+        Parameters
+        ----------
+        device : torch.device
+            Where the network trains.
+
+        Returns
+        -------
+        Scales
+            A copy; :attr:`time_scale` (a float) is unchanged.
+        """
         return Scales(
             self.shift.to(device), self.scale.to(device), self.out_shift.to(device),
             self.out_scale.to(device), self.time_scale,
@@ -56,7 +68,23 @@ class Scales:
 
 
 def network_inputs(arch: Architecture, Q: Tensor, lattice: SquareLattice) -> Tensor:
-    """What the trainable part sees: descriptors for an MLP, the field otherwise."""
+    """What the trainable part sees: descriptors for an MLP, the field otherwise.
+
+    Parameters
+    ----------
+    arch : Architecture
+        The network; a descriptor MLP names its descriptor (``"d4"`` or ``"cs"``) and cutoff.
+    Q : (n, Lx, Ly) torch.Tensor
+        Configurations (described 16 at a time).
+    lattice : SquareLattice
+        The lattice of ``Q``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, Lx, Ly, m)`` descriptors of every site for a descriptor MLP (``m`` features);
+        ``Q`` itself otherwise.
+    """
     if isinstance(arch, MLPArchitecture):
         describe = (
             descriptors.d4_descriptor if arch.descriptor == "d4" else descriptors.cs_descriptor
@@ -69,6 +97,36 @@ def network_inputs(arch: Architecture, Q: Tensor, lattice: SquareLattice) -> Ten
 def fit_scales(
     arch: Architecture, x: Tensor, forces: Tensor, standardise: bool, dtype: torch.dtype
 ) -> Scales:
+    """The standardising maps fitted to the training inputs and targets.
+
+    A descriptor MLP gets a shift and scale per feature; the GNN and the equivariant network
+    a scale only (a shift would not commute with the open-boundary aggregation of tiles, or
+    would break the irreducible structure); the MPNN neither (its layer normalisation
+    standardises the first block). The outputs are shifted by the mean force and scaled by
+    its spread, except that an energy network (MPNN) gets no shift and a ``"levels"`` head
+    (physical units already) neither map.
+
+    Parameters
+    ----------
+    arch : Architecture
+        The network to train.
+    x : torch.Tensor
+        The training configurations' inputs (:func:`network_inputs`): ``(n, S, m)``
+        descriptors of the learned sites for a descriptor MLP, the field ``(n, Lx, Ly)``
+        otherwise.
+    forces : (n, S) torch.Tensor
+        The training targets at the learned sites.
+    standardise : bool
+        False: identity maps (zero shift, unit scale).
+    dtype : torch.dtype
+        The training precision of the returned tensors.
+
+    Returns
+    -------
+    Scales
+        ``shift``, ``scale`` of shape ``(m,)`` for a descriptor MLP, ``(1,)`` otherwise;
+        ``out_shift``, ``out_scale`` 0-d; on the CPU.
+    """
     one = torch.ones((), dtype=dtype)
     zero = torch.zeros((), dtype=dtype)
     if not standardise:
@@ -99,7 +157,24 @@ def calibrate_input_scale(
 ) -> Scales:
     """Multiply the input scale by the factor at which the initial network's outputs on
     ``x`` have unit standard deviation (bisection in log scale over 1e-2 to 1e2; the
-    spread falls as the inputs shrink, down to a constant output set by the biases)."""
+    spread falls as the inputs shrink, down to a constant output set by the biases).
+
+    Parameters
+    ----------
+    network : fast.nn.Network
+        The freshly initialised equivariant network (ENN).
+    x : (n, Lx, Ly) torch.Tensor
+        A few training configurations, on the network's device.
+    lattice : SquareLattice
+        The lattice of ``x``.
+    scales : Scales
+        The maps from :func:`fit_scales`.
+
+    Returns
+    -------
+    Scales
+        ``scales`` with ``scale`` multiplied by the calibrated factor.
+    """
     lo, hi = 1e-2, 1e2
     with torch.no_grad():
         for _ in range(40):
@@ -123,6 +198,27 @@ def standardised_forces(
 
     An energy network (MPNN) keeps the graph of its force for training only when it is in
     training mode (:func:`fast.nn.mpnn_forces`).
+
+    Parameters
+    ----------
+    network : fast.nn.Network
+        The network being trained (its weights act on standardised inputs).
+    x : torch.Tensor
+        Raw inputs (:func:`network_inputs`): ``(..., m)`` descriptors for a descriptor MLP,
+        the field ``(b, Lx, Ly)`` otherwise; standardised here with ``scales``.
+    lattice : SquareLattice
+        The lattice of the configurations.
+    scales : Scales
+        The standardising maps, on the device of ``x``.
+    times : (b,) torch.Tensor, optional
+        The time ``t > 0`` of every configuration for a time-conditioned GNN, which sees
+        ``(1/t) / scales.time_scale``; None (default) for other networks.
+
+    Returns
+    -------
+    torch.Tensor
+        Forces in physical units: ``(...)`` (the batch shape of the descriptors) for a
+        descriptor MLP, ``(b, Lx, Ly)`` otherwise.
     """
     arch = network.architecture
     if isinstance(arch, MLPArchitecture):
@@ -147,6 +243,18 @@ def fold_standardisation(network: nn.Network, scales: Scales) -> Weights:
     The result, evaluated on raw inputs, equals ``out_scale * network((x - shift) / scale)
     + out_shift``: the first layer absorbs ``(x - shift) / scale`` (descriptor MLP; the GNN's
     scale), the last layer the output map.
+
+    Parameters
+    ----------
+    network : fast.nn.Network
+        The trained network, acting on standardised inputs.
+    scales : Scales
+        The maps it was trained with.
+
+    Returns
+    -------
+    Weights
+        The paper's architecture acting on raw inputs, float64.
     """
     w = network.to_weights()
     arrays = dict(w.arrays)
@@ -197,6 +305,30 @@ def predict(
     batch: int,
     times: Tensor | None = None,
 ) -> Tensor:
+    """:func:`standardised_forces` of many configurations, ``batch`` at a time, without
+    gradients (an energy network computes its forces by autograd, then drops the graph).
+
+    Parameters
+    ----------
+    network : fast.nn.Network
+        The network, normally in evaluation mode.
+    x : torch.Tensor
+        Raw inputs of ``n`` configurations (first axis), as for :func:`standardised_forces`.
+    lattice : SquareLattice
+        The lattice of the configurations.
+    scales : Scales
+        The standardising maps, on the device of ``x``.
+    batch : int
+        Configurations per evaluation (>= 1).
+    times : (n,) torch.Tensor, optional
+        The time ``t > 0`` of every configuration for a time-conditioned GNN; None
+        (default) for other networks.
+
+    Returns
+    -------
+    torch.Tensor
+        The forces of all ``n`` configurations, concatenated along the first axis.
+    """
     out = []
     for i in range(0, len(x), batch):
         xb = x[i : i + batch]

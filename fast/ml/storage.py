@@ -39,7 +39,18 @@ META = "meta.json"
 
 
 def content_hash(arrays: Mapping[str, NDArray[Any]]) -> str:
-    """SHA-256 over the named arrays (names, shapes, dtypes and bytes, in name order)."""
+    """SHA-256 over the named arrays (names, shapes, dtypes and bytes, in name order).
+
+    Parameters
+    ----------
+    arrays : mapping of str to ndarray
+        The arrays, of any shape and dtype.
+
+    Returns
+    -------
+    str
+        Hexadecimal digest (64 characters).
+    """
     h = hashlib.sha256()
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
@@ -51,14 +62,34 @@ def content_hash(arrays: Mapping[str, NDArray[Any]]) -> str:
 
 
 def partial_path(path: str | os.PathLike[str]) -> Path:
-    """The folder that holds the work in progress on the file ``path``."""
+    """The folder that holds the work in progress on the file ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        The finished file.
+
+    Returns
+    -------
+    Path
+        ``<path>.partial``.
+    """
     p = Path(path)
     return p.with_name(p.name + ".partial")
 
 
 def write_npz(path: Path, arrays: Mapping[str, NDArray[Any]]) -> None:
     """Write ``arrays`` as an ``.npz`` file under a temporary name, synced to the disk, then
-    rename it to ``path``: the file is whole or absent."""
+    rename it to ``path``: the file is whole or absent.
+
+    Parameters
+    ----------
+    path : Path
+        The file to write (replaced if it exists).
+    arrays : mapping of str to ndarray
+        The arrays, stored under their names (no object arrays: they are read back without
+        pickle).
+    """
 
     def write(tmp: Path) -> None:
         with tmp.open("wb") as fh:
@@ -90,7 +121,13 @@ class ChunkFolder:
 
     def finished(self) -> bool:
         """Whether the finished file exists. A work folder left beside it (a kill between
-        the final rename and the folder's removal) is garbage, and is removed."""
+        the final rename and the folder's removal) is garbage, and is removed.
+
+        Returns
+        -------
+        bool
+            True if ``path`` exists.
+        """
         if not self.final.exists():
             return False
         if self.folder.is_dir():
@@ -100,8 +137,14 @@ class ChunkFolder:
     # ------------------------------------------------------------------ the description
 
     def create(self, meta: Mapping[str, Any]) -> None:
-        """Start a new folder with its description ``meta`` (JSON values; ``format`` names
-        the writer's format and version)."""
+        """Start a new folder with its description.
+
+        Parameters
+        ----------
+        meta : mapping
+            The description, JSON values, written to ``meta.json``; its ``format`` names the
+            writer's format and version.
+        """
         # made complete under another name and renamed: a kill never leaves a folder
         # without its description
         staging = self.folder.with_name(f"{self.folder.name}.new-{os.getpid()}")
@@ -113,6 +156,16 @@ class ChunkFolder:
 
     def meta(self, format: str) -> dict[str, Any]:
         """The description of an existing folder, which must be of ``format``.
+
+        Parameters
+        ----------
+        format : str
+            The format tag the writer expects (e.g. ``"holstein-mlff/partial-dataset/2"``).
+
+        Returns
+        -------
+        dict
+            The contents of ``meta.json``.
 
         Raises
         ------
@@ -141,11 +194,23 @@ class ChunkFolder:
     # ------------------------------------------------------------------ chunks
 
     def chunks(self) -> list[tuple[int, Path]]:
-        """The chunk files with the index of their first record, in order."""
+        """The chunk files with the index of their first record, in order.
+
+        Returns
+        -------
+        list of (int, Path)
+            ``(first, path)`` per chunk file, sorted by ``first``.
+        """
         return sorted((int(p.stem.split("-")[1]), p) for p in self.folder.glob("chunk-*.npz"))
 
     def lengths(self) -> list[int]:
-        """The number of records in each chunk file, in order."""
+        """The number of records in each chunk file, in order.
+
+        Returns
+        -------
+        list of int
+            The length of the count field's first axis, per chunk in :meth:`chunks` order.
+        """
         lengths = []
         for _, path in self.chunks():
             with _reading_chunk(path, self.kind), np.load(path, allow_pickle=False) as z:
@@ -153,14 +218,32 @@ class ChunkFolder:
         return lengths
 
     def count(self) -> int:
-        """The number of records on disk."""
+        """The number of records on disk.
+
+        Returns
+        -------
+        int
+            The sum of :meth:`lengths`.
+        """
         return sum(self.lengths())
 
     def append(self, first: int, arrays: Mapping[str, NDArray[Any]]) -> int:
         """Write the records ``first, first + 1, ...`` as one chunk; return the new count.
 
-        ``first`` must be the number of records on disk (:meth:`count` or the writer's own
-        record of it), so a chunk is never written twice under two names.
+        Parameters
+        ----------
+        first : int
+            The index of the chunk's first record. It must be the number of records on disk
+            (:meth:`count` or the writer's own record of it), so a chunk is never written
+            twice under two names.
+        arrays : mapping of str to ndarray
+            The chunk's arrays; the count field's first axis is the number of records, and
+            other arrays (a resume point) may have any shape.
+
+        Returns
+        -------
+        int
+            ``first`` plus the number of records written.
         """
         length = int(np.asarray(arrays[self.count_field]).shape[0])
         write_npz(self.folder / f"chunk-{first:09d}.npz", arrays)
@@ -168,7 +251,13 @@ class ChunkFolder:
 
     def truncate(self, count: int) -> None:
         """Remove the chunks that start at record ``count`` or later, and any temporary file
-        an interrupted write left behind."""
+        an interrupted write left behind.
+
+        Parameters
+        ----------
+        count : int
+            The number of records to keep (chunks starting below it stay whole).
+        """
         for first, path in self.chunks():
             if first >= count:
                 path.unlink()
@@ -176,7 +265,18 @@ class ChunkFolder:
             stray.unlink()
 
     def read_chunk(self, path: Path) -> dict[str, NDArray[Any]]:
-        """Every array of one chunk file."""
+        """Every array of one chunk file.
+
+        Parameters
+        ----------
+        path : Path
+            A chunk file of this folder (from :meth:`chunks`).
+
+        Returns
+        -------
+        dict of str to ndarray
+            The arrays under their stored names.
+        """
         with _reading_chunk(path, self.kind), np.load(path, allow_pickle=False) as z:
             return {name: z[name] for name in z.files}
 
@@ -193,10 +293,25 @@ class ChunkFolder:
         """Copy ``fields`` of every chunk into the HDF5 file (written under a temporary name
         and renamed), with the file attributes ``attributes``; then remove the folder.
 
-        Arrays of two or more axes are stored in HDF5 chunks of one record. ``dtype`` forces
-        the stored type (default: the chunks'). With ``hash_attribute`` the SHA-256 over the
-        fields in name order (names, shapes, dtypes and bytes:
-        :func:`content_hash`) is stored under that attribute.
+        Arrays of two or more axes are stored in HDF5 chunks of one record.
+
+        Parameters
+        ----------
+        fields : sequence of str
+            The arrays to copy, each concatenated over the chunks along its first axis.
+        attributes : mapping
+            HDF5 file attributes (besides ``provenance``, which they may replace).
+        dtype : str, optional
+            Forces the stored type (e.g. ``"f8"``); None (default): the chunks'.
+        hash_attribute : str, optional
+            If given, the SHA-256 over the fields in name order (names, shapes, dtypes and
+            bytes: :func:`content_hash`) is stored under this attribute; None (default): no
+            hash.
+
+        Returns
+        -------
+        Path
+            The finished file.
         """
         files = [path for _, path in self.chunks()]
         lengths = self.lengths()

@@ -79,8 +79,27 @@ def split_by_configuration(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Random disjoint training and validation indices of whole configurations.
 
-    Returns sorted ``(train, validation)`` index arrays; the validation set holds
-    ``round(fraction * n)`` configurations, at least one, and so does the training set.
+    Parameters
+    ----------
+    n_configurations : int
+        The number of configurations ``n`` (at least 2).
+    validation_fraction : float
+        The share held out, in (0, 1).
+    seed : int
+        Seeds the permutation (with the stream tag 7).
+
+    Returns
+    -------
+    train : int64 ndarray
+        Sorted indices of the training configurations (at least one).
+    validation : int64 ndarray
+        Sorted indices of the validation configurations: ``round(fraction * n)``, at least
+        one.
+
+    Raises
+    ------
+    ValueError
+        If ``n_configurations < 2``.
     """
     if n_configurations < 2:
         raise ValueError(
@@ -105,6 +124,21 @@ class ErrorStats:
 
     @classmethod
     def of(cls, predicted: NDArray[np.float64], exact: NDArray[np.float64]) -> ErrorStats:
+        """The statistics of ``predicted - exact`` over all their entries.
+
+        Parameters
+        ----------
+        predicted : (n, ...) float64
+            Model forces; the first axis counts configurations.
+        exact : (n, ...) float64
+            Exact forces, the shape of ``predicted``.
+
+        Returns
+        -------
+        ErrorStats
+            RMSE, mean absolute error, standard deviation, mean and largest absolute error,
+            with ``n`` configurations and the number of entries as sites.
+        """
         delta = (predicted - exact).ravel()
         return cls(
             rmse=float(np.sqrt(np.mean(delta**2))),
@@ -149,7 +183,15 @@ class TrainResult:
     seconds: float
 
     def summary(self) -> dict[str, Any]:
-        """Errors, stopping information and history as JSON-ready values."""
+        """Errors, stopping information and history as JSON-ready values.
+
+        Returns
+        -------
+        dict
+            ``validation`` and ``train`` (the :class:`ErrorStats` fields), ``best_epoch``,
+            ``epochs_run``, ``stopped``, ``training_seconds``, ``threads`` (torch's thread
+            count now) and ``history``.
+        """
         return {
             "validation": attrs.asdict(self.validation),
             "train": attrs.asdict(self.train),
@@ -231,11 +273,34 @@ class TrainingProblem:
         return isinstance(self.arch, MLPArchitecture)
 
     def select(self, y: Tensor) -> Tensor:
-        """The learned sites of a network output, ``(n, S)``."""
+        """The learned sites of a network output.
+
+        Parameters
+        ----------
+        y : torch.Tensor
+            Forces of ``n`` configurations: ``(n, S)`` from a descriptor MLP (already the
+            learned sites), ``(n, Lx, Ly)`` from any other network.
+
+        Returns
+        -------
+        (n, S) torch.Tensor
+            The forces at the learned sites (``mask``), in the order of the mask.
+        """
         return y if self.per_site else y[:, torch.as_tensor(self.mask, device=y.device)]
 
     def device_times(self, dtype: torch.dtype) -> Tensor | None:
-        """:attr:`times` as a tensor on the device of :attr:`x`, or None."""
+        """:attr:`times` as a tensor on the device of :attr:`x`, or None.
+
+        Parameters
+        ----------
+        dtype : torch.dtype
+            The tensor's dtype (the training precision, or float64 to evaluate).
+
+        Returns
+        -------
+        (n,) torch.Tensor or None
+            None when the network is not time-conditioned.
+        """
         return None if self.times is None else torch.as_tensor(self.times, dtype=dtype,
                                                                device=self.x.device)  # fmt: skip
 
@@ -249,7 +314,36 @@ def prepare_training(
     times: NDArray[np.float64] | None = None,
 ) -> TrainingProblem:
     """Check the inputs of :func:`train_network` and prepare its inputs, targets, split and
-    standardisation (arguments as there)."""
+    standardisation.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The training settings.
+    dataset : Dataset
+        Configurations and exact forces ``(n, Lx, Ly)``, recording their Holstein parameters.
+    device : torch.device
+        Where the network trains (inputs, targets and scales go there).
+    lattice : SquareLattice, optional
+        The lattice of the configurations; None (default): periodic, of their shape.
+    sites : (Lx, Ly) bool, optional
+        The learned and scored sites; None (default): all.
+    times : (n,) float64, optional
+        The time (> 0) of every configuration, exactly for a time-conditioned network.
+
+    Returns
+    -------
+    TrainingProblem
+        Inputs and targets on ``device``, the split, the standardisation and the
+        checkpoint identity.
+
+    Raises
+    ------
+    ValueError
+        If the lattice does not match the dataset, ``times`` is given for a network without
+        a time channel (or missing for one, or not positive), or ``sites`` is not a boolean
+        array of the lattice's shape selecting some site.
+    """
     dtype = config.torch_dtype
     arch = (
         config.architecture(physics_of(dataset), electrons_of(dataset))
@@ -314,7 +408,19 @@ class TrainingState:
     elapsed: float = 0.0
 
     def stop_reason(self, config: TrainConfig) -> str | None:
-        """Why training ends now (``"early stopping"``, ``"time limit"``, ``"epochs"``)."""
+        """Why training ends now.
+
+        Parameters
+        ----------
+        config : TrainConfig
+            Gives ``patience``, ``time_limit_minutes`` and ``epochs``.
+
+        Returns
+        -------
+        str or None
+            ``"early stopping"``, ``"time limit"`` or ``"epochs"``; None while training goes
+            on.
+        """
         if self.epoch - self.best_epoch >= config.patience and self.best_epoch > 0:
             return "early stopping"
         if config.time_limit_minutes and self.elapsed >= 60 * config.time_limit_minutes:
@@ -324,7 +430,15 @@ class TrainingState:
         return None
 
     def save(self, path: Path, identity: str) -> None:
-        """Write the checkpoint atomically (tensors, numbers and strings only)."""
+        """Write the checkpoint atomically (tensors, numbers and strings only).
+
+        Parameters
+        ----------
+        path : Path
+            The checkpoint file (its folder is created).
+        identity : str
+            What the training is (:attr:`TrainingProblem.identity`); :meth:`restore` checks it.
+        """
         payload = {
             "format": CHECKPOINT_FORMAT,
             "identity": identity,
@@ -343,7 +457,23 @@ class TrainingState:
         atomic_write(path, lambda p: torch.save(payload, p))
 
     def restore(self, path: Path, identity: str, device: torch.device) -> None:
-        """Continue from the checkpoint at ``path``, which must have ``identity``."""
+        """Continue from the checkpoint at ``path``, which must have ``identity``.
+
+        Parameters
+        ----------
+        path : Path
+            A checkpoint written by :meth:`save`.
+        identity : str
+            The training's :attr:`TrainingProblem.identity`.
+        device : torch.device
+            Where the restored tensors go.
+
+        Raises
+        ------
+        ValueError
+            If the checkpoint cannot be read or belongs to another network, training
+            configuration or dataset.
+        """
         with reading(path, "training checkpoint", "delete it to train from the start"):
             saved = torch.load(path, map_location=device, weights_only=True)
             if not isinstance(saved, dict):
@@ -486,9 +616,28 @@ def evaluate(
     weights: Weights, problem: TrainingProblem, dataset: Dataset, whole_lattice: bool
 ) -> tuple[ErrorStats, ErrorStats, dict[str, NDArray[np.float64]]]:
     """Errors of the float64 ``weights`` on the training and validation configurations and
-    the predictions for parity plots (``val_exact``, ``val_ml``, ``train_exact``,
-    ``train_ml``: at most 64 training configurations). Errors are on the total force (the
-    exact elastic part adds none). With ``whole_lattice`` the arrays keep the lattice shape.
+    the predictions for parity plots. Errors are on the total force (the exact elastic part
+    adds none).
+
+    Parameters
+    ----------
+    weights : Weights
+        The trained network, standardisation folded in.
+    problem : TrainingProblem
+        The prepared training (inputs, split, learned sites).
+    dataset : Dataset
+        The training set (its total forces ``F`` when ``whole_lattice``).
+    whole_lattice : bool
+        True: the arrays keep the lattice shape ``(Lx, Ly)`` (all sites learned); False:
+        they hold the learned sites, ``(S,)`` per configuration.
+
+    Returns
+    -------
+    train, validation : ErrorStats
+        The errors on the two sets.
+    predictions : dict of str to float64 ndarray
+        ``val_exact``, ``val_ml``, ``train_exact`` and ``train_ml`` (at most 64 training
+        configurations).
     """
     dev = problem.x.device
     final = nn.Network.from_weights(weights, dtype=torch.float64, device=dev)
@@ -539,6 +688,7 @@ def train_network(
     Parameters
     ----------
     config : TrainConfig
+        The network and training settings.
     dataset : Dataset
         Configurations ``Q`` and exact forces ``F`` of shape ``(n, Lx, Ly)``; its
         ``config`` attribute gives the Holstein parameters
@@ -549,14 +699,11 @@ def train_network(
         ends with the same weights as an uninterrupted run. Load it only with
         ``torch.load(..., weights_only=True)``.
     device : str or torch.device
+        Where the network trains (default ``"cpu"``).
     progress : bool
         Show a progress bar over epochs.
     on_epoch : callable, optional
         Called with the epoch number after each epoch (tests use it to interrupt).
-    history_file : path-like, optional
-        A CSV file that gets one row per epoch as it ends (epoch, training and held-out
-        RMSE, learning rate, seconds); on a resume, rows of epochs after the checkpoint
-        are dropped first, so the file always matches the history.
     lattice : SquareLattice, optional
         The lattice of the configurations (default: periodic, of their shape); paper 001's
         lattice is open along x.
@@ -567,10 +714,15 @@ def train_network(
     times : (n,) float, optional
         The time of every configuration (> 0), fed as ``1/t`` to a time-conditioned GNN
         (paper 000); required by such a network and refused by any other.
+    history_file : path-like, optional
+        A CSV file that gets one row per epoch as it ends (epoch, training and held-out
+        RMSE, learning rate, seconds); on a resume, rows of epochs after the checkpoint
+        are dropped first, so the file always matches the history.
 
     Returns
     -------
     TrainResult
+        The best weights, history, errors and predictions.
 
     Raises
     ------

@@ -25,7 +25,26 @@ def compare_ensembles(
     """Exact vs ML per frame for values ``(frames, runs)``: the summary (final means with
     standard errors, the largest difference of the means, the largest
     ``z = |mean_ML - mean_exact| / sqrt(se_ML^2 + se_exact^2)`` and the share of frames with
-    ``z <= 2``), and the exact mean and the spread of its runs per frame."""
+    ``z <= 2``), and the exact mean and the spread of its runs per frame.
+
+    Parameters
+    ----------
+    exact : (frames, runs) float64
+        A quantity of the exact runs per recorded frame.
+    ml : (frames, runs_ml) float64
+        The same quantity of the ML runs, at the same frames (the run counts may differ).
+
+    Returns
+    -------
+    summary : dict
+        ``exact_final``, ``exact_final_stderr``, ``ml_final``, ``ml_final_stderr``,
+        ``max_abs_difference_of_means``, ``max_z`` and ``fraction_of_frames_within_2_sigma``
+        (the last two None when no frame has a finite ``z``, e.g. a single run of each).
+    exact_mean : (frames,) float64
+        The mean of the exact runs.
+    exact_spread : (frames,) float64
+        The standard deviation of the exact runs (NaN for a single run).
+    """
 
     def stats(values: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
         runs = values.shape[1]
@@ -53,7 +72,28 @@ def agreement(
     e_ed: NDArray[np.float64],
 ) -> dict[str, list[float]]:
     """Largest difference, largest z and fraction within 2 sigma of ``C`` against the exact
-    ``C``, per comparison time (rows)."""
+    ``C``, per comparison time (rows).
+
+    Here ``z = |C - C_exact| / sqrt(err^2 + err_exact^2)``, entry by entry.
+
+    Parameters
+    ----------
+    c : (times, distances) float64
+        The correlation function to check (ML or cluster runs), per comparison time and
+        distance.
+    err : (times, distances) float64
+        Its standard errors.
+    c_ed : (times, distances) float64
+        The exact correlation function.
+    e_ed : (times, distances) float64
+        Its standard errors.
+
+    Returns
+    -------
+    dict of str to list of float
+        ``max_abs_difference``, ``max_z`` and ``fraction_within_2_sigma``, one value per
+        comparison time.
+    """
     sigma = np.sqrt(e_ed**2 + err**2)
     z = np.abs(c - c_ed) / np.where(sigma > 0, sigma, np.nan)
     return {
@@ -64,7 +104,16 @@ def agreement(
 
 
 def write_arrays(path: Path, arrays: Mapping[str, NDArray[Any]]) -> None:
-    """Write named arrays (and the code version) to the HDF5 file ``path``, atomically."""
+    """Write named arrays (and the code version) to the HDF5 file ``path``, atomically.
+
+    Parameters
+    ----------
+    path : Path
+        The HDF5 file (replaced if it exists); it also gets the ``code_version`` and
+        ``provenance`` attributes.
+    arrays : mapping of str to ndarray
+        The datasets to store, under their names.
+    """
 
     def write(p: Path) -> None:
         with h5py.File(p, "w") as fh:
@@ -77,6 +126,17 @@ def write_arrays(path: Path, arrays: Mapping[str, NDArray[Any]]) -> None:
 
 
 def read_arrays(path: Path) -> dict[str, NDArray[Any]]:
-    """Every array of an HDF5 file written by :func:`write_arrays`."""
+    """Every array of an HDF5 file written by :func:`write_arrays`.
+
+    Parameters
+    ----------
+    path : Path
+        The HDF5 file.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Its datasets by name.
+    """
     with h5py.File(path, "r") as fh:
         return {k: fh[k][...] for k in fh}

@@ -112,6 +112,24 @@ def _label(value: Any) -> str:
 def expand_sweep(sweep: Mapping[str, Any], seed: int, where: str) -> list[Point]:
     """The points of a ``[sweep]`` table (see the module docstring).
 
+    Parameters
+    ----------
+    sweep : mapping
+        The ``[sweep]`` table: value lists by dotted setting path (nested tables, from
+        TOML's bare dotted keys, alike), and optionally ``mode`` (``"product"``, the
+        default, or ``"zip"``) and ``replicas`` (an integer >= 1, default 1).
+    seed : int
+        The experiment's seed; replica ``r`` of a point gets ``experiment.seed = seed + r``.
+    where : str
+        The file's path, for error messages.
+
+    Returns
+    -------
+    list of Point
+        In order: the combinations (``itertools.product`` order, or the lists' order for
+        ``"zip"``), each followed by its replicas. A point's name joins its
+        ``path-value`` labels with ``__`` (and ``replica-r``).
+
     Raises
     ------
     ValueError
@@ -165,9 +183,23 @@ def load_campaign(
     overrides: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None,
 ) -> list[tuple[Point, Workflow]]:
-    """Read an experiment file with a ``[sweep]`` into its points, each loaded and checked
-    (``settings``: the command line's ``--set`` values by dotted path, put in before the
-    sweep's).
+    """Read an experiment file with a ``[sweep]`` into its points, each loaded and checked.
+
+    Parameters
+    ----------
+    path : path-like
+        The experiment file (TOML) with a ``[sweep]`` table.
+    overrides : mapping, optional
+        Replace ``[experiment]`` keys (e.g. ``seed``) of every point; ``None`` values are
+        ignored. None (default): none.
+    settings : mapping, optional
+        The command line's ``--set`` values by dotted path, put in before the sweep's (a
+        swept setting wins). None (default): none.
+
+    Returns
+    -------
+    list of (Point, Workflow)
+        Every point with its validated settings, in :func:`expand_sweep` order.
 
     Raises
     ------
@@ -207,9 +239,15 @@ def plan_sharing(points: Sequence[tuple[Point, Workflow]]) -> dict[str, tuple[st
     sweep over ``[simulate]`` settings, one dataset and one trained model serve every point.
     A seed or physics setting that a stage depends on makes it the point's own.
 
+    Parameters
+    ----------
+    points : sequence of (Point, Workflow)
+        The campaign's points in order (:func:`load_campaign`); a leader is always an
+        earlier point of the same workflow kind.
+
     Returns
     -------
-    dict
+    dict of str to (str, str)
         ``{point: (leader, last shared stage)}`` for every point that shares.
     """
     first: dict[tuple[str, ...], str] = {}
@@ -240,6 +278,24 @@ def run_campaign(
     (its stages are skipped), and stages that points share (:func:`plan_sharing`) are
     computed once. The points' settings and metrics go to ``<out>/campaign.json`` and
     ``<out>/metrics.json``, their side-by-side summary to ``<out>/report.md``.
+
+    Parameters
+    ----------
+    points : sequence of (Point, Workflow)
+        The campaign's points (:func:`load_campaign`).
+    out : path-like
+        The campaign folder (created if needed; locked while the campaign runs).
+    device : str or torch.device
+        Where every point computes (default ``"cpu"``).
+    progress : bool
+        Show progress bars (default True; tasks on a cluster never show them).
+    client : dask.distributed.Client, optional
+        The cluster to run on; None (default): every point in this process, in turn.
+
+    Returns
+    -------
+    dict of str to dict
+        The metrics of every finished point, by point name.
 
     Raises
     ------
@@ -375,7 +431,26 @@ def run_remote(
     stage: str | None = None,
 ) -> dict[str, Any]:
     """Run one experiment as a task on the cluster of ``client`` (its long stages' units as
-    further tasks); returns its metrics, like :func:`fast.runs.runner.run_experiment`."""
+    further tasks).
+
+    Parameters
+    ----------
+    experiment : Workflow
+        The experiment's settings.
+    out : path-like
+        The run folder, which the workers must reach at the same path.
+    client : dask.distributed.Client
+        The cluster to run on.
+    device : str or torch.device
+        Where the task computes, on its worker (default ``"cpu"``).
+    stage : str, optional
+        Run (or redo) only this stage; None (default): every unfinished stage.
+
+    Returns
+    -------
+    dict
+        Its metrics, as :func:`fast.runs.runner.run_experiment` returns them.
+    """
     folder = str(runio.prepare_run_folder(out))
     client.subscribe_topic(PROGRESS_TOPIC, _progress)
     future = client.submit(point_task, Point("", {}), experiment, folder, str(device), False,
@@ -406,9 +481,45 @@ def point_task(
     priority: int = 0,
 ) -> dict[str, Any]:
     """Run one point (its stages up to ``until``) in its own folder, with its own lock, and
-    return its metrics: what a Dask worker executes (``after``: the tasks it waits for).
-    On a worker, its stages' units become tasks of their own (:func:`dask_units`) with the
-    point's Dask ``priority``."""
+    return its metrics: what a Dask worker executes. On a worker, its stages' units become
+    tasks of their own (:func:`dask_units`) with the point's Dask ``priority``.
+
+    Parameters
+    ----------
+    point : Point
+        The point; an empty name marks a single run (:func:`run_remote`), whose errors are
+        not renamed.
+    experiment : Workflow
+        The point's settings.
+    folder : str
+        The point's run folder.
+    device : str
+        Where it computes.
+    progress : bool
+        Show progress bars.
+    share : (str, str), optional
+        ``(leader folder, last stage)`` to take from the leader (:func:`plan_sharing`);
+        None (default): nothing shared.
+    until : str, optional
+        Stop after this stage; None (default): run to the last.
+    after : sequence
+        The Dask futures this task waits for (Dask resolves them before it runs; their
+        values are unused). Default: none.
+    stage : str, optional
+        Run (or redo) only this stage; None (default): every unfinished stage.
+    priority : int
+        Dask priority of the point's units (higher runs first; default 0).
+
+    Returns
+    -------
+    dict
+        The point's metrics (:func:`fast.runs.runner.run_experiment`).
+
+    Raises
+    ------
+    ValueError
+        Naming the point, if it fails with a ``ValueError`` or ``OSError``.
+    """
     del after
     worker_threads()
     executor: Executor = (
@@ -439,8 +550,20 @@ def _on_worker() -> bool:
 def dask_units(units: Sequence[Unit], priority: int = 0) -> list[Any]:
     """The executor of units on Dask (:func:`fast.runs.units.unit_executor`): each unit a
     task keyed by its folder, submitted from the task that runs the stage (which leaves its
-    worker's thread while it waits, so the worker can take a unit), at Dask ``priority``
-    (higher runs first)."""
+    worker's thread while it waits, so the worker can take a unit).
+
+    Parameters
+    ----------
+    units : sequence of Unit
+        The stage's units.
+    priority : int
+        Dask priority of their tasks (higher runs first; default 0).
+
+    Returns
+    -------
+    list
+        The units' results, in their order.
+    """
     from distributed import worker_client
 
     with worker_client() as client:
@@ -450,7 +573,18 @@ def dask_units(units: Sequence[Unit], priority: int = 0) -> list[Any]:
 
 
 def unit_task(unit: Unit) -> Any:
-    """One unit on a worker: its threads set, then run; reports when done."""
+    """One unit on a worker: its threads set, then run; reports when done.
+
+    Parameters
+    ----------
+    unit : Unit
+        The unit to run.
+
+    Returns
+    -------
+    Any
+        What the unit returns.
+    """
     worker_threads()
     start = time.perf_counter()
     result = unit()
@@ -468,7 +602,22 @@ def campaign_report(
     """``report.md`` of a campaign: one row per point with its swept values and its run's
     one-line summary (:meth:`fast.runs.runner.Workflow.summary`), then each workflow's
     summary of its points side by side (:meth:`Workflow.campaign_summary`), its figures
-    in ``<folder>/figures``."""
+    in ``<folder>/figures``.
+
+    Parameters
+    ----------
+    points : sequence of (Point, Workflow)
+        The campaign's points.
+    results : mapping of str to dict
+        The metrics of the finished points, by point name (others are "not finished").
+    folder : Path
+        The campaign folder (points under ``points/``).
+
+    Returns
+    -------
+    str
+        The Markdown text, ending with a newline.
+    """
     swept = sorted({k for p, _ in points for k in p.values})
     lines = [
         f"# Campaign of {len(points)} points",

@@ -129,6 +129,22 @@ def read_cluster(
     """Take the ``[cluster]`` table out of an experiment file's tables ``data`` (read from
     ``where``) with the command line's ``kind`` and ``workers`` put in.
 
+    Parameters
+    ----------
+    data : dict
+        The file's tables by name; its ``cluster`` entry is removed (in place).
+    where : str
+        The file's path, for error messages.
+    kind : {"local", "slurm", "pbs"}, optional
+        ``--cluster``: replaces the table's ``kind``. None (default): the table's.
+    workers : int, optional
+        ``--workers``: replaces the table's ``workers``. None (default): the table's.
+
+    Returns
+    -------
+    ClusterSettings
+        The defaults where neither the table nor the command line gives a value.
+
     Raises
     ------
     ValueError
@@ -148,7 +164,18 @@ def read_cluster(
 def worker_environment(threads: int) -> dict[str, str]:
     """The environment of a worker with ``threads`` threads: the thread counts and wait
     policy of :func:`fast.threads.thread_environment`, and :data:`THREADS_VARIABLE` (set
-    before the worker process starts, so before OpenMP or a BLAS initialise)."""
+    before the worker process starts, so before OpenMP or a BLAS initialise).
+
+    Parameters
+    ----------
+    threads : int
+        The worker's threads (>= 1).
+
+    Returns
+    -------
+    dict of str to str
+        Environment variables by name.
+    """
     return thread_environment(threads) | {THREADS_VARIABLE: str(threads)}
 
 
@@ -168,6 +195,22 @@ def dask_client(settings: ClusterSettings, scheduler: str | None, out: Path) -> 
     With ``scheduler``: connected to that existing cluster (left running). Else a new
     cluster of ``settings.workers`` workers: local processes sharing this machine's cores,
     or one SLURM or PBS job each (:mod:`dask_jobqueue`), each worker one task at a time.
+
+    Parameters
+    ----------
+    settings : ClusterSettings
+        The workers to start (ignored with ``scheduler``).
+    scheduler : str or None
+        The address of an existing Dask scheduler (``--scheduler``, e.g.
+        ``"tcp://host:8786"``); None: start a cluster.
+    out : Path
+        The campaign folder (batch jobs' logs go to ``out / "cluster-logs"`` unless
+        ``settings.log_directory`` says otherwise).
+
+    Yields
+    ------
+    dask.distributed.Client
+        Connected to the cluster for the ``with`` block.
 
     Raises
     ------

@@ -79,9 +79,25 @@ def make_integrator(
 ) -> dynamics.Integrator:
     """The integrator of the ``simulate`` stage on the ``[coarsening]`` lattice: Langevin
     (``[langevin] integrator``) driven by the ``[forces]`` provider, or model A for
-    ``"tdgl"``. ``model_file`` is the ``"mlp"`` provider's model, as an absolute path.
-    Module-level, so that a unit on another machine builds its own
-    (:func:`fast.runs.trained.ensemble_run`)."""
+    ``"tdgl"``. Module-level, so that a unit on another machine builds its own
+    (:func:`fast.runs.trained.ensemble_run`).
+
+    Parameters
+    ----------
+    experiment : CoarseningSettings
+        The experiment (its ``[forces]``, ``[physics]``, ``[langevin]``, ``[tdgl]`` and
+        ``[coarsening]`` sections).
+    model_file : str
+        The ``"mlp"`` provider's model, as an absolute path; unused (may be empty) for the
+        other providers.
+    device : torch.device
+        Where the network runs (``"mlp"``).
+
+    Returns
+    -------
+    dynamics.Integrator
+        Its ``init`` and ``step`` act on fields ``(members, size, size)``.
+    """
     size, forces = experiment.coarsening.size, experiment.forces
     if forces.provider == "tdgl":
         g = experiment.tdgl
@@ -368,6 +384,19 @@ def wall_verdict(turnover: float, threshold: float) -> bool:
     over the whole window (the default threshold 1/2) moved by less than a spacing on
     average. Thermal flicker of single sites adds turnover, so a frozen verdict is
     conservative (a pinned wall with flicker can still pass).
+
+    Parameters
+    ----------
+    turnover : float
+        The share of the wall bonds that changed over the window, in [0, 1] (NaN where there
+        are no walls).
+    threshold : float
+        ``[analyse] frozen_share``, in (0, 1).
+
+    Returns
+    -------
+    bool
+        True if ``turnover`` is finite and below ``threshold``.
     """
     return bool(math.isfinite(turnover) and turnover < threshold)
 
@@ -544,13 +573,39 @@ class CoarseningExperiment(CoarseningSettings):
     def check_folder(self, folder: Path, redone: Sequence[str]) -> None:
         """The ``"mlp"`` provider's model file must exist and belong to ``[physics]``
         (checked before any work); a run folder holds no other file of its own to check (the
-        trajectory's identity is checked when it is read)."""
+        trajectory's identity is checked when it is read).
+
+        Parameters
+        ----------
+        folder : Path
+            The run folder.
+        redone : sequence of str
+            Names of the stages about to be redone (the model is checked when
+            ``simulate`` is among them, or has no trajectory yet).
+
+        Raises
+        ------
+        ValueError
+            If the model file is missing, not a model, of other physics or too wide for the
+            lattice (:meth:`load_network`).
+        """
         unsimulated = "simulate" in redone or not (folder / f"{TRAJECTORY}.h5").exists()
         if self.forces.provider == "mlp" and unsimulated:
             self.load_network()
 
     def summary(self, metrics: Mapping[str, Any]) -> str:
-        """One line about the finished run, from its ``metrics.json``."""
+        """One line about the finished run, from its ``metrics.json``.
+
+        Parameters
+        ----------
+        metrics : mapping
+            The run's ``metrics.json`` (its ``growth`` entry).
+
+        Returns
+        -------
+        str
+            The provider and :meth:`headline`.
+        """
         return f"report.md written: {metrics['growth']['provider']}, {self.headline(metrics)}"
 
     def time_estimate(self, device: torch.device) -> dict[str, TimeNeed]:
@@ -560,12 +615,12 @@ class CoarseningExperiment(CoarseningSettings):
 
         Parameters
         ----------
-        device
+        device : torch.device
             Where the probe runs (and the run would).
 
         Returns
         -------
-        dict
+        dict of str to TimeNeed
             ``{"simulate": TimeNeed}``.
         """
         run = self.coarsening
@@ -576,6 +631,8 @@ class CoarseningExperiment(CoarseningSettings):
         q0, p0 = _hot_start(self, device)
         generator = torch.Generator(device=device).manual_seed(0)
         state = integrator.step(integrator.init(q0[:batch], p0[:batch], rng=generator, t0=0.0))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         steps, start = 0, time.perf_counter()
         while steps < 2 or (time.perf_counter() - start < 1.0 and steps < 50):
             state = integrator.step(state)
@@ -592,5 +649,18 @@ class CoarseningExperiment(CoarseningSettings):
 
     def campaign_summary(self, entries: Sequence[CampaignEntry], folder: Path) -> str:
         """The campaign report's section on this workflow's points, side by side
-        (:func:`fast.runs.coarsening_report.campaign_summary`)."""
+        (:func:`fast.runs.coarsening_report.campaign_summary`).
+
+        Parameters
+        ----------
+        entries : sequence of CampaignEntry
+            One per coarsening point of the campaign.
+        folder : Path
+            The campaign folder; figures go to ``folder / "figures"``.
+
+        Returns
+        -------
+        str
+            Markdown.
+        """
         return coarsening_report.campaign_summary(entries, folder)

@@ -64,7 +64,20 @@ ALLEN_CAHN = 0.5
 def papers_alpha(physics: Mapping[str, Any], provider: str) -> tuple[float, str] | None:
     """The exponent a point should be compared with, and where it comes from: the papers'
     for a Holstein point at their temperature and filling (fixed filling, or ``mu = 0`` at
-    half filling), Allen-Cahn's 1/2 for the TDGL control; ``None`` otherwise."""
+    half filling), Allen-Cahn's 1/2 for the TDGL control; ``None`` otherwise.
+
+    Parameters
+    ----------
+    physics : mapping
+        The point's ``[physics]`` settings (``temperature``, ``filling``, ``mu``).
+    provider : {"cluster", "mlp", "exact", "tdgl"}
+        The point's ``[forces] provider``.
+
+    Returns
+    -------
+    (float, str) or None
+        The exponent and its source (``"papers 002-004"`` or ``"Allen-Cahn"``).
+    """
     if provider == "tdgl":
         return ALLEN_CAHN, "Allen-Cahn"
     temperature, filling, mu = physics.get("temperature"), physics.get("filling"), physics.get("mu")
@@ -204,7 +217,16 @@ def _members(fit: Mapping[str, Any] | None) -> str:
 
 
 def write_report(experiment: CoarseningSettings, folder: Path) -> None:
-    """Draw every figure and write ``report.md`` and ``metrics.json`` into ``folder``."""
+    """Draw every figure and write ``report.md`` and ``metrics.json`` into ``folder``.
+
+    Parameters
+    ----------
+    experiment : CoarseningSettings
+        The experiment's settings.
+    folder : Path
+        The run folder, holding the earlier stages' outputs; figures go to
+        ``folder / "figures"``.
+    """
     figures = folder / "figures"
     summary = json.loads((folder / "analysis.json").read_text())
     timings = json.loads((folder / "simulate_timings.json").read_text())
@@ -509,9 +531,9 @@ def campaign_summary(entries: Sequence[CampaignEntry], folder: Path) -> str:
 
     Parameters
     ----------
-    entries
+    entries : sequence of CampaignEntry
         The campaign's points; only finished ones (with metrics) are shown.
-    folder
+    folder : Path
         The campaign folder.
 
     Returns

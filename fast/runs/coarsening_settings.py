@@ -313,12 +313,24 @@ class CoarseningSettings:
         return self.physics.temperature
 
     def model_path(self) -> Path:
-        """The ``mlp`` provider's model file, made absolute (units on other machines read it)."""
+        """The ``mlp`` provider's model file, made absolute (units on other machines read it).
+
+        Returns
+        -------
+        Path
+            ``[forces] model_file`` with ``~`` expanded, resolved against the working
+            directory.
+        """
         return Path(self.forces.model_file).expanduser().resolve()
 
     def load_network(self) -> TrainedModel:
         """The ``mlp`` provider's model, checked against ``[physics]`` (and its electrons,
         unless ``match_electrons = false``) and the lattice (its receptive field must not wrap).
+
+        Returns
+        -------
+        TrainedModel
+            The loaded model (weights float64).
 
         Raises
         ------
@@ -338,7 +350,14 @@ class CoarseningSettings:
 
     def memory_estimate(self) -> dict[str, MemoryNeed]:
         """The peak memory of each stage (:func:`fast.runs.runner.check_memory`), within a
-        factor of about two."""
+        factor of about two.
+
+        Returns
+        -------
+        dict of str to MemoryNeed
+            ``simulate`` (by provider; for ``"mlp"`` the network is read when its file
+            exists) and ``analyse``.
+        """
         run, provider = self.coarsening, self.forces.provider
         sites = float(run.size) ** 2
         batch = float(run.ensemble if run.members_per_unit == 0 else min(run.members_per_unit,
@@ -370,7 +389,15 @@ class CoarseningSettings:
         return {"simulate": simulate, "analyse": analyse}
 
     def derived(self) -> dict[str, Any]:
-        """Derived quantities recorded in ``experiment.json`` next to the settings."""
+        """Derived quantities recorded in ``experiment.json`` next to the settings.
+
+        Returns
+        -------
+        dict
+            ``dt``, ``time_unit``, ``time_label``, ``temperature_of_dynamics`` and
+            ``t_end_reduced``; for the Holstein providers also ``gamma``, ``omega`` and
+            ``physics_params``; for ``"mlp"`` the absolute ``model_file``.
+        """
         out: dict[str, Any] = {
             "dt": self.dt, "time_unit": self.time_unit, "time_label": self.time_label,
             "temperature_of_dynamics": self.temperature,
@@ -384,7 +411,19 @@ class CoarseningSettings:
         return out
 
     def headline(self, metrics: Mapping[str, Any]) -> str:
-        """The headline estimator's exponents (plain and offset fits) and the walls' verdict."""
+        """The headline estimator's exponents (plain and offset fits) and the walls' verdict.
+
+        Parameters
+        ----------
+        metrics : mapping
+            The run's ``metrics.json`` (its ``growth`` entry).
+
+        Returns
+        -------
+        str
+            E.g. ``"alpha(first_moment) = 0.345 (offset fit 0.412)"``, with
+            ``", walls frozen in the window"`` when the walls did not move.
+        """
         growth = metrics["growth"]
         name = growth["headline"]
         entry = growth["estimators"][name]

@@ -28,14 +28,32 @@ from fast.runs.runner import (
     preflight,
 )
 
-__all__ = ["LONG_RUN_SECONDS", "describe_campaign", "describe_run", "duration", "long_run_warning"]
+__all__ = [
+    "LONG_RUN_SECONDS",
+    "describe_campaign",
+    "describe_run",
+    "duration",
+    "long_run_warning",
+    "time_estimates",
+]
 
 LONG_RUN_SECONDS = 3600.0
 """A run estimated to take longer than this says so before it starts."""
 
 
 def duration(seconds: float) -> str:
-    """``seconds`` as a short human duration (``45 s``, ``12 min``, ``3.4 h``, ``2.1 days``)."""
+    """``seconds`` as a short human duration (``45 s``, ``12 min``, ``3.4 h``, ``2.1 days``).
+
+    Parameters
+    ----------
+    seconds : float
+        A duration in seconds (>= 0).
+
+    Returns
+    -------
+    str
+        Seconds below 90 s, minutes below 90 min, hours below 48 h, else days.
+    """
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
@@ -54,7 +72,20 @@ def _size(n: float) -> str:
 
 
 def time_estimates(experiment: Workflow, device: torch.device) -> dict[str, TimeNeed]:
-    """The workflow's run-time estimates by stage (empty if it cannot estimate)."""
+    """The workflow's run-time estimates by stage (empty if it cannot estimate).
+
+    Parameters
+    ----------
+    experiment : Workflow
+        The loaded workflow (estimates only if it is :class:`fast.runs.runner.Estimable`).
+    device : torch.device
+        Where the probe runs.
+
+    Returns
+    -------
+    dict of str to TimeNeed
+        By stage name.
+    """
     if isinstance(experiment, Estimable):
         return experiment.time_estimate(device)
     return {}
@@ -69,21 +100,29 @@ def _done(folder: Path) -> dict[str, str]:
 
 
 def describe_run(
-    experiment: Workflow, folder: Path, device: torch.device, stage: str | None = None
+    experiment: Workflow,
+    folder: Path,
+    device: torch.device,
+    stage: str | None = None,
+    shared_until: str | None = None,
 ) -> tuple[list[str], float]:
     """The dry run of one experiment: a line per stage, and the estimated seconds of the
     stages still to run (those it can estimate).
 
     Parameters
     ----------
-    experiment
+    experiment : Workflow
         The loaded, validated workflow.
-    folder
+    folder : Path
         The run folder (need not exist).
-    device
+    device : torch.device
         Where it would run.
-    stage
-        Only this stage (``--stage``), or every unfinished one.
+    stage : str, optional
+        Only this stage (``--stage``); None (default): every unfinished one.
+    shared_until : str or None
+        In a campaign, the last stage this run takes from an earlier point
+        (:func:`fast.runs.campaign.plan_sharing`): it and the stages before it are shown as
+        ``shared`` and not counted. None (default): nothing shared.
 
     Returns
     -------
@@ -110,12 +149,16 @@ def describe_run(
         f"{_size(available)} available",
         f"  {'stage':10s} {'state':8s} {'peak memory':>12s} {'time':>9s}  what",
     ]
+    names = [s.name for s in experiment.STAGES]
+    shared = names[: names.index(shared_until) + 1] if shared_until is not None else []
     total = 0.0
     for s in experiment.STAGES:
         recorded = done.get(s.name) == fingerprint(experiment, s.name)
         status = "to run" if s.name in to_run else ("done" if recorded else "skipped")
+        if status == "to run" and s.name in shared:
+            status = "shared"
         need, estimate = memory.get(s.name), times.get(s.name)
-        if s.name in to_run and estimate is not None:
+        if status == "to run" and estimate is not None:
             total += estimate.seconds
         mem = _size(need.bytes) if need is not None else "small"
         when = duration(estimate.seconds) if estimate is not None else "n/a"
@@ -137,6 +180,17 @@ def describe_campaign(
     (:func:`describe_run`), then the total estimated work and, spread over ``workers``
     (0: in turn), its wall time at best.
 
+    Parameters
+    ----------
+    points : sequence of (Point, Workflow)
+        The campaign's points (:func:`fast.runs.campaign.load_campaign`).
+    folder : Path
+        The campaign folder (need not exist); point folders are ``folder / "points" / name``.
+    device : torch.device
+        Where it would run.
+    workers : int
+        Dask workers the points are spread over (0: in turn, in this process).
+
     Returns
     -------
     lines : list of str
@@ -151,9 +205,9 @@ def describe_campaign(
     total = 0.0
     for point, experiment in points:
         sub = folder / "points" / point.name
-        point_lines, seconds = describe_run(experiment, sub, device)
-        if point.name in shares:
-            leader, last = shares[point.name]
+        leader, last = shares.get(point.name, (None, None))
+        point_lines, seconds = describe_run(experiment, sub, device, shared_until=last)
+        if leader is not None:
             point_lines.append(f"  stages up to {last!r} taken from point {leader!r}")
         lines += [f"point {point.name}:", *("  " + line for line in point_lines)]
         total += seconds
@@ -167,7 +221,20 @@ def describe_campaign(
 
 
 def long_run_warning(seconds: float, device: torch.device) -> str | None:
-    """The line a run estimated beyond :data:`LONG_RUN_SECONDS` prints before it starts."""
+    """The line a run estimated beyond :data:`LONG_RUN_SECONDS` prints before it starts.
+
+    Parameters
+    ----------
+    seconds : float
+        The run's estimated time (:func:`describe_run`, :func:`describe_campaign`).
+    device : torch.device
+        Where it runs (named in the line).
+
+    Returns
+    -------
+    str or None
+        The warning, or None for a run of at most :data:`LONG_RUN_SECONDS`.
+    """
     if seconds <= LONG_RUN_SECONDS:
         return None
     return (

@@ -10,8 +10,8 @@ with a time-conditioned GNN (eqs. 23-26) and replaces the second by a Langevin b
 friction decays (eqs. 27-31) for the recovery stage from :math:`t_1 = 80\tau_0` on. The stages:
 
 ``dataset``
-    ``n_runs`` exact Ehrenfest runs (:func:`fast.simulation.run_ehrenfest`) -> ``exact_runs.h5``
-    (frames ``Q``, ``P``, ``n_nad``, ``n_ad`` and the adiabatic force); resumable;
+    ``n_runs`` exact Ehrenfest runs (:func:`fast.runs.trajectories.run_ehrenfest`) ->
+    ``exact_runs.h5`` (frames ``Q``, ``P``, ``n_nad``, ``n_ad`` and the adiabatic force); resumable;
 ``train``
     the time-conditioned GNN of ``[train]`` on the adiabatic forces of the frames with
     ``t >= from_tau0`` (time input ``1/t``) -> ``model.pt``, ``training.json``,
@@ -104,6 +104,26 @@ def cdw_ehrenfest_states(
     :func:`reference.ehrenfest.initial_state` per member (paper 000, sec. II): the relaxed
     CDW plus Gaussian noise of ``initial_temperature``, electrons in equilibrium with the
     noiseless lattice.
+
+    Parameters
+    ----------
+    model : HolsteinModel
+        The periodic lattice and its parameters.
+    count : int
+        Members of the batch.
+    rng : numpy.random.Generator
+        Draws one seed per member (for its noise).
+    device : torch.device
+        Where the state's tensors go.
+    initial_temperature : float
+        The temperature of the lattice noise (code energy units, ``|t_nn| = 1``; paper 000:
+        about 1e-5).
+
+    Returns
+    -------
+    EhrenfestState
+        ``rho`` ``(count, N, N)`` complex128, ``Q`` and ``P`` ``(count, Lx, Ly)`` float64,
+        ``t = 0`` and ``work`` zeros ``(count,)``, as tensors on ``device``.
     """
     cdw = ed.ground_state(model).Q
     members = [
@@ -155,7 +175,29 @@ def training_frames(
     stored: StoredTrajectory, physics: LaserPhysics, from_tau0: float, every: int
 ) -> tuple[Dataset, NDArray[np.float64]]:
     """The training set of paper 000 from exact runs: configurations, adiabatic forces and
-    densities of the frames with ``t >= from_tau0`` (every ``every``-th), and their times."""
+    densities of the frames with ``t >= from_tau0`` (every ``every``-th), and their times.
+
+    Parameters
+    ----------
+    stored : StoredTrajectory
+        The exact Ehrenfest runs (:func:`fast.runs.trajectories.run_ehrenfest`): frames
+        ``(frames, runs, Lx, Ly)`` with ``extra["n_ad"]``.
+    physics : LaserPhysics
+        The ``[physics]`` section (``tau0`` and the Holstein parameters).
+    from_tau0 : float
+        The first time used, in units of ``tau0``.
+    every : int
+        Take every ``every``-th frame from there on (>= 1).
+
+    Returns
+    -------
+    dataset : Dataset
+        ``Q``, ``F`` (the adiabatic force) and ``n`` (``n_ad``), ``(frames * runs, Lx, Ly)``,
+        frame by frame; its attributes hold the physics and a content hash over the arrays
+        and the times.
+    times : (frames * runs,) float64
+        The time of every configuration (code units).
+    """
     frames = np.flatnonzero(stored.t >= from_tau0 * physics.tau0 - 1e-9)[::every]
     runs = stored.Q.shape[1]
     shape = stored.Q.shape[2:]
@@ -315,5 +357,18 @@ class LaserExperiment(LaserSettings):
 
     def campaign_summary(self, entries: Sequence[CampaignEntry], folder: Path) -> str:
         """The campaign report's section on this workflow's points, side by side
-        (:func:`fast.runs.laser_report.campaign_summary`)."""
+        (:func:`fast.runs.laser_report.campaign_summary`).
+
+        Parameters
+        ----------
+        entries : sequence of CampaignEntry
+            One per laser point of the campaign.
+        folder : Path
+            The campaign folder; figures go to ``folder / "figures"``.
+
+        Returns
+        -------
+        str
+            Markdown.
+        """
         return laser_report.campaign_summary(entries, folder)

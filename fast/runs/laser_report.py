@@ -70,7 +70,16 @@ def _zeta_maps(experiment: LaserSettings, arrays: dict[str, Any], figures: Path)
 
 
 def write_laser_report(experiment: LaserSettings, folder: Path) -> None:
-    """Figures, ``report.md`` and ``metrics.json`` of a laser experiment (paper 000)."""
+    """Figures, ``report.md`` and ``metrics.json`` of a laser experiment (paper 000).
+
+    Parameters
+    ----------
+    experiment : LaserSettings
+        The experiment's settings.
+    folder : Path
+        The run folder, holding the earlier stages' outputs; figures go to
+        ``folder / "figures"``.
+    """
     figures = folder / "figures"
     training, summary, timings, arrays, metrics = start_report(experiment.name, folder)
     _order_parameter(experiment, arrays, figures)
@@ -212,9 +221,9 @@ def campaign_summary(entries: Sequence[CampaignEntry], folder: Path) -> str:
 
     Parameters
     ----------
-    entries
+    entries : sequence of CampaignEntry
         The campaign's points; only finished ones (with metrics) are shown.
-    folder
+    folder : Path
         The campaign folder.
 
     Returns

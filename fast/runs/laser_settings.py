@@ -62,7 +62,18 @@ class EhrenfestSettings:
         check_checkpoints(self.record_every, self.checkpoint_every)
 
     def steps(self, tau0: float) -> int:
-        """Steps to ``end_tau0``."""
+        """Steps to ``end_tau0``.
+
+        Parameters
+        ----------
+        tau0 : float
+            Paper 000's time unit ``1/Omega`` in code units.
+
+        Returns
+        -------
+        int
+            ``round(end_tau0 * tau0 / dt)``, at least 1.
+        """
         return max(1, round(self.end_tau0 * tau0 / self.dt))
 
 
@@ -95,7 +106,19 @@ class RecoverySettings:
             raise ValueError(f"temperature must be > 0 (or left out), got {self.temperature!r}")
 
     def schedule(self, tau0: float) -> BathSchedule:
-        """The :class:`reference.dynamics.BathSchedule` in code units."""
+        """The :class:`reference.dynamics.BathSchedule` in code units.
+
+        Parameters
+        ----------
+        tau0 : float
+            Paper 000's time unit ``1/Omega`` in code units (scales ``t1_tau0`` and
+            ``tau_tau0``).
+
+        Returns
+        -------
+        BathSchedule
+            The friction schedule ``gamma(t)`` of the recovery stage.
+        """
         return BathSchedule(gamma0=self.gamma0, delta_gamma=self.delta_gamma,
                             t1=self.t1_tau0 * tau0, tau=self.tau_tau0 * tau0)  # fmt: skip
 
@@ -161,7 +184,13 @@ class LaserSettings(TrainedWorkflow):
 
     # ------------------------------------------------------------------ derived
     def model(self) -> HolsteinModel:
-        """The model on the periodic ``[ehrenfest] size`` square."""
+        """The model on the periodic ``[ehrenfest] size`` square.
+
+        Returns
+        -------
+        HolsteinModel
+            At the ``[physics]`` parameters, half filling.
+        """
         return self.physics.model(self.ehrenfest.size)
 
     @property
@@ -177,7 +206,13 @@ class LaserSettings(TrainedWorkflow):
     def memory_estimate(self) -> dict[str, MemoryNeed]:
         """The peak memory of each stage (:func:`fast.runs.runner.check_memory`), within a
         factor of about two: every Ehrenfest run carries a dense complex density matrix, and
-        every recorded frame five arrays of the lattice."""
+        every recorded frame five arrays of the lattice.
+
+        Returns
+        -------
+        dict of str to MemoryNeed
+            ``dataset``, ``train`` and ``simulate``.
+        """
         e, d, c, t = self.ehrenfest, self.dataset, self.compare, self.train
         n = float(e.size) ** 2
         frames = e.steps(self.physics.tau0) // e.record_every + 1
@@ -199,12 +234,30 @@ class LaserSettings(TrainedWorkflow):
         }
 
     def headline(self, metrics: Mapping[str, Any]) -> str:
-        """The CDW order at the end of the exact and ML recovery."""
+        """The CDW order at the end of the exact and ML recovery.
+
+        Parameters
+        ----------
+        metrics : mapping
+            The run's ``metrics.json`` (its ``recovery.O`` entry).
+
+        Returns
+        -------
+        str
+            ``"O(t_end) exact <value>, ML <value>"``.
+        """
         o = metrics["recovery"]["O"]
         return f"O(t_end) exact {o['exact_final']:.3f}, ML {o['ml_final']:.3f}"
 
     def derived(self) -> dict[str, Any]:
-        """Derived quantities recorded in ``experiment.json``."""
+        """Derived quantities recorded in ``experiment.json``.
+
+        Returns
+        -------
+        dict
+            ``physics_params``, ``tau0``, ``mass``, ``Q0``, ``steps`` (of an exact run),
+            ``t1`` (the recovery's start, code units) and ``time_unit``.
+        """
         p = self.physics
         return {
             "physics_params": json.loads(physics_json(p.params())),

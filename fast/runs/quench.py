@@ -115,7 +115,27 @@ def make_integrator(
     ``"exact"`` (:class:`fast.ed.ExactForceField`), ``"cluster"``
     (:class:`fast.ed.ClusterForceField` of ``[compare] cluster_radius``) or ``"ml"`` (the
     model file in ``folder``). Module-level, so that a unit on another machine builds its
-    own (:func:`fast.runs.trained.ensemble_run`)."""
+    own (:func:`fast.runs.trained.ensemble_run`).
+
+    Parameters
+    ----------
+    experiment : QuenchSettings
+        The experiment (physics, Langevin and network settings).
+    folder : str
+        The run folder (holding ``model.pt`` for the ``"ml"`` arm).
+    arm : {"exact", "cluster", "ml"}
+        The force provider (any other value is taken as ``"ml"``).
+    size : int
+        The side of the periodic ``size x size`` lattice.
+    device : torch.device
+        Where the ML network runs (the exact arms follow the tensors they are given).
+
+    Returns
+    -------
+    dynamics.Integrator
+        BAOAB or velocity-Verlet/Ornstein-Uhlenbeck Langevin, as ``[langevin] integrator``
+        says.
+    """
     model = experiment.physics.model(size)
     if arm == "exact":
         return _integrator(experiment, ed.ExactForceField(model))
@@ -360,5 +380,18 @@ class QuenchExperiment(QuenchSettings):
 
     def campaign_summary(self, entries: Sequence[CampaignEntry], folder: Path) -> str:
         """The campaign report's section on this workflow's points, side by side
-        (:func:`fast.runs.quench_report.campaign_summary`)."""
+        (:func:`fast.runs.quench_report.campaign_summary`).
+
+        Parameters
+        ----------
+        entries : sequence of CampaignEntry
+            One per quench point of the campaign.
+        folder : Path
+            The campaign folder; figures go to ``folder / "figures"``.
+
+        Returns
+        -------
+        str
+            Markdown.
+        """
         return quench_report.campaign_summary(entries, folder)

@@ -123,7 +123,16 @@ def _correlations(experiment: QuenchSettings, arrays: dict[str, Any], figures: P
 
 
 def write_report(experiment: QuenchSettings, folder: Path) -> None:
-    """Draw every figure and write ``report.md`` and ``metrics.json`` into ``folder``."""
+    """Draw every figure and write ``report.md`` and ``metrics.json`` into ``folder``.
+
+    Parameters
+    ----------
+    experiment : QuenchSettings
+        The experiment's settings.
+    folder : Path
+        The run folder, holding the earlier stages' outputs; figures go to
+        ``folder / "figures"``.
+    """
     figures = folder / "figures"
     training, summary, timings, arrays, metrics = start_report(experiment.name, folder)
     _snapshots(experiment, folder, figures)
@@ -304,9 +313,9 @@ def campaign_summary(entries: Sequence[CampaignEntry], folder: Path) -> str:
 
     Parameters
     ----------
-    entries
+    entries : sequence of CampaignEntry
         The campaign's points; only finished ones (with metrics) are shown.
-    folder
+    folder : Path
         The campaign folder.
 
     Returns

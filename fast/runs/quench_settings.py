@@ -139,7 +139,19 @@ class QuenchSettings(TrainedWorkflow):
     analyse: AnalyseSettings = attrs.field(factory=AnalyseSettings)
 
     def architecture(self) -> Architecture:
-        """The network ``[train]`` describes, for the labels of ``[physics]``."""
+        """The network ``[train]`` describes, for the labels of ``[physics]``.
+
+        Returns
+        -------
+        Architecture
+            With the ``"levels"`` head (if asked for) built for the Holstein parameters and
+            electrons of ``[physics]``.
+
+        Raises
+        ------
+        ValueError
+            For the ``"levels"`` head with electrons at a fixed filling.
+        """
         return self.train.architecture(self.physics.params(), self.physics.ensemble())
 
     def __attrs_post_init__(self) -> None:
@@ -172,18 +184,38 @@ class QuenchSettings(TrainedWorkflow):
 
     def dataset_config(self) -> QuenchDatasetConfig:
         """The :class:`fast.ml.datasets.QuenchDatasetConfig` of the ``dataset`` stage: this
-        experiment's own sections."""
+        experiment's own sections.
+
+        Returns
+        -------
+        QuenchDatasetConfig
+            ``[physics]``, ``[langevin]``, ``[dataset]`` and the experiment's seed.
+        """
         return QuenchDatasetConfig(
             physics=self.physics, langevin=self.langevin, dataset=self.dataset, seed=self.seed
         )
 
     def model_checks(self) -> dict[str, Any]:
-        """What a model file must hold: also the electrons' temperature and filling or mu."""
+        """What a model file must hold: also the electrons' temperature and filling or mu.
+
+        Returns
+        -------
+        dict
+            Keyword arguments of :func:`fast.ml.models.load_model`: ``architecture``,
+            ``physics`` and ``ensemble``.
+        """
         return super().model_checks() | {"ensemble": self.physics.ensemble()}
 
     def memory_estimate(self) -> dict[str, MemoryNeed]:
         """The peak memory of each stage (:func:`fast.runs.runner.check_memory`): within a
-        factor of about two; it refuses what cannot fit, not what barely does."""
+        factor of about two; it refuses what cannot fit, not what barely does.
+
+        Returns
+        -------
+        dict of str to MemoryNeed
+            ``dataset``, ``train``, ``simulate`` (the larger of the ML run and the exact
+            comparison) and ``analyse``.
+        """
         d, t, sim, cmp = self.dataset, self.train, self.simulate, self.compare
         arch, n = self.architecture(), d.size**2
         samples = float(self.dataset_config().n_samples) * n * 8 * 4  # Q, F, n, labels
@@ -216,12 +248,30 @@ class QuenchSettings(TrainedWorkflow):
         return needs
 
     def headline(self, metrics: Mapping[str, Any]) -> str:
-        """The growth exponent of the large ML quench."""
+        """The growth exponent of the large ML quench.
+
+        Parameters
+        ----------
+        metrics : mapping
+            The run's ``metrics.json`` (with ``growth.growth_exponent``).
+
+        Returns
+        -------
+        str
+            ``"alpha = <value>"`` (``n/a`` without a fit).
+        """
         growth = metrics["growth"]["growth_exponent"]
         return f"alpha = {'n/a' if growth is None else format(growth['alpha'], '.3f')}"
 
     def derived(self) -> dict[str, Any]:
-        """Derived quantities recorded in ``experiment.json`` next to the settings."""
+        """Derived quantities recorded in ``experiment.json`` next to the settings.
+
+        Returns
+        -------
+        dict
+            ``dt``, ``gamma``, ``omega`` (in the model's units) and ``physics_params`` (the
+            Holstein parameters).
+        """
         return {
             "dt": self.dt, "gamma": self.gamma, "omega": self.omega,
             "physics_params": json.loads(physics_json(self.physics.params())),

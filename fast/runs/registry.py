@@ -35,8 +35,21 @@ def load_experiment(
 ) -> Workflow:
     """Read an experiment file into the workflow of its ``[experiment] kind``.
 
-    ``overrides`` replace ``[experiment]`` keys (e.g. ``seed``); ``None`` values are ignored.
-    ``settings`` replace settings by dotted path (``--set langevin.dt_omega=0.01``).
+    Parameters
+    ----------
+    path : path-like
+        The experiment file (TOML).
+    overrides : mapping, optional
+        Replace ``[experiment]`` keys (e.g. ``seed``); ``None`` values are ignored. None
+        (default): none.
+    settings : mapping, optional
+        Replace settings by dotted path (``--set langevin.dt_omega=0.01`` gives
+        ``{"langevin.dt_omega": 0.01}``). None (default): none.
+
+    Returns
+    -------
+    Workflow
+        The settings object of the kind's class in :data:`WORKFLOWS`.
 
     Raises
     ------

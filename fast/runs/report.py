@@ -44,12 +44,39 @@ __all__ = [
 
 
 def fmt(value: float | None, spec: str) -> str:
-    """``value`` formatted, or ``n/a`` where JSON stored a missing or non-finite number."""
+    """``value`` formatted, or ``n/a`` where JSON stored a missing or non-finite number.
+
+    Parameters
+    ----------
+    value : float or None
+        The number (None where JSON stored ``null``).
+    spec : str
+        A format specification (e.g. ``".3f"``).
+
+    Returns
+    -------
+    str
+        ``format(value, spec)``, or ``"n/a"``.
+    """
     return "n/a" if value is None or not np.isfinite(value) else format(value, spec)
 
 
 def error_table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    """Markdown rows of force-error statistics, then the three force-field figures."""
+    """Markdown rows of force-error statistics, then the three force-field figures.
+
+    Parameters
+    ----------
+    rows : list of (str, dict)
+        Each set's name (e.g. ``"held out"``) and its error statistics (the fields of
+        :class:`fast.ml.training.ErrorStats`: ``n_configurations``, ``rmse``, ``mae``,
+        ``std``, ``max_abs``).
+
+    Returns
+    -------
+    list of str
+        The table's lines, then links to ``figures/parity.png``,
+        ``figures/error_histogram.png`` and ``figures/training_curve.png``.
+    """
     lines = [
         "| set | configurations | RMSE | MAE | error std | max abs |",
         "|---|---|---|---|---|---|",
@@ -117,8 +144,27 @@ def _training_curve(history: list[dict[str, float]], figures: Path) -> None:
 def start_report(
     name: str, folder: Path
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Read what every report uses, draw the force-field figures and start the metrics:
-    ``(training, summary, timings, arrays, metrics)``."""
+    """Read what every report uses, draw the force-field figures and start the metrics.
+
+    Parameters
+    ----------
+    name : str
+        The experiment's name (the metrics' ``experiment``).
+    folder : Path
+        The run folder: it holds ``training.json``, ``analysis.json``,
+        ``simulate_timings.json``, ``analysis.h5`` and ``predictions.h5``; the parity, error
+        histogram and training-curve figures go to ``folder / "figures"``.
+
+    Returns
+    -------
+    training, summary, timings : dict
+        The contents of ``training.json``, ``analysis.json`` and ``simulate_timings.json``.
+    arrays : dict of str to ndarray
+        The arrays of ``analysis.h5``.
+    metrics : dict
+        The start of ``metrics.json``: experiment, code version, force errors, network,
+        parameter count, training time, epochs run and why training stopped.
+    """
     figures = folder / "figures"
     training = json.loads((folder / "training.json").read_text())
     summary = json.loads((folder / "analysis.json").read_text())
@@ -224,9 +270,11 @@ def metric_reader(path: str, error: str | None = None) -> Reader:
 
     Parameters
     ----------
-    path, error
-        Dotted key paths into ``metrics.json``; a missing key or a ``null`` reads as no value
-        (no error).
+    path : str
+        Dotted key path of the value into ``metrics.json``; a missing key or a ``null``
+        reads as no value.
+    error : str, optional
+        Dotted key path of its error; None (default), a missing key or a ``null``: no error.
 
     Returns
     -------
@@ -252,7 +300,18 @@ def metric_reader(path: str, error: str | None = None) -> Reader:
 
 
 def group_settings(entry: CampaignEntry) -> dict[str, Any]:
-    """The swept settings of ``entry`` other than the seed (:data:`SEED_SETTING`)."""
+    """The swept settings of ``entry`` other than the seed (:data:`SEED_SETTING`).
+
+    Parameters
+    ----------
+    entry : CampaignEntry
+        A point of the campaign.
+
+    Returns
+    -------
+    dict
+        Values by dotted path.
+    """
     return {k: v for k, v in entry.values.items() if k != SEED_SETTING}
 
 
@@ -261,7 +320,7 @@ def replica_groups(entries: Sequence[CampaignEntry]) -> list[list[CampaignEntry]
 
     Parameters
     ----------
-    entries
+    entries : sequence of CampaignEntry
         The campaign's points; those without metrics are left out.
 
     Returns
@@ -283,16 +342,19 @@ def combine_replicas(estimates: Sequence[tuple[float, float | None]]) -> tuple[f
 
     Parameters
     ----------
-    estimates
+    estimates : sequence of (float, float or None)
         Each replica's value and its own error (``None`` or NaN where it has none); replicas
         with a non-finite value are left out.
 
     Returns
     -------
-    mean, error, count
-        With two or more replicas the error is their standard error
-        ``std(ddof=1) / sqrt(count)`` (it holds each run's own scatter already); with one,
-        that run's own error (NaN if none); with none, ``(nan, nan, 0)``.
+    mean, error : float
+        The mean of the finite values and its error. With two or more replicas the error
+        is their standard error ``std(ddof=1) / sqrt(count)`` (it holds each run's own
+        scatter already); with one, that run's own error (NaN if none); with none,
+        ``(nan, nan, 0)``.
+    count : int
+        The number of replicas with a finite value.
     """
     finite = [(v, e) for v, e in estimates if math.isfinite(v)]
     if not finite:
@@ -309,9 +371,9 @@ def group_values(groups: Sequence[Sequence[CampaignEntry]], quantity: Quantity) 
 
     Parameters
     ----------
-    groups
+    groups : sequence of sequence of CampaignEntry
         Replica groups of finished entries (:func:`replica_groups`).
-    quantity
+    quantity : Quantity
         What to read from each run.
 
     Returns
@@ -338,7 +400,7 @@ def numeric_parameters(entries: Sequence[CampaignEntry]) -> list[str]:
 
     Parameters
     ----------
-    entries
+    entries : sequence of CampaignEntry
         The points to plot.
 
     Returns
@@ -361,13 +423,39 @@ def _text(value: Any) -> str:
 
 
 def settings_label(settings: Mapping[str, Any]) -> str:
-    """``path = value`` of every setting, joined by commas; ``all points`` for none."""
+    """``path = value`` of every setting, joined by commas; ``all points`` for none.
+
+    Parameters
+    ----------
+    settings : mapping
+        Setting values by dotted path (floats formatted with ``g``).
+
+    Returns
+    -------
+    str
+        E.g. ``"physics.temperature = 0.1, physics.filling = 0.5"``.
+    """
     return ", ".join(f"{k} = {_text(v)}" for k, v in settings.items()) or "all points"
 
 
 def estimate(mean: float, error: float, spec: str) -> str:
     """``mean +- error`` formatted with ``spec``; the mean alone where the error is not
-    finite, ``n/a`` where the mean is not."""
+    finite, ``n/a`` where the mean is not.
+
+    Parameters
+    ----------
+    mean : float
+        The value.
+    error : float
+        Its error (NaN where unknown).
+    spec : str
+        A format specification for both (e.g. ``".3f"``).
+
+    Returns
+    -------
+    str
+        E.g. ``"0.342 +- 0.012"``.
+    """
     if not math.isfinite(error):
         return fmt(mean, spec)
     return f"{fmt(mean, spec)} +- {format(error, spec)}"
@@ -379,9 +467,9 @@ def campaign_table(entries: Sequence[CampaignEntry], quantities: Sequence[Quanti
 
     Parameters
     ----------
-    entries
+    entries : sequence of CampaignEntry
         The campaign's points; unfinished ones are counted, not shown.
-    quantities
+    quantities : sequence of Quantity
         The table's number columns.
 
     Returns
@@ -435,14 +523,14 @@ def plot_against(
 
     Parameters
     ----------
-    parameter
+    parameter : str
         The dotted path of a numeric swept setting: the x axis.
-    panels
+    panels : sequence of (str, sequence of (str, sequence of GroupValue))
         One panel each: its y label and its series, each a legend label (may be empty) and
         the values of the replica groups (:func:`group_values`). Every series has one line
         per value of the other swept settings: one colour per such value (per series where
         nothing else is swept), one line style per series.
-    path
+    path : Path
         The PNG file to write.
     """
 
@@ -488,13 +576,13 @@ def against_parameters(
 
     Parameters
     ----------
-    entries
+    entries : sequence of CampaignEntry
         The campaign's points; only finished ones are plotted.
-    panels
+    panels : sequence of (str, sequence of Quantity)
         One panel each: its y label and its quantities (their ``legend`` labels the lines).
-    folder
+    folder : Path
         The campaign folder; figures go to ``folder / "figures" / f"{stem}_vs_<setting>.png"``.
-    stem
+    stem : str
         The start of the figures' file names.
 
     Returns
@@ -521,7 +609,7 @@ def styled_points(entries: Sequence[CampaignEntry]) -> list[tuple[CampaignEntry,
 
     Parameters
     ----------
-    entries
+    entries : sequence of CampaignEntry
         The campaign's points; unfinished ones are left out.
 
     Returns

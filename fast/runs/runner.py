@@ -129,27 +129,75 @@ class Workflow(Protocol):
         ...
 
     def derived(self) -> dict[str, Any]:
-        """Derived quantities recorded in ``experiment.json`` next to the settings."""
+        """Derived quantities recorded in ``experiment.json`` next to the settings.
+
+        Returns
+        -------
+        dict
+            JSON-ready values by name (e.g. time steps in physical units).
+        """
         ...
 
     def check_folder(self, folder: Path, redone: Sequence[str]) -> None:
-        """Raise ``ValueError`` if a file in ``folder`` belongs to another experiment (the
-        stages in ``redone`` are about to be redone: their files do not count)."""
+        """Raise ``ValueError`` if a file in ``folder`` belongs to another experiment.
+
+        Parameters
+        ----------
+        folder : Path
+            The run folder.
+        redone : sequence of str
+            Names of the stages about to be redone: their files do not count.
+
+        Raises
+        ------
+        ValueError
+            Naming the file and what to do.
+        """
         ...
 
     def summary(self, metrics: Mapping[str, Any]) -> str:
-        """One line about the finished run, from its ``metrics.json``."""
+        """One line about the finished run, from its ``metrics.json``.
+
+        Parameters
+        ----------
+        metrics : mapping
+            The contents of the run folder's ``metrics.json`` (what :func:`run_experiment`
+            returns).
+
+        Returns
+        -------
+        str
+            A line for the console.
+        """
         ...
 
     def memory_estimate(self) -> dict[str, MemoryNeed]:
-        """The memory each stage needs at its peak, by stage name (stages that need little
-        may be left out): checked against the device before any work (:func:`check_memory`)."""
+        """The memory each stage needs at its peak, by stage name: checked against the
+        device before any work (:func:`check_memory`).
+
+        Returns
+        -------
+        dict of str to MemoryNeed
+            By stage name; stages that need little may be left out.
+        """
         ...
 
     def campaign_summary(self, entries: Sequence[Any], folder: Path) -> str:
         """Markdown for a campaign's ``report.md`` that puts its points of this workflow
-        side by side (``entries``: :class:`fast.runs.report.CampaignEntry`, one per point),
-        its figures written to ``folder / "figures"``."""
+        side by side.
+
+        Parameters
+        ----------
+        entries : sequence of fast.runs.report.CampaignEntry
+            One per point of the campaign of this workflow.
+        folder : Path
+            The campaign folder; figures are written to ``folder / "figures"``.
+
+        Returns
+        -------
+        str
+            Markdown (headings, tables, figure links relative to ``folder``).
+        """
         ...
 
 
@@ -177,14 +225,36 @@ class Estimable(Protocol):
     """A workflow that can estimate its stages' run times (``holstein run --dry-run``)."""
 
     def time_estimate(self, device: torch.device) -> dict[str, TimeNeed]:
-        """The run time of each stage it can estimate, by stage name, from a probe of a
-        few seconds at most on ``device``."""
+        """The run time of each stage it can estimate, from a probe of a few seconds at
+        most.
+
+        Parameters
+        ----------
+        device : torch.device
+            Where the probe runs (and the run would).
+
+        Returns
+        -------
+        dict of str to TimeNeed
+            By stage name; stages it cannot estimate are left out.
+        """
         ...
 
 
 def available_memory(device: torch.device) -> float:
     """Bytes a run can still allocate: free memory of a CUDA device, else the system's
-    available memory (``MemAvailable`` of ``/proc/meminfo``, or physical memory)."""
+    available memory (``MemAvailable`` of ``/proc/meminfo``, or physical memory).
+
+    Parameters
+    ----------
+    device : torch.device
+        The run's device.
+
+    Returns
+    -------
+    float
+        Bytes.
+    """
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return float(free)
@@ -200,6 +270,15 @@ def available_memory(device: torch.device) -> float:
 
 def check_memory(experiment: Workflow, stages: Sequence[str], device: torch.device) -> None:
     """Refuse, before any work, a run whose stages would not fit in the device's memory.
+
+    Parameters
+    ----------
+    experiment : Workflow
+        Gives the estimates (:meth:`Workflow.memory_estimate`).
+    stages : sequence of str
+        The names of the stages about to run.
+    device : torch.device
+        The run's device (:func:`available_memory`).
 
     Raises
     ------
@@ -226,14 +305,45 @@ def _size(n: float) -> str:
 
 
 def settings_fingerprint(experiment: object, sections: Sequence[str]) -> str:
-    """SHA-256 of the named settings sections of an attrs ``experiment``."""
+    """SHA-256 of the named settings sections of an attrs ``experiment``.
+
+    Parameters
+    ----------
+    experiment : attrs instance
+        The settings (a workflow's, or a campaign's).
+    sections : sequence of str
+        Names of its fields (settings sections) to hash, as sorted-key JSON.
+
+    Returns
+    -------
+    str
+        Hexadecimal digest.
+    """
     values = runio.to_jsonable(attrs.asdict(experiment))  # type: ignore[arg-type]
     text = json.dumps({k: values[k] for k in sections}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def fingerprint(experiment: Workflow, stage: str) -> str:
-    """SHA-256 of the settings ``stage`` of ``experiment`` depends on."""
+    """SHA-256 of the settings ``stage`` of ``experiment`` depends on.
+
+    Parameters
+    ----------
+    experiment : Workflow
+        The experiment's settings.
+    stage : str
+        The name of one of its stages (its :attr:`Stage.depends` are hashed).
+
+    Returns
+    -------
+    str
+        Hexadecimal digest (:func:`settings_fingerprint`).
+
+    Raises
+    ------
+    ValueError
+        If ``stage`` names no stage of the workflow.
+    """
     return settings_fingerprint(experiment, _stage(experiment, stage).depends)
 
 
@@ -258,13 +368,14 @@ def with_settings(
 
     Parameters
     ----------
-    data
+    data : mapping
         The parsed file: tables by name.
-    values
+    values : mapping
         Settings by dotted path, ``"section.key"`` (e.g. ``"langevin.dt_omega"`` or
         ``"experiment.seed"``): each replaces that key of that table, or adds it.
-    source
-        Where the values come from, for the error message (``--set``, ``[sweep]``).
+    source : str
+        Where the values come from, for the error message (``--set``, the default, or
+        ``[sweep]``).
 
     Returns
     -------
@@ -297,10 +408,11 @@ def read_experiment_file(
 
     Parameters
     ----------
-    path
+    path : path-like
         The TOML file.
-    settings
-        ``--set`` values by dotted path; checked later with the file's own.
+    settings : mapping, optional
+        ``--set`` values by dotted path; checked later with the file's own. None (default):
+        none.
 
     Returns
     -------
@@ -339,7 +451,25 @@ def load_settings(
     """Read an experiment file into the workflow class its ``[experiment] kind`` names
     (:func:`parse_settings`), with the dotted ``settings`` of ``--set`` put in
     (:func:`with_settings`); a file with a ``[sweep]`` table is a campaign, read by
-    :func:`fast.runs.campaign.load_campaign`.
+    :func:`fast.runs.campaign.load_campaign`. A ``[cluster]`` table is ignored
+    (:func:`fast.runs.clusters.read_cluster` reads it).
+
+    Parameters
+    ----------
+    path : path-like
+        The experiment file (TOML).
+    workflows : mapping of str to type
+        Workflow classes by ``[experiment] kind`` (:data:`fast.runs.registry.WORKFLOWS`).
+    overrides : mapping, optional
+        Replace ``[experiment]`` keys (e.g. ``seed``); ``None`` values are ignored. None
+        (default): none.
+    settings : mapping, optional
+        Settings by dotted path (``--set``). None (default): none.
+
+    Returns
+    -------
+    Workflow
+        An instance of the class of its kind.
 
     Raises
     ------
@@ -366,8 +496,23 @@ def parse_settings(
     """The workflow settings of an experiment file's tables ``data`` (read from ``where``).
 
     ``[experiment]`` holds ``name``, ``kind`` (required) and ``seed``; every other table is
-    a settings section of the workflow. ``overrides`` replace ``[experiment]`` keys (``None``
-    values are ignored).
+    a settings section of the workflow.
+
+    Parameters
+    ----------
+    data : mapping
+        The file's tables by name (a ``[cluster]`` or ``[sweep]`` table already removed).
+    workflows : mapping of str to type
+        Workflow classes by ``[experiment] kind``.
+    where : str
+        Where the tables come from (the file's path), for error messages.
+    overrides : mapping, optional
+        Replace ``[experiment]`` keys; ``None`` values are ignored. None (default): none.
+
+    Returns
+    -------
+    Workflow
+        An instance of the class of its kind, every value validated.
 
     Raises
     ------
@@ -468,10 +613,27 @@ def _mark_done(experiment: Workflow, folder: Path, stage: str) -> None:
 def preflight(experiment: Workflow, folder: Path, stage: str | None) -> list[str]:
     """Check everything that can be checked before work starts; return the stages to run.
 
-    Raises ``ValueError`` if a finished stage (other than ``stage``, which is redone, and
-    the later ones it makes stale) was made with other settings, if ``stage`` needs an
-    unfinished earlier stage, or if the workflow finds a file of another experiment in the
-    folder (:meth:`Workflow.check_folder`).
+    Parameters
+    ----------
+    experiment : Workflow
+        The experiment's settings.
+    folder : Path
+        The run folder (its ``stages.json`` records the finished stages).
+    stage : str or None
+        The one stage requested (redone if finished); None: every unfinished stage.
+
+    Returns
+    -------
+    list of str
+        The stages to run, in order: ``[stage]``, or every unfinished one.
+
+    Raises
+    ------
+    ValueError
+        If ``stage`` is not a stage of the workflow, if a finished stage (other than
+        ``stage``, which is redone, and the later ones it makes stale) was made with other
+        settings, if ``stage`` needs an unfinished earlier stage, or if the workflow finds a
+        file of another experiment in the folder (:meth:`Workflow.check_folder`).
     """
     names = _names(experiment)
     if stage is not None and stage not in names:
@@ -501,7 +663,7 @@ def provenance(device: torch.device) -> dict[str, Any]:
 
     Parameters
     ----------
-    device
+    device : torch.device
         The run's device.
 
     Returns
@@ -549,14 +711,38 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run the unfinished stages of ``experiment`` (or only ``stage``) in the folder ``out``.
 
-    ``stage`` on a finished stage redoes it: its outputs and those of every later stage are
-    deleted first. On an unfinished stage it runs (or resumes) it. ``until`` stops after
-    that stage. ``share = (folder, last)`` first takes the finished stages up to ``last``
-    from another run folder of equal settings for them (:func:`adopt_stages`) instead of
-    computing them again.
+    Parameters
+    ----------
+    experiment : Workflow
+        The experiment's settings.
+    out : path-like
+        The run folder (created if needed; locked while the run lasts).
+    device : str or torch.device
+        Where the stages compute (default ``"cpu"``).
+    stage : str, optional
+        On a finished stage: redo it (its outputs and those of every later stage are
+        deleted first). On an unfinished stage: run (or resume) it. None (default): every
+        unfinished stage.
+    progress : bool
+        Show progress bars (default True).
+    until : str, optional
+        Stop after this stage. None (default): run to the last stage.
+    share : (path-like, str), optional
+        ``(folder, last)``: first take the finished stages up to ``last`` from the run
+        folder ``folder`` of equal settings for them (:func:`adopt_stages`) instead of
+        computing them again. None (default): compute everything here.
 
-    Returns the contents of ``metrics.json`` when the last stage is current (made by this
-    call, or nothing was left to do), else ``{}``.
+    Returns
+    -------
+    dict
+        The contents of ``metrics.json`` when the last stage is current (made by this call,
+        or nothing was left to do), else ``{}``.
+
+    Raises
+    ------
+    ValueError
+        If the device is not available, ``until`` or ``stage`` names no stage, or the
+        checks of :func:`preflight` and :func:`check_memory` fail.
     """
     try:
         dev = torch.device(device)
@@ -578,10 +764,27 @@ def adopt_stages(experiment: Workflow, folder: Path, source: Path, last: str) ->
     lock the caller holds): their output files are linked (copied across filesystems) and
     the stages recorded as done. Only stages that ``source`` finished with the fingerprint
     ``experiment`` gives them are taken, and none that ``folder`` already records (done or
-    made with other settings: :func:`preflight` judges those). Returns the stages taken.
+    made with other settings: :func:`preflight` judges those).
 
     Output files are never changed in place (every writer renames a new file over the
     old), so a link is as good as a copy.
+
+    Parameters
+    ----------
+    experiment : Workflow
+        The experiment's settings (the fingerprints the stages must have).
+    folder : Path
+        The run folder taking the stages.
+    source : Path
+        Another run folder.
+    last : str
+        The last stage to take (stages are taken in order, up to the first that ``source``
+        has not finished with the same fingerprint).
+
+    Returns
+    -------
+    list of str
+        The stages taken, in order.
     """
     names = _names(experiment)
     theirs, ours = _read_stages(source), _read_stages(folder)

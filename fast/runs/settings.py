@@ -31,7 +31,22 @@ PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 def check_recording(steps: int, record_every: int, checkpoint_every: int) -> None:
     """A run of ``steps`` records a frame every ``record_every`` steps (at most ``steps``) and
     checkpoints every ``checkpoint_every`` steps, a multiple of ``record_every`` (a checkpoint
-    falls on a recorded frame, so a resumed run records the same frames)."""
+    falls on a recorded frame, so a resumed run records the same frames).
+
+    Parameters
+    ----------
+    steps : int
+        Integrator steps of the run.
+    record_every : int
+        Steps between recorded frames (at most ``steps``).
+    checkpoint_every : int
+        Steps between checkpoints (a multiple of ``record_every``).
+
+    Raises
+    ------
+    ValueError
+        Naming the setting that breaks the rule.
+    """
     if record_every > steps:
         raise ValueError(f"record_every must be <= steps ({steps}), got {record_every!r}")
     check_checkpoints(record_every, checkpoint_every)
@@ -39,7 +54,20 @@ def check_recording(steps: int, record_every: int, checkpoint_every: int) -> Non
 
 def check_checkpoints(record_every: int, checkpoint_every: int) -> None:
     """Checkpoints every ``checkpoint_every`` steps fall on recorded frames: a multiple of
-    ``record_every``."""
+    ``record_every``.
+
+    Parameters
+    ----------
+    record_every : int
+        Steps between recorded frames.
+    checkpoint_every : int
+        Steps between checkpoints.
+
+    Raises
+    ------
+    ValueError
+        If ``checkpoint_every`` is not a multiple of ``record_every``.
+    """
     if checkpoint_every % record_every:
         raise ValueError(
             f"checkpoint_every must be a multiple of record_every ({record_every}), "
@@ -48,19 +76,57 @@ def check_checkpoints(record_every: int, checkpoint_every: int) -> None:
 
 
 def check_square_size(size: int) -> None:
-    """A periodic ``size x size`` lattice with both CDW sublattices: even, at least 4."""
+    """A periodic ``size x size`` lattice with both CDW sublattices: even, at least 4.
+
+    Parameters
+    ----------
+    size : int
+        The lattice's side, in sites.
+
+    Raises
+    ------
+    ValueError
+        If ``size`` is odd or below 4.
+    """
     if size < 4 or size % 2:
         raise ValueError(f"size must be an even integer >= 4, got {size!r}")
 
 
 def check_precision(precision: str) -> None:
-    """``precision`` names one of :data:`PRECISIONS`."""
+    """``precision`` names one of :data:`PRECISIONS`.
+
+    Parameters
+    ----------
+    precision : str
+        ``"float32"`` or ``"float64"``.
+
+    Raises
+    ------
+    ValueError
+        For any other name.
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be 'float32' or 'float64', got {precision!r}")
 
 
 def torch_dtype(precision: str) -> torch.dtype:
-    """The torch dtype of a precision name."""
+    """The torch dtype of a precision name.
+
+    Parameters
+    ----------
+    precision : {"float32", "float64"}
+        A key of :data:`PRECISIONS`.
+
+    Returns
+    -------
+    torch.dtype
+        ``torch.float32`` or ``torch.float64``.
+
+    Raises
+    ------
+    ValueError
+        For any other name.
+    """
     check_precision(precision)
     return PRECISIONS[precision]
 
@@ -68,21 +134,71 @@ def torch_dtype(precision: str) -> torch.dtype:
 def network_bytes(architecture: Any, sites: float, precision: str) -> float:
     """Memory of a network's forces on ``sites`` sites at once: every layer's activations
     per site, kept three times over (forward values, their gradients for the force, and
-    the autograd workspace)."""
-    widths = tuple(getattr(architecture, "widths", None) or architecture.channels)
+    the autograd workspace).
+
+    Parameters
+    ----------
+    architecture : Architecture
+        A network with layer ``widths`` (MLP), ``channels`` (GNN, MPNN) or ``hidden``
+        channels per irreducible representation (ENN).
+    sites : float
+        Sites evaluated at once.
+    precision : {"float32", "float64"}
+        The precision the network runs in (4 or 8 bytes per value).
+
+    Returns
+    -------
+    float
+        Bytes, an estimate.
+    """
+    if hasattr(architecture, "hidden"):  # equivariant: channels per IR, summed over the IRs
+        ir_dimensions = 6 if architecture.group == "D4" else 2  # D4: 4 x 1 + E; Cs: A', A''
+        widths = tuple(c * ir_dimensions for c in architecture.hidden)
+    else:
+        widths = tuple(getattr(architecture, "widths", None) or architecture.channels)
     itemsize = 4 if precision == "float32" else 8
     return 3.0 * sites * float(sum(widths)) * itemsize
 
 
 def dense_bytes(sites: float, batch: float, complex_valued: bool = False) -> float:
     """Memory of ``batch`` dense ``sites x sites`` matrix problems at once (a Hamiltonian,
-    its eigenvectors and the LAPACK workspace: four matrices each)."""
+    its eigenvectors and the LAPACK workspace: four matrices each).
+
+    Parameters
+    ----------
+    sites : float
+        The matrices' dimension (sites of the lattice).
+    batch : float
+        Matrix problems held at once.
+    complex_valued : bool
+        Complex matrices (16 bytes per entry) rather than real float64 (8 bytes); default
+        False.
+
+    Returns
+    -------
+    float
+        Bytes, an estimate.
+    """
     return 4.0 * batch * sites**2 * (16 if complex_valued else 8)
 
 
 def check_receptive_radius(radius: int, periodic_lengths: Mapping[str, int]) -> None:
     """Every periodic length (by its setting's name) exceeds twice the network's receptive
-    ``radius``, so that no neighbourhood wraps onto itself."""
+    ``radius``, so that no neighbourhood wraps onto itself.
+
+    Parameters
+    ----------
+    radius : int
+        The network's receptive radius, in lattice constants.
+    periodic_lengths : mapping of str to int
+        Each periodic length of the lattice, in sites, keyed by the name of the setting that
+        gives it (named in the error).
+
+    Raises
+    ------
+    ValueError
+        If a length is below ``2 * radius + 1``.
+    """
     for name, length in periodic_lengths.items():
         if length < 2 * radius + 1:
             raise ValueError(

@@ -56,7 +56,7 @@ def experiment_file(name: str) -> Path:
 
     Parameters
     ----------
-    name
+    name : str
         A path to a TOML file, or the name of a shipped one (``quench_cpu`` or
         ``quench_cpu.toml``).
 
@@ -84,7 +84,20 @@ def experiment_file(name: str) -> Path:
 
 
 def summary_line(path: Path) -> str:
-    """The kind of a shipped file and the first sentence of its opening comment."""
+    """The kind of a shipped file and the first sentence of its opening comment.
+
+    Parameters
+    ----------
+    path : Path
+        An experiment file (TOML; its opening ``#`` lines are the comment).
+
+    Returns
+    -------
+    str
+        ``"<kind>: <sentence>"``, the sentence cut to at most 90 characters; the kind is
+        ``"reference program"`` for a file without one and ``"?"`` for one that is not valid
+        TOML.
+    """
     text = path.read_text(encoding="utf-8")
     try:
         head = tomllib.loads(text).get("experiment", {})
@@ -112,10 +125,10 @@ def init_text(kind: str, size: str = "small") -> str:
 
     Parameters
     ----------
-    kind
-        A workflow: ``quench``, ``voltage``, ``laser`` or ``coarsening``.
-    size
-        ``small`` (minutes on a laptop CPU), ``cpu`` (the science on a 2-core CPU) or
+    kind : {"quench", "voltage", "laser", "coarsening"}
+        A workflow.
+    size : {"small", "cpu", "paper"}
+        ``small`` (the default: minutes on a laptop CPU), ``cpu`` (the science on a 2-core CPU) or
         ``paper`` (the papers' sizes).
 
     Returns

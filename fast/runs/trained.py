@@ -82,11 +82,30 @@ class TrainedWorkflow:
             raise ValueError("set the seed in [experiment] (it seeds every stage), not in [train]")
 
     def memory_estimate(self) -> dict[str, MemoryNeed]:
-        """The peak memory of each stage; each workflow gives its own."""
+        """The peak memory of each stage; each workflow gives its own.
+
+        Returns
+        -------
+        dict of str to MemoryNeed
+            By stage name (:meth:`fast.runs.runner.Workflow.memory_estimate`).
+        """
         raise NotImplementedError
 
     def campaign_summary(self, entries: Sequence[Any], folder: Path) -> str:
-        """A campaign's section on this workflow's points; each workflow gives its own."""
+        """A campaign's section on this workflow's points; each workflow gives its own.
+
+        Parameters
+        ----------
+        entries : sequence of fast.runs.report.CampaignEntry
+            One per point of the campaign of this workflow.
+        folder : Path
+            The campaign folder; figures go to ``folder / "figures"``.
+
+        Returns
+        -------
+        str
+            Markdown (:meth:`fast.runs.runner.Workflow.campaign_summary`).
+        """
         raise NotImplementedError
 
     def _check_dataset(self, path: Path) -> str | None:
@@ -110,35 +129,101 @@ class TrainedWorkflow:
         return None if digest is None else str(digest)
 
     def check_kind(self, kind: str) -> None:
-        """``[experiment] kind`` names this workflow."""
+        """``[experiment] kind`` names this workflow.
+
+        Parameters
+        ----------
+        kind : str
+            The workflow's key in :data:`fast.runs.registry.WORKFLOWS`.
+
+        Raises
+        ------
+        ValueError
+            If :attr:`kind` is another.
+        """
         if self.kind != kind:
             raise ValueError(f"kind must be {kind!r} for this class, got {self.kind!r}")
 
     def fingerprint(self, stage: str) -> str:
-        """SHA-256 of the settings ``stage`` depends on (:func:`fast.runs.runner.fingerprint`)."""
+        """SHA-256 of the settings ``stage`` depends on (:func:`fast.runs.runner.fingerprint`).
+
+        Parameters
+        ----------
+        stage : str
+            The name of one of the workflow's stages.
+
+        Returns
+        -------
+        str
+            Hexadecimal digest.
+        """
         return fingerprint(self, stage)
 
     def summary(self, metrics: Mapping[str, Any]) -> str:
         """One line about the finished run: the held-out force error and the workflow's own
-        headline (:meth:`headline`)."""
+        headline (:meth:`headline`).
+
+        Parameters
+        ----------
+        metrics : mapping
+            The run's ``metrics.json`` (with ``force_error_held_out.std``).
+
+        Returns
+        -------
+        str
+            ``"report.md written: held-out force error std ..., <headline>"``.
+        """
         error = metrics["force_error_held_out"]["std"]
         return f"report.md written: held-out force error std {error:.3g}, {self.headline(metrics)}"
 
     def derived(self) -> dict[str, Any]:
-        """Derived quantities recorded in ``experiment.json`` (none unless a workflow says)."""
+        """Derived quantities recorded in ``experiment.json`` (none unless a workflow says).
+
+        Returns
+        -------
+        dict
+            Empty here.
+        """
         return {}
 
     def headline(self, metrics: Mapping[str, Any]) -> str:
-        """The workflow's headline result in ``metrics``."""
+        """The workflow's headline result in ``metrics``.
+
+        Parameters
+        ----------
+        metrics : mapping
+            The run's ``metrics.json``.
+
+        Returns
+        -------
+        str
+            A short phrase for :meth:`summary`.
+        """
         raise NotImplementedError
 
     def train_config(self) -> TrainConfig:
-        """``[train]`` with the experiment's seed."""
+        """``[train]`` with the experiment's seed.
+
+        Returns
+        -------
+        TrainConfig
+            The ``[train]`` section with ``seed`` set to ``[experiment] seed``.
+        """
         return attrs.evolve(self.train, seed=self.seed)
 
     def architecture(self) -> Architecture:
         """The network ``[train]`` describes. The ``"levels"`` head needs equilibrium labels at
         a fixed chemical potential, which only the quench workflow (which overrides this) has.
+
+        Returns
+        -------
+        Architecture
+            The network of ``[train]`` with the ``"force"`` head.
+
+        Raises
+        ------
+        ValueError
+            If ``[train] head`` is not ``"force"``.
         """
         if self.train.head != "force":
             raise ValueError(
@@ -148,14 +233,34 @@ class TrainedWorkflow:
         return self.train.architecture()
 
     def model_checks(self) -> dict[str, Any]:
-        """What a model file in the run folder must hold (:func:`fast.ml.models.load_model`)."""
+        """What a model file in the run folder must hold (:func:`fast.ml.models.load_model`).
+
+        Returns
+        -------
+        dict
+            Keyword arguments of :func:`fast.ml.models.load_model`: ``architecture`` and
+            ``physics`` (and, in workflows that record them, ``ensemble``).
+        """
         return {"architecture": self.architecture(), "physics": self.physics.params()}
 
     def check_folder(self, folder: Path, redone: Sequence[str]) -> None:
         """The files in ``folder`` must belong to this experiment (unless their stage is
         about to be redone): a dataset made with this experiment's settings, a model file of
         this network and physics trained on that dataset, a training checkpoint of this
-        network."""
+        network.
+
+        Parameters
+        ----------
+        folder : Path
+            The run folder.
+        redone : sequence of str
+            Names of the stages about to be redone: their files do not count.
+
+        Raises
+        ------
+        ValueError
+            Naming the file that belongs to another experiment and what to do.
+        """
         dataset_hash = None
         if "dataset" not in redone:
             dataset_hash = self._check_dataset(folder / DATASET_FILE)
@@ -196,8 +301,27 @@ def train_stage(
     times: NDArray[np.float64] | None = None,
 ) -> None:
     """Train on ``data`` (default: ``dataset.h5``) into ``model.pt``, ``training.json`` and
-    ``predictions.h5``; ``lattice``, ``sites`` and ``times`` as in
-    :func:`fast.ml.training.train_network`."""
+    ``predictions.h5``.
+
+    Parameters
+    ----------
+    experiment : TrainedWorkflow
+        The experiment (its ``[train]`` section, seed and model checks).
+    folder : Path
+        The run folder; the checkpoint and the history ``training.csv`` go there too.
+    device : torch.device
+        Where the network trains.
+    progress : bool
+        Show a progress bar over epochs.
+    lattice : SquareLattice, optional
+        The configurations' lattice, as in :func:`fast.ml.training.train_network`.
+    sites : (Lx, Ly) bool, optional
+        The learned sites, as there.
+    data : Dataset, optional
+        The training set; None (default): ``<folder>/dataset.h5``.
+    times : (n,) float64, optional
+        The configurations' times for a time-conditioned network, as there.
+    """
     data = load_dataset(folder / DATASET_FILE) if data is None else data
     config = experiment.train_config()
     result = train_network(
@@ -266,6 +390,46 @@ def simulation_run(
     ``simulate`` fingerprint, the name, the stream, the block and, for ML runs, the model's
     content hash, so a trajectory of other settings or another model is never taken for
     this one.
+
+    Parameters
+    ----------
+    experiment : TrainedWorkflow
+        The experiment (its seed and ``simulate`` fingerprint).
+    folder : Path
+        Where the run's file goes.
+    name : str
+        The run's name (its file is ``<name>.h5``).
+    integrator : Integrator
+        The dynamics (exact or ML forces).
+    *start : torch.Tensor
+        The initial state's tensors for ``integrator.init``, e.g. ``Q`` and ``P``
+        ``(ensemble, Lx, Ly)`` on ``device``.
+    steps : int
+        Steps to run.
+    stream : int
+        The noise stream (with the experiment's seed).
+    record_every : int
+        Steps between recorded frames.
+    checkpoint_every : int
+        Steps between checkpoints (a multiple of ``record_every``).
+    device : torch.device
+        Where the run computes (and its generator lives).
+    progress : bool
+        Show a progress bar.
+    model_hash : str
+        The driving model's content hash; empty (default) for exact runs.
+    frame_dtype : {"float64", "float32"}
+        Precision of the stored frames (default float64).
+    t0 : float
+        The start time (default 0).
+    block : int, optional
+        The index of the block of members this run is (:func:`ensemble_run`); None
+        (default): the whole ensemble.
+
+    Returns
+    -------
+    StoredTrajectory
+        The finished run read back from ``<folder>/<name>.h5``.
     """
     gen = torch.Generator(device=device)
     entropy = [experiment.seed, stream, 1] + ([] if block is None else [block])
@@ -314,6 +478,47 @@ def ensemble_run(
     those of the whole ensemble, so only the noise depends on ``members_per_unit`` (it is
     a setting, part of the stage's fingerprint), never on where or in which order the
     units ran.
+
+    Parameters
+    ----------
+    experiment : TrainedWorkflow
+        The experiment (its seed and ``simulate`` fingerprint).
+    folder : Path
+        The run folder.
+    name : str
+        The run's name (its file is ``<name>.h5``).
+    make_integrator : IntegratorFactory
+        Builds the dynamics on a device (picklable, for units on other machines).
+    q0, p0 : (ensemble, Lx, Ly) torch.Tensor
+        The members' initial distortions and momenta.
+    members_per_unit : int
+        Members per unit (``m`` above); 0: one run.
+    steps : int
+        Steps to run.
+    stream : int
+        The noise stream (with the experiment's seed).
+    record_every : int
+        Steps between recorded frames.
+    checkpoint_every : int
+        Steps between checkpoints (a multiple of ``record_every``).
+    device : torch.device
+        Where the run (or each unit) computes.
+    progress : bool
+        Show a progress bar (a single run only; units show none).
+    model_hash : str
+        The driving model's content hash; empty (default) for exact runs.
+    frame_dtype : {"float64", "float32"}
+        Precision of the stored frames (default float64).
+
+    Returns
+    -------
+    StoredTrajectory
+        The whole ensemble's frames, ``Q`` and ``forces`` ``(frames, ensemble, Lx, Ly)``.
+
+    Raises
+    ------
+    ValueError
+        If ``<name>.h5`` holds another run.
     """
     ensemble = int(q0.shape[0])
     common: dict[str, Any] = dict(
@@ -363,7 +568,33 @@ def run_block(
 ) -> float:
     """One unit of :func:`ensemble_run` (what a worker executes): runs or resumes block
     ``block`` in its own folder, under its lock (waiting for a copy of itself that still
-    runs); returns the wall seconds of its steps."""
+    runs).
+
+    Parameters
+    ----------
+    experiment : TrainedWorkflow
+        The experiment.
+    folder : str
+        The run folder; the block's folder is ``<folder>/units/<name>/block-<block>``.
+    name : str
+        The ensemble run's name.
+    make_integrator : IntegratorFactory
+        Builds the dynamics on ``device``.
+    q0, p0 : (m, Lx, Ly) torch.Tensor
+        The block's initial distortions and momenta (on the CPU; moved to ``device``).
+    block : int
+        The block's index (its noise stream).
+    common : mapping
+        The keyword arguments of :func:`simulation_run` shared by every block (``steps``,
+        ``stream``, ``record_every``, ``checkpoint_every``, ``model_hash``, ``frame_dtype``).
+    device : str
+        Where the block computes.
+
+    Returns
+    -------
+    float
+        The wall seconds of its steps (summed over resumptions).
+    """
     dev = torch.device(device)
     where = _block_folder(Path(folder), name, block)
     where.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,19 @@ class StoredTrajectory:
 
 
 def trajectory_files(*names: str) -> tuple[str, ...]:
-    """The files of the runs ``<name>.h5``: finished and in progress (a folder)."""
+    """The files of the runs ``<name>.h5``: finished and in progress (a folder).
+
+    Parameters
+    ----------
+    *names : str
+        Run names, without ``.h5``.
+
+    Returns
+    -------
+    tuple of str
+        ``<name>.h5`` and ``<name>.h5.partial`` for every name, in order (a stage's
+        :attr:`fast.runs.runner.Stage.outputs`).
+    """
     return tuple(f"{n}.h5{suffix}" for n in names for suffix in ("", ".partial"))
 
 
@@ -92,7 +104,24 @@ def _check_count(name: str, value: int, minimum: int) -> None:
 
 
 def load_trajectory(path: str | os.PathLike[str]) -> StoredTrajectory:
-    """Read a trajectory written by :func:`run_dynamics`."""
+    """Read a trajectory written by :func:`run_dynamics` (or :func:`run_ehrenfest`).
+
+    Parameters
+    ----------
+    path : path-like
+        The finished HDF5 trajectory.
+
+    Returns
+    -------
+    StoredTrajectory
+        Every recorded field; those other than ``t``, ``Q`` and ``forces`` in
+        :attr:`StoredTrajectory.extra`.
+
+    Raises
+    ------
+    ValueError
+        If the file does not exist or cannot be read.
+    """
     p = Path(path)
     if not p.exists():
         raise ValueError(f"trajectory {str(p)!r} does not exist")
@@ -127,9 +156,12 @@ def run_dynamics(
     Parameters
     ----------
     integrator : Integrator
+        Any integrator of :mod:`fast.dynamics`; its ``step`` advances the state.
     state : DynamicsState
-        The initial state (ignored when a saved state of the same run exists).
+        The initial state (ignored when a saved state of the same run exists); ``Q`` and
+        ``P`` ``(..., Lx, Ly)``, leading axes an ensemble.
     n_steps : int
+        Steps to run (>= 0).
     path : path-like
         The finished HDF5 trajectory; if it exists it is returned as is.
     identity : str
@@ -142,7 +174,9 @@ def run_dynamics(
     frame_dtype : {"float32", "float64"}
         Precision of the stored frames (the state is always saved exactly).
     progress : bool
+        Show a progress bar over steps (default False).
     description : str
+        The progress bar's label.
     on_checkpoint : callable, optional
         Called with the step number after each checkpoint, the one at step 0 included
         (tests use it to interrupt).
@@ -150,6 +184,13 @@ def run_dynamics(
     Returns
     -------
     StoredTrajectory
+        The finished run, read back from ``path``: ``n_steps // record_every + 1`` frames.
+
+    Raises
+    ------
+    ValueError
+        For invalid counts or ``frame_dtype``, or a file or saved state of another run
+        (another ``identity``, or other ``n_steps``, ``record_every``, ``frame_dtype``).
     """
 
     def restore(saved: dict[str, Any]) -> DynamicsState:
@@ -356,8 +397,47 @@ def run_ehrenfest(
     ``n_ad`` (eq. 19, in the eigenbasis of :math:`h(Q, \mathbf{A}(t))`) and ``forces``, the
     adiabatic force :math:`g(n^{\rm ad}_i - c) - kQ_i - \kappa\sum_j' Q_j` (eq. 22 plus the
     elastic force), the label of paper 000's network. The checkpoint holds ``rho``, ``Q``,
-    ``P``, ``t`` and the pulse work, so a resumed run equals an uninterrupted one.
-    ``StoredTrajectory.extra`` holds ``P``, ``n_nad`` and ``n_ad``.
+    ``P``, ``t`` and the pulse work, so a resumed run equals an uninterrupted one. Frames
+    are stored in float64.
+
+    Parameters
+    ----------
+    state : EhrenfestState
+        The initial state (ignored when a saved state of the same run exists): ``rho``
+        ``(..., N, N)`` complex128, ``Q`` and ``P`` ``(..., Lx, Ly)``, leading axes an
+        ensemble.
+    model : HolsteinModel
+        Lattice and parameters.
+    dt : float
+        Time step (> 0), in the model's time units.
+    n_steps : int
+        Steps to run (>= 0).
+    path : path-like
+        The finished HDF5 trajectory; if it exists it is returned as is.
+    pulse : LaserPulse, optional
+        The laser field; None (default): no field.
+    identity : str
+        Text that names the run; a saved state or file with another identity is refused.
+    record_every : int
+        Steps between frames (frame 0 is the initial state; default 1).
+    checkpoint_every : int
+        Steps between checkpoints; a multiple of ``record_every`` (default 100).
+    progress : bool
+        Show a progress bar over steps (default False).
+    description : str
+        The progress bar's label.
+    on_checkpoint : callable, optional
+        Called with the step number after each checkpoint, the one at step 0 included.
+
+    Returns
+    -------
+    StoredTrajectory
+        The finished run; ``extra`` holds ``P``, ``n_nad`` and ``n_ad``.
+
+    Raises
+    ------
+    ValueError
+        As for :func:`run_dynamics`.
     """
 
     def advance(s: EhrenfestState) -> EhrenfestState:

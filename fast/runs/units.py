@@ -62,7 +62,18 @@ Executor = Callable[[Sequence[Unit]], list[Any]]
 
 
 def sequential(units: Sequence[Unit]) -> list[Any]:
-    """The default executor: each unit in turn, in this process (each logged when done)."""
+    """The default executor: each unit in turn, in this process (each logged when done).
+
+    Parameters
+    ----------
+    units : sequence of Unit
+        The units to run.
+
+    Returns
+    -------
+    list
+        Their results, in the units' order.
+    """
     results = []
     for number, unit in enumerate(units, 1):
         start = time.perf_counter()
@@ -79,13 +90,36 @@ _EXECUTOR: contextvars.ContextVar[Executor] = contextvars.ContextVar(
 
 def run_units(units: Sequence[Unit]) -> list[Any]:
     """Run ``units`` with the executor in force (:func:`unit_executor`; by default
-    :func:`sequential`) and return their results in order."""
+    :func:`sequential`) and return their results in order.
+
+    Parameters
+    ----------
+    units : sequence of Unit
+        The units to run; each key should be unique.
+
+    Returns
+    -------
+    list
+        Their results, in the units' order.
+    """
     return _EXECUTOR.get()(units)
 
 
 @contextlib.contextmanager
 def unit_executor(executor: Executor) -> Iterator[None]:
-    """Run the units of every stage inside the ``with`` block with ``executor``."""
+    """Run the units of every stage inside the ``with`` block with ``executor``.
+
+    Parameters
+    ----------
+    executor : Executor
+        Takes a sequence of units and returns their results in order.
+
+    Yields
+    ------
+    None
+        Control passes to the ``with`` block; the previous executor is restored on leaving
+        it.
+    """
     token = _EXECUTOR.set(executor)
     try:
         yield

@@ -98,7 +98,18 @@ log = logging.getLogger("fast.runs")
 
 
 def lattice_json(lattice: SquareLattice) -> str:
-    """The lattice geometry as JSON text (``Lx``, ``Ly``, ``periodic_x``, ``periodic_y``)."""
+    """The lattice geometry as JSON text (``Lx``, ``Ly``, ``periodic_x``, ``periodic_y``).
+
+    Parameters
+    ----------
+    lattice : SquareLattice
+        The lattice to describe.
+
+    Returns
+    -------
+    str
+        Sorted-key JSON of the lattice's fields.
+    """
     return json.dumps(attrs.asdict(lattice), sort_keys=True)
 
 
@@ -109,6 +120,22 @@ def cdw_initial_states(
 
     The CDW is :func:`reference.ed.ground_state` of the lattice without reservoirs at half
     filling and temperature of ``model`` (paper 001: the system starts in the CDW insulator).
+
+    Parameters
+    ----------
+    model : HolsteinModel
+        The lattice (open along x) and its parameters (:func:`driven_model`).
+    count : int
+        Copies (runs).
+    noise : float
+        Standard deviation of the Gaussian noise added to every ``Q_i`` (>= 0).
+    rng : numpy.random.Generator
+        Draws the noise.
+
+    Returns
+    -------
+    (count, Lx, Ly) float64
+        The initial distortions of every run.
     """
     cdw = ed.ground_state(model).Q
     return np.asarray(cdw + rng.normal(scale=noise, size=(count, *cdw.shape)), dtype=np.float64)
@@ -143,6 +170,27 @@ def generate_voltage_dataset(
     dynamics state, so a killed generation resumes where it stopped and produces the same
     file. The finished file records the configuration, the Holstein parameters
     (``physics``), the lattice geometry (``lattice``) and a content hash.
+
+    Parameters
+    ----------
+    config : VoltageDatasetConfig
+        Physics, electrodes, Brownian dynamics, run count, snapshot spacing and seed; stored
+        as JSON in the file.
+    path : str or Path
+        The finished HDF5 file; work in progress lives in the folder ``<path>.partial``.
+    device : str or torch.device
+        Where the NEGF forces are computed (default ``"cpu"``).
+    progress : bool
+        Show a progress bar (default True).
+    on_chunk : callable, optional
+        Called with the number of samples written after every snapshot (tests use it to
+        interrupt a run).
+
+    Returns
+    -------
+    Dataset
+        ``n_runs * (steps // snapshot_every)`` snapshots ``(n, Lx, Ly)`` of ``Q``, the exact
+        forces ``F`` and densities ``n``.
 
     Raises
     ------
@@ -343,5 +391,18 @@ class VoltageExperiment(VoltageSettings):
 
     def campaign_summary(self, entries: Sequence[CampaignEntry], folder: Path) -> str:
         """The campaign report's section on this workflow's points, side by side
-        (:func:`fast.runs.voltage_report.campaign_summary`)."""
+        (:func:`fast.runs.voltage_report.campaign_summary`).
+
+        Parameters
+        ----------
+        entries : sequence of CampaignEntry
+            One per voltage point of the campaign.
+        folder : Path
+            The campaign folder; figures go to ``folder / "figures"``.
+
+        Returns
+        -------
+        str
+            Markdown.
+        """
         return voltage_report.campaign_summary(entries, folder)

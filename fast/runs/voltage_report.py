@@ -74,7 +74,16 @@ def _xi(arrays: dict[str, Any], figures: Path) -> None:
 
 
 def write_voltage_report(experiment: VoltageSettings, folder: Path) -> None:
-    """Figures, ``report.md`` and ``metrics.json`` of a voltage experiment (paper 001)."""
+    """Figures, ``report.md`` and ``metrics.json`` of a voltage experiment (paper 001).
+
+    Parameters
+    ----------
+    experiment : VoltageSettings
+        The experiment's settings.
+    folder : Path
+        The run folder, holding the earlier stages' outputs; figures go to
+        ``folder / "figures"``.
+    """
     figures = folder / "figures"
     training, summary, timings, arrays, metrics = start_report(experiment.name, folder)
     _density_maps(experiment, arrays, figures)
@@ -202,9 +211,9 @@ def campaign_summary(entries: Sequence[CampaignEntry], folder: Path) -> str:
 
     Parameters
     ----------
-    entries
+    entries : sequence of CampaignEntry
         The campaign's points; only finished ones (with metrics) are shown.
-    folder
+    folder : Path
         The campaign folder.
 
     Returns

@@ -162,7 +162,14 @@ class VoltageSettings(TrainedWorkflow):
             )
 
     def dataset_config(self) -> VoltageDatasetConfig:
-        """The :class:`VoltageDatasetConfig` of the ``dataset`` stage."""
+        """The :class:`VoltageDatasetConfig` of the ``dataset`` stage.
+
+        Returns
+        -------
+        VoltageDatasetConfig
+            ``[physics]``, ``[electrodes]``, ``[brownian]``, the run count and snapshot
+            spacing of ``[dataset]``, and the experiment's seed.
+        """
         return VoltageDatasetConfig(
             physics=self.physics,
             electrodes=self.electrodes,
@@ -173,25 +180,55 @@ class VoltageSettings(TrainedWorkflow):
         )
 
     def model(self) -> HolsteinModel:
-        """The model on the ``[brownian]`` lattice (:func:`driven_model`)."""
+        """The model on the ``[brownian]`` lattice (:func:`driven_model`).
+
+        Returns
+        -------
+        HolsteinModel
+            Half-filled, on the ``Lx x Ly`` lattice open along x.
+        """
         return driven_model(self.physics, self.brownian)
 
     def reservoirs(self) -> Electrodes:
-        """The leads and baths at the physics' temperature."""
+        """The leads and baths at the physics' temperature.
+
+        Returns
+        -------
+        Electrodes
+            Of ``[electrodes]`` (bias and couplings).
+        """
         return self.electrodes.electrodes(self.physics)
 
     def train_sites(self) -> NDArray[np.bool_]:
-        """The learned sites: columns at least ``exclude_columns`` from either edge."""
+        """The learned sites: columns at least ``exclude_columns`` from either edge.
+
+        Returns
+        -------
+        (Lx, Ly) bool ndarray
+            True at the columns at least ``exclude_columns`` from either edge.
+        """
         return edge_columns(self.brownian, self.dataset.exclude_columns, inside=True)
 
     def boundary(self) -> NDArray[np.bool_]:
-        """The ``frozen_columns`` outermost columns per side, which follow the exact run."""
+        """The ``frozen_columns`` outermost columns per side, which follow the exact run.
+
+        Returns
+        -------
+        (Lx, Ly) bool ndarray
+            True at the ``frozen_columns`` outermost columns per side.
+        """
         return edge_columns(self.brownian, self.compare.frozen_columns, inside=False)
 
     def memory_estimate(self) -> dict[str, MemoryNeed]:
         """The peak memory of each stage (:func:`fast.runs.runner.check_memory`), within a
         factor of about two: NEGF solves dense complex ``N x N`` problems for every run of a
-        batch at once."""
+        batch at once.
+
+        Returns
+        -------
+        dict of str to MemoryNeed
+            ``dataset``, ``train``, ``simulate`` and ``analyse``.
+        """
         b, d, c, t = self.brownian, self.dataset, self.compare, self.train
         n = float(b.Lx * b.Ly)
         samples = self.dataset_config().n_samples * n * 8 * 3
@@ -213,12 +250,29 @@ class VoltageSettings(TrainedWorkflow):
         }
 
     def headline(self, metrics: Mapping[str, Any]) -> str:
-        """The metallic fraction at the end of the NEGF and ML runs."""
+        """The metallic fraction at the end of the NEGF and ML runs.
+
+        Parameters
+        ----------
+        metrics : mapping
+            The run's ``metrics.json`` (its ``domain_wall.xi_lattice`` entry).
+
+        Returns
+        -------
+        str
+            ``"xi(t_end) NEGF <value>, ML <value>"``.
+        """
         xi = metrics["domain_wall"]["xi_lattice"]
         return f"xi(t_end) NEGF {xi['exact_final']:.3f}, ML {xi['ml_final']:.3f}"
 
     def derived(self) -> dict[str, Any]:
-        """Derived quantities recorded in ``experiment.json``."""
+        """Derived quantities recorded in ``experiment.json``.
+
+        Returns
+        -------
+        dict
+            ``physics_params`` and ``time_unit``.
+        """
         return {
             "physics_params": json.loads(physics_json(self.physics.params())),
             "time_unit": "1/gamma (Brownian damping)",
@@ -226,7 +280,22 @@ class VoltageSettings(TrainedWorkflow):
 
 
 def edge_columns(brownian: BrownianSettings, count: int, *, inside: bool) -> NDArray[np.bool_]:
-    """The ``count`` outermost columns per side (``inside=False``) or the rest."""
+    """The ``count`` outermost columns per side (``inside=False``) or the rest.
+
+    Parameters
+    ----------
+    brownian : BrownianSettings
+        Gives the lattice shape ``(Lx, Ly)``; columns are the x index.
+    count : int
+        Columns per side (>= 0).
+    inside : bool
+        False: the edge columns; True: every other column.
+
+    Returns
+    -------
+    (Lx, Ly) bool ndarray
+        True at the selected columns (every row).
+    """
     edge = np.zeros((brownian.Lx, brownian.Ly), dtype=bool)
     edge[:count] = True
     edge[brownian.Lx - count :] = True
@@ -255,15 +324,40 @@ class VoltageDatasetConfig:
         return self.n_runs * (self.brownian.steps // self.snapshot_every)
 
     def model(self) -> HolsteinModel:
-        """The model on the ``[brownian]`` lattice (:func:`driven_model`)."""
+        """The model on the ``[brownian]`` lattice (:func:`driven_model`).
+
+        Returns
+        -------
+        HolsteinModel
+            Half-filled, on the ``Lx x Ly`` lattice open along x.
+        """
         return driven_model(self.physics, self.brownian)
 
     def reservoirs(self) -> Electrodes:
-        """The leads and baths at the physics' temperature."""
+        """The leads and baths at the physics' temperature.
+
+        Returns
+        -------
+        Electrodes
+            Of ``electrodes`` (bias and couplings).
+        """
         return self.electrodes.electrodes(self.physics)
 
 
 def driven_model(physics: VoltagePhysics, brownian: BrownianSettings) -> HolsteinModel:
     """The Holstein model on the open-x lattice of ``brownian``; its electrons (half filling
-    at ``physics.temperature``) define the initial CDW, the NEGF densities ignore them."""
+    at ``physics.temperature``) define the initial CDW, the NEGF densities ignore them.
+
+    Parameters
+    ----------
+    physics : VoltagePhysics
+        The ``[physics]`` section.
+    brownian : BrownianSettings
+        Gives the ``Lx x Ly`` lattice, open along x and periodic along y.
+
+    Returns
+    -------
+    HolsteinModel
+        Half-filled at ``physics.temperature``, on the ``Lx x Ly`` lattice open along x.
+    """
     return physics.model(brownian.lattice)

@@ -218,3 +218,28 @@ def test_the_demo_runs_end_to_end_from_the_wheel(tmp_path: Path) -> None:
                           cwd=tmp_path, env=env, capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "demo" / "report.md").is_file()
+
+
+def test_a_dry_run_knows_every_network_and_refuses_an_empty_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["run", "quench_cpu", "--out", str(tmp_path / "q"), "--device", "cpu", "--dry-run"]
+    assert main([*args, "--set", "train.network=paper004_enn"]) == 0  # the ENN's memory too
+    assert "train      to run" in capsys.readouterr().out
+    assert main([*args, "--set", "dataset.n_random=0", "--set", "dataset.n_runs=0"]) == 2
+    assert "the dataset would be empty" in capsys.readouterr().err
+
+
+def test_stages_a_campaign_point_shares_are_neither_run_nor_counted(tmp_path: Path) -> None:
+    import torch
+
+    experiment = load_experiment(
+        shipped.experiment_file("coarsening_small"),
+        settings={"coarsening.size": 16, "coarsening.steps": 200, "analyse.window": [1.1, 4.4]},
+    )
+    cpu = torch.device("cpu")
+    alone, seconds = dryrun.describe_run(experiment, tmp_path / "a", cpu)
+    shared, none = dryrun.describe_run(experiment, tmp_path / "a", cpu, shared_until="simulate")
+    assert seconds > 0 and none == 0.0
+    assert any(line.startswith("  simulate   to run") for line in alone)
+    assert any(line.startswith("  simulate   shared") for line in shared)
