@@ -1,5 +1,6 @@
-"""Developer sessions: ``nox -s tests``, ``slow``, ``lint``, ``types``, ``demo``, ``bench``, ``gpu``
-(the last in your own environment).
+"""Developer sessions: ``nox -s tests``, ``slow``, ``lint``, ``types``, ``docs``, ``demo``,
+``bench`` (asv history), ``perf`` (speed ratios against a baseline), ``gpu`` (the last in
+your own environment).
 
 Each session builds its own virtual environment. torch is installed first with
 the pin below; on our CPU machines pip takes the local CPU wheel, and on a GPU
@@ -11,6 +12,7 @@ index configured in pip) to get the build you want. Extra arguments after
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
@@ -61,6 +63,17 @@ def types(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (docs/, Sphinx) into ``docs/_build/html``; any warning
+    fails the build. The API pages import both packages, hence torch as in the other sessions."""
+    _install(session, extras="docs")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html",
+        *session.posargs,
+    )  # fmt: skip
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Run the main job: specs/experiments/demo.toml (dataset, training, ML quench, report)."""
     _install(session)
@@ -70,11 +83,41 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the asv benchmarks against the working tree (off by default)."""
+    r"""Run the asv benchmarks on the working tree and store them under its commit.
+
+    Results go to ``benchmarks/results/<machine>/<commit>-*.json`` (``--set-commit-hash``:
+    with ``--python=same`` asv saves nothing without it), then ``asv publish`` renders the
+    history into ``benchmarks/html``. Compare two stored commits with
+    ``cd benchmarks && asv compare A B``. Select benchmarks by a regular expression on
+    ``module.Class.method``, e.g. ``nox -s bench -- --bench ExactForce`` or
+    ``-- --bench "forces\."``. Commit your work first: the hash names what was measured.
+    """
     _install(session)
+    commit = session.run("git", "rev-parse", "HEAD", silent=True, external=True)
     session.chdir("benchmarks")
     session.run("asv", "machine", "--yes")
-    session.run("asv", "run", "--python=same", "--quick", *session.posargs)
+    commit_hash = f"--set-commit-hash={str(commit).strip()}"
+    session.run("asv", "run", "--python=same", "--quick", commit_hash, *session.posargs)
+    session.run("asv", "publish")
+
+
+@nox.session
+def perf(session: nox.Session) -> None:
+    """Same-run speed ratios, reference over fast (``benchmarks/perf``), checked against the
+    stored baseline: fails when a ratio falls more than the margin below it. The run is
+    saved (``benchmarks/perf/.benchmarks``) and compared with the previous saved run.
+    ``nox -s perf -- --update`` stores this run's ratios as the new baseline."""
+    _install(session)
+    update = "--update" in session.posargs
+    storage = "file://benchmarks/perf/.benchmarks"
+    compare = (
+        ["--benchmark-compare"] if list(Path("benchmarks/perf/.benchmarks").rglob("*.json")) else []
+    )
+    session.run("pytest", "benchmarks/perf", "-o", "addopts=", "-p", "no:randomly", "-q",
+                f"--benchmark-storage={storage}", "--benchmark-autosave", *compare,
+                "--benchmark-json=benchmarks/perf/last-run.json")  # fmt: skip
+    session.run("python", "benchmarks/perf/ratios.py", "benchmarks/perf/last-run.json",
+                *(["--update"] if update else []))  # fmt: skip
 
 
 @nox.session(venv_backend="none")
