@@ -180,6 +180,16 @@ class Neighbourhood:
         wrap). The offsets along an axis span ``2 floor(r_c)`` (the disk reaches
         :math:`\pm\lfloor r_c\rfloor`), so the sites are distinct exactly when every
         periodic length is at least ``2 floor(r_c) + 1``.
+
+        Parameters
+        ----------
+        lattice : SquareLattice
+            The lattice the neighbourhood is to be read on.
+
+        Raises
+        ------
+        ValueError
+            If a periodic length is below ``2 floor(r_c) + 1``.
         """
         for axis, (size, periodic) in enumerate(zip(lattice.shape, lattice.periodic, strict=True)):
             span = int(self.offsets[:, axis].max() - self.offsets[:, axis].min())
@@ -192,7 +202,18 @@ class Neighbourhood:
                 )
 
     def irrep_slice(self, irrep: str) -> slice:
-        """The contiguous rows of ``basis`` (and coefficients) belonging to ``irrep``."""
+        """The contiguous rows of ``basis`` (and coefficients) belonging to ``irrep``.
+
+        Parameters
+        ----------
+        irrep : str
+            One of ``group.irrep_names``; anything else raises ``ValueError``.
+
+        Returns
+        -------
+        slice
+            The rows of ``irrep``; empty (``slice(0, 0)``) when it does not occur.
+        """
         rows = [a for a, lab in enumerate(self.labels) if lab.irrep == irrep]
         self.group.irrep(irrep)  # validate the name
         if not rows:
@@ -271,8 +292,11 @@ def neighbourhood_values(
     Parameters
     ----------
     field : (..., Lx, Ly) float64
+        The field (e.g. distortions ``Q``) on ``lattice``; leading axes are batch axes.
     offsets : (m, 2) int
+        The offsets :math:`\boldsymbol{\delta}_j` in lattice constants.
     lattice : SquareLattice
+        The lattice of ``field``.
 
     Returns
     -------
@@ -297,16 +321,22 @@ def irrep_coefficients(
     Parameters
     ----------
     field : (..., Lx, Ly) float64
+        The field (e.g. distortions ``Q``) on ``lattice``; leading axes are batch axes.
     neighbourhood : Neighbourhood
+        The decomposition (e.g. from :func:`decompose_neighbourhood`).
     lattice : SquareLattice
+        The lattice of ``field``.
 
     Returns
     -------
     (..., Lx, Ly, m) float64
         Coefficients in the order of ``neighbourhood.labels``.
 
-    Raises ``ValueError`` if the neighbourhood wraps onto itself on the lattice
-    (:meth:`Neighbourhood.check_fits`).
+    Raises
+    ------
+    ValueError
+        If the neighbourhood wraps onto itself on the lattice
+        (:meth:`Neighbourhood.check_fits`).
     """
     neighbourhood.check_fits(lattice)
     return neighbourhood_values(field, neighbourhood.offsets, lattice) @ neighbourhood.basis.T
@@ -321,6 +351,8 @@ def split_irreps(
     ----------
     coefficients : (..., m) float64
         In the order of ``neighbourhood.labels``.
+    neighbourhood : Neighbourhood
+        The decomposition (e.g. from :func:`decompose_neighbourhood`).
 
     Returns
     -------
@@ -350,7 +382,9 @@ def transform_irreps(
     Parameters
     ----------
     blocks : dict of (..., n, d) float64
+        IR name -> coefficients (multiplicity, component), as from :func:`split_irreps`.
     group : PointGroup
+        The point group of the IR blocks (:data:`reference.symmetry.D4` or ``CS``).
     element : (...) int
         Element index per leading position (broadcast against the blocks' leading axes).
 
@@ -374,6 +408,7 @@ def power_spectrum(blocks: dict[str, NDArray[np.float64]]) -> dict[str, NDArray[
     Parameters
     ----------
     blocks : dict of (..., n, d) float64
+        IR name -> coefficients (multiplicity, component), as from :func:`split_irreps`.
 
     Returns
     -------
@@ -391,6 +426,11 @@ def sector_weights(neighbourhood: Neighbourhood) -> NDArray[np.float64]:
     is left out. Each row is normalised to sum to one, so ``weights @ v`` are the
     sector means (paper 001: the "top" and "bottom" averages :math:`Q_t, Q_b`;
     paper 003 App. A: "large symmetry-related blocks").
+
+    Parameters
+    ----------
+    neighbourhood : Neighbourhood
+        The decomposition (e.g. from :func:`decompose_neighbourhood`).
 
     Returns
     -------
@@ -424,6 +464,8 @@ def reference_irreps(
     ----------
     values : (..., m) float64
         Neighbourhood values in the order of ``neighbourhood.offsets``.
+    neighbourhood : Neighbourhood
+        The decomposition (e.g. from :func:`decompose_neighbourhood`).
 
     Returns
     -------
@@ -458,6 +500,7 @@ def canonical_element(
     keys : list of (irrep name, (..., n, d) float64)
         The blocks in priority order.
     group : PointGroup
+        The point group of the IR blocks (:data:`reference.symmetry.D4` or ``CS``).
     tol : float
         Relative tie tolerance.
 
@@ -492,6 +535,13 @@ def standard_frame(
     within :math:`[0, \pi/4]` of :math:`\mathbf{e}_1`. Implemented as
     :func:`canonical_element` on the reference blocks, higher-dimensional IRs first.
 
+    Parameters
+    ----------
+    reference : dict of (..., n_ref, d) float64
+        IR name -> reference IRs, as from :func:`reference_irreps`.
+    group : PointGroup
+        The point group of the IR blocks (:data:`reference.symmetry.D4` or ``CS``).
+
     Returns
     -------
     (...) int64
@@ -519,6 +569,13 @@ def phases(
     Paper 003 eq A2, with the first reference copy of each IR; zero where either
     norm is below ``5e-13`` of the largest coefficient (a vanishing IR has no phase,
     and rounding noise must not invent one).
+
+    Parameters
+    ----------
+    blocks : dict of (..., n, d) float64
+        IR name -> coefficients (multiplicity, component), as from :func:`split_irreps`.
+    reference : dict of (..., n_ref, d) float64
+        IR name -> reference IRs, as from :func:`reference_irreps`.
 
     Returns
     -------
@@ -556,6 +613,13 @@ def reference_phases(
     Paper 003 eqs A3-A4 (first reference copy of each IR). A 1-D reference within
     ``5e-13`` of the largest reference coefficient counts as zero (sign 0), so that a
     reference that vanishes by symmetry does not pick up the sign of rounding noise.
+
+    Parameters
+    ----------
+    reference : dict of (..., n_ref, d) float64
+        IR name -> reference IRs, as from :func:`reference_irreps`.
+    group : PointGroup
+        The point group of the IR blocks (:data:`reference.symmetry.D4` or ``CS``).
 
     Returns
     -------
@@ -595,6 +659,7 @@ def frame_features(
     values : (..., m) float64
         Neighbourhood values in the order of ``neighbourhood.offsets``.
     neighbourhood : Neighbourhood
+        The decomposition (e.g. from :func:`decompose_neighbourhood`).
 
     Returns
     -------
@@ -627,7 +692,9 @@ def d4_descriptor(
     Parameters
     ----------
     field : (..., Lx, Ly) float64
+        The field (e.g. distortions ``Q``) on ``lattice``; leading axes are batch axes.
     lattice : SquareLattice
+        The lattice of ``field``.
     r_c : float
         Cutoff radius (> 0). Every periodic length of ``lattice`` must be at least
         ``2 floor(r_c) + 1``, so that no neighbourhood wraps onto itself
@@ -693,7 +760,9 @@ def cs_descriptor(
     Parameters
     ----------
     field : (..., Lx, Ly) float64
+        The field (e.g. distortions ``Q``) on ``lattice``; leading axes are batch axes.
     lattice : SquareLattice
+        The lattice of ``field`` (paper 001: open along x, periodic along y).
     r_c : float
         Cutoff radius (> 0); the neighbourhood must not wrap onto itself along a periodic
         axis (:meth:`Neighbourhood.check_fits`).
@@ -708,5 +777,19 @@ def cs_descriptor(
 
 
 def descriptor_size(group: PointGroup, r_c: float) -> int:
-    """Return the number of descriptor features for ``group`` at cutoff ``r_c`` (= sites)."""
+    """Return the number of descriptor features for ``group`` at cutoff ``r_c`` (= sites).
+
+    Parameters
+    ----------
+    group : PointGroup
+        :data:`reference.symmetry.D4` (:func:`d4_descriptor`) or ``CS``
+        (:func:`cs_descriptor`).
+    r_c : float
+        Cutoff radius in lattice constants (> 0).
+
+    Returns
+    -------
+    int
+        The number of sites within ``r_c``, centre included (45 for D4 at 3.61).
+    """
     return decompose_neighbourhood(group, r_c).size

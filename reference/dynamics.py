@@ -107,12 +107,44 @@ class Integrator(NamedTuple):
 
 
 def b_step(P: Array, forces: Array, dt: float) -> Array:
-    r"""Return the kicked momenta :math:`P + \Delta t\, F` (sub-step B)."""
+    r"""Return the kicked momenta :math:`P + \Delta t\, F` (sub-step B).
+
+    Parameters
+    ----------
+    P : (..., Lx, Ly) float64
+        Momenta.
+    forces : (..., Lx, Ly) float64
+        Forces ``F`` at the current distortions.
+    dt : float
+        Length of the kick (a fraction of the time step; not validated).
+
+    Returns
+    -------
+    (..., Lx, Ly) float64
+        The kicked momenta.
+    """
     return P + dt * forces
 
 
 def a_step(Q: Array, P: Array, mass: float, dt: float) -> Array:
-    r"""Return the drifted distortions :math:`Q + \Delta t\, P / m` (sub-step A)."""
+    r"""Return the drifted distortions :math:`Q + \Delta t\, P / m` (sub-step A).
+
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+        Distortions.
+    P : (..., Lx, Ly) float64
+        Momenta.
+    mass : float
+        Mass ``m`` of every lattice mode (> 0; not validated here).
+    dt : float
+        Length of the drift (a fraction of the time step; not validated).
+
+    Returns
+    -------
+    (..., Lx, Ly) float64
+        The drifted distortions.
+    """
     return Q + dt * P / mass
 
 
@@ -127,6 +159,26 @@ def o_step(
 
     with :math:`\xi` standard normal (``noise``). It leaves the Maxwell
     distribution :math:`P \sim N(0, m T)` invariant for any ``dt``.
+
+    Parameters
+    ----------
+    P : (..., Lx, Ly) float64
+        Momenta.
+    mass : float
+        Mass ``m`` (> 0; not validated here).
+    gamma : float
+        Friction coefficient :math:`\gamma` (>= 0; not validated here).
+    temperature : float
+        Bath temperature ``k_B T`` (>= 0; not validated here).
+    dt : float
+        Length of the update.
+    noise : (..., Lx, Ly) float64
+        Standard normal :math:`\xi`, the shape of ``P``.
+
+    Returns
+    -------
+    (..., Lx, Ly) float64
+        The updated momenta.
     """
     a = math.exp(-gamma * dt / mass)
     return a * P + math.sqrt((1.0 - a * a) * mass * temperature) * noise
@@ -164,6 +216,20 @@ def forces_at(force_field: ForceField, Q: Array, t: float) -> Array:
     GNN of paper 000 in :class:`reference.nn.NetworkForceField`) is evaluated at ``t`` via
     its ``at_time``; any other force field ignores ``t``. Every integrator evaluates its
     forces through this function, at the time of the new state.
+
+    Parameters
+    ----------
+    force_field : ForceField
+        Any force field; a time-conditioned one is moved to ``t`` first.
+    Q : (..., Lx, Ly) float64
+        Distortions on ``force_field.lattice``.
+    t : float
+        Time of the configuration.
+
+    Returns
+    -------
+    (..., Lx, Ly) float64
+        The forces at ``Q`` (and ``t``).
     """
     if getattr(force_field, "time", None) is not None:
         force_field = force_field.at_time(t)  # type: ignore[attr-defined]
@@ -208,12 +274,23 @@ def langevin_baoab(
     Parameters
     ----------
     force_field : ForceField
+        Source of the forces ``F(Q)`` (its ``lattice`` fixes the field shape).
     mass : float (> 0)
+        Mass ``m`` of every lattice mode.
     gamma : float (>= 0)
         Friction coefficient.
     temperature : float (>= 0)
         Bath temperature ``k_B T``.
     dt : float (> 0)
+        Time step.
+
+    Returns
+    -------
+    Integrator
+        ``init(Q, P=None, *, rng=None, t0=0.0)`` builds a :class:`DynamicsState` (``P``
+        defaults to zero, ``rng`` is a generator or a seed); ``step(state, noise=None)``
+        returns the state one ``dt`` later, drawing ``noise`` (standard normal, the shape
+        of ``Q``) from ``state.rng`` when it is not given.
     """
     _check_common(mass, dt, temperature)
     check_non_negative("gamma", gamma)
@@ -240,6 +317,27 @@ def langevin_vv_ou(
     The splitting B(dt/2) A(dt) B(dt/2) O(dt) used in the authors' public script
     for paper 002 (``v <- a v + sqrt((1 - a^2) T / m) xi``); same equation of
     motion and parameters as :func:`langevin_baoab`.
+
+    Parameters
+    ----------
+    force_field : ForceField
+        Source of the forces ``F(Q)`` (its ``lattice`` fixes the field shape).
+    mass : float (> 0)
+        Mass ``m`` of every lattice mode.
+    gamma : float (>= 0)
+        Friction coefficient.
+    temperature : float (>= 0)
+        Bath temperature ``k_B T``.
+    dt : float (> 0)
+        Time step.
+
+    Returns
+    -------
+    Integrator
+        ``init(Q, P=None, *, rng=None, t0=0.0)`` builds a :class:`DynamicsState` (``P``
+        defaults to zero, ``rng`` is a generator or a seed); ``step(state, noise=None)``
+        returns the state one ``dt`` later, drawing ``noise`` (standard normal, the shape
+        of ``Q``) from ``state.rng`` when it is not given.
     """
     _check_common(mass, dt, temperature)
     check_non_negative("gamma", gamma)
@@ -299,6 +397,18 @@ def damping(t: float, schedule: BathSchedule) -> float:
     r"""Return the friction coefficient at time ``t`` (paper 000, eq. 31).
 
     .. math:: \gamma(t) = \gamma_0 + \Delta\gamma\,e^{-\max(t - t_1, 0)/\tau_\gamma}
+
+    Parameters
+    ----------
+    t : float
+        Time (finite), in the unit of ``schedule.t1`` and ``schedule.tau``.
+    schedule : BathSchedule
+        The parameters :math:`\gamma_0, \Delta\gamma, t_1, \tau_\gamma`.
+
+    Returns
+    -------
+    float
+        :math:`\gamma(t)`, >= 0.
     """
     elapsed = max(check_finite_scalar("t", t) - schedule.t1, 0.0)
     return schedule.gamma0 + schedule.delta_gamma * math.exp(-elapsed / schedule.tau)
@@ -329,11 +439,23 @@ def langevin_time_dependent_bath(
     Parameters
     ----------
     force_field : ForceField
+        Source of the forces ``F(Q)`` (its ``lattice`` fixes the field shape).
     mass : float (> 0)
+        Mass ``m`` of every lattice mode.
     schedule : BathSchedule
+        The friction coefficient :math:`\gamma(t)` (anything else raises ``ValueError``).
     temperature : float (>= 0)
         Bath temperature, fixed (eq. 30 defines it from the late-time velocities).
     dt : float (> 0)
+        Time step.
+
+    Returns
+    -------
+    Integrator
+        ``init(Q, P=None, *, rng=None, t0=0.0)`` builds a :class:`DynamicsState` (``P``
+        defaults to zero, ``rng`` is a generator or a seed); ``step(state, noise=None)``
+        returns the state one ``dt`` later, drawing ``noise`` (standard normal, the shape
+        of ``Q``) from ``state.rng`` when it is not given.
     """
     _check_common(mass, dt, temperature)
     if not isinstance(schedule, BathSchedule):
@@ -360,6 +482,21 @@ def velocity_verlet(force_field: ForceField, *, mass: float, dt: float) -> Integ
     Velocity Verlet, B(dt/2) A(dt) B(dt/2): symplectic and time reversible, so
     the energy error stays bounded (no drift) for a stable ``dt``. ``step``
     accepts and ignores ``noise`` so all integrators share one signature.
+
+    Parameters
+    ----------
+    force_field : ForceField
+        Source of the forces ``F(Q)`` (its ``lattice`` fixes the field shape).
+    mass : float (> 0)
+        Mass ``m`` of every lattice mode.
+    dt : float (> 0)
+        Time step.
+
+    Returns
+    -------
+    Integrator
+        ``init(Q, P=None, *, rng=None, t0=0.0)`` builds a :class:`DynamicsState`;
+        ``step(state, noise=None)`` returns the state one ``dt`` later (``noise`` ignored).
     """
     _check_common(mass, dt, None)
 
@@ -399,17 +536,27 @@ def brownian(
     Parameters
     ----------
     force_field : ForceField
+        Source of the forces ``F(Q)`` (its ``lattice`` fixes the field shape).
     gamma : float
         Damping coefficient (> 0); paper 001 measures time in units of ``1/gamma``.
     temperature : float
+        Bath temperature ``k_B T`` (>= 0).
     dt : float
+        Time step (> 0).
     frozen : (Lx, Ly) bool, optional
         Sites the dynamics does not move (paper 001: the columns next to the electrodes).
     prescribed : callable, optional
         ``prescribed(t)`` gives the values, shape ``(..., Lx, Ly)``, that the ``frozen``
         sites take at time ``t`` (paper 001 copies them from the NEGF run); the forces of
         a step are evaluated with them in place. Without it the frozen sites keep their
-        values.
+        values. Needs ``frozen``.
+
+    Returns
+    -------
+    Integrator
+        ``init(Q, P=None, *, rng=None, t0=0.0)`` builds a :class:`DynamicsState`;
+        ``step(state, noise=None)`` returns the state one ``dt`` later, drawing ``noise``
+        (standard normal, the shape of ``Q``) from ``state.rng`` when it is not given.
     """
     _check_common(None, dt, temperature)
     check_positive("gamma", gamma)
@@ -453,10 +600,18 @@ def pin_sites(
     Parameters
     ----------
     state : DynamicsState
+        The state to modify (it is not changed in place).
     mask : (Lx, Ly) bool
+        True on the sites to pin; must be a boolean array of the lattice's shape.
     values : (..., Lx, Ly) float64
         Values for the masked sites (the other entries are ignored).
     force_field : ForceField
+        The force field that recomputes the forces at the pinned configuration.
+
+    Returns
+    -------
+    DynamicsState
+        The state with pinned ``Q``, new ``forces``, and the same ``P``, ``t`` and ``rng``.
     """
     m = np.asarray(mask)
     if m.dtype != np.bool_ or m.shape != force_field.lattice.shape:
@@ -495,7 +650,19 @@ class GinzburgLandauForceField:
         check_finite_scalar("phi0", self.phi0)
 
     def energy(self, Q: Array) -> Array:
-        """Return the free energy, shape ``(...)``."""
+        r"""Return the free energy, shape ``(...)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            The order parameter :math:`\phi` on ``self.lattice`` (finite); leading axes are
+            batch axes.
+
+        Returns
+        -------
+        (...) float64
+            :math:`\mathcal{F}[\phi]` of each configuration.
+        """
         phi = self.lattice.check_field("phi", Q)
         gradient = 0.0
         for axis, periodic in zip((-2, -1), self.lattice.periodic, strict=True):
@@ -507,7 +674,19 @@ class GinzburgLandauForceField:
         return np.asarray(self.K * gradient + local)
 
     def forces(self, Q: Array) -> Array:
-        """Return ``-dF/dphi``, shape ``(..., Lx, Ly)``."""
+        r"""Return ``-dF/dphi``, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            The order parameter :math:`\phi` on ``self.lattice`` (finite); leading axes are
+            batch axes.
+
+        Returns
+        -------
+        (..., Lx, Ly) float64
+            :math:`-\partial \mathcal{F}/\partial \phi_i` at every site.
+        """
         phi = self.lattice.check_field("phi", Q)
         n_nb = neighbour_sum(np.ones(self.lattice.shape), self.lattice)
         laplacian = neighbour_sum(phi, self.lattice) - n_nb * phi
@@ -533,6 +712,28 @@ def tdgl(
     equation is then Brownian dynamics (:func:`brownian`) with
     ``gamma = 1 / Gamma`` in the :class:`GinzburgLandauForceField`. ``Q`` of the
     state holds ``phi``.
+
+    Parameters
+    ----------
+    lattice : SquareLattice
+        The lattice of the order parameter.
+    K : float
+        Gradient stiffness (>= 0).
+    A : float
+        Strength of the double well (> 0).
+    phi0 : float
+        Value of the order parameter at the minima :math:`\pm\phi_0` (finite).
+    Gamma : float
+        Kinetic coefficient :math:`\Gamma` (> 0).
+    temperature : float
+        Noise temperature ``T`` (>= 0).
+    dt : float
+        Time step (> 0).
+
+    Returns
+    -------
+    Integrator
+        The :func:`brownian` integrator of the :class:`GinzburgLandauForceField`.
     """
     check_positive("Gamma", Gamma)
     field = GinzburgLandauForceField(lattice, K, A, phi0)
@@ -543,6 +744,13 @@ def kinetic_temperature(P: Array, mass: float) -> NDArray[np.float64]:
     r"""Return the equipartition estimate :math:`T_{\rm kin} = \langle P_i^2 \rangle / m`.
 
     Averaged over the last two (lattice) axes; paper 000, eq. (30).
+
+    Parameters
+    ----------
+    P : (..., Lx, Ly) float64
+        Momenta; leading axes are batch axes.
+    mass : float
+        Mass ``m`` of every lattice mode (> 0).
 
     Returns
     -------
@@ -645,9 +853,25 @@ def simulate(
     The initial state is frame 0; a frame is kept after each step whose number
     is a multiple of ``record_every``.
 
+    Parameters
+    ----------
+    integrator : Integrator
+        The ``(init, step)`` pair; only ``step`` is called (with fresh noise from ``state.rng``).
+    state : DynamicsState
+        The initial state, e.g. from ``integrator.init``.
+    n_steps : int
+        Number of steps (an integer >= 0).
+    record_every : int
+        Record a frame every this many steps (an integer >= 1).
+    progress : bool
+        Show a tqdm progress bar.
+    description : str
+        Label of the progress bar.
+
     Returns
     -------
     Trajectory
+        ``1 + n_steps // record_every`` frames and the final state.
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, int | np.integer) or n_steps < 0:
         raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")

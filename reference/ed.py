@@ -75,8 +75,11 @@ def fermi_dirac(energy: NDArray[np.float64], mu: float, temperature: float) -> N
     Parameters
     ----------
     energy : (...) float64
+        Single-particle energies ``eps`` (finite), in units of the hopping.
     mu : float
+        Chemical potential (finite).
     temperature : float (>= 0)
+        ``k_B T`` in units of the hopping; 0 gives the step function.
 
     Returns
     -------
@@ -94,6 +97,13 @@ def eigensystem(
     Q: NDArray[np.float64], model: HolsteinModel
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Return the eigenvalues and eigenvectors of h(Q).
+
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model: lattice, parameters and electron ensemble (fixed mu or fixed filling).
 
     Returns
     -------
@@ -144,10 +154,12 @@ def chemical_potential(
     n_electrons : float
         In (0, N).
     temperature : float (>= 0)
+        ``k_B T`` in units of the hopping.
 
     Returns
     -------
     float
+        The chemical potential ``mu``.
     """
     eps = np.sort(check_array("energies", energies))
     if eps.ndim != 1:
@@ -226,6 +238,13 @@ def occupations(
     mean occupation, so densities do not depend on the eigenbasis chosen
     inside a degenerate subspace.
 
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model: lattice, parameters and electron ensemble (fixed mu or fixed filling).
+
     Returns
     -------
     energies : (..., N) float64
@@ -258,7 +277,9 @@ def densities(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float6
     Parameters
     ----------
     Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
     model : HolsteinModel
+        The model: lattice, parameters and electron ensemble (fixed mu or fixed filling).
 
     Returns
     -------
@@ -275,9 +296,17 @@ def electronic_energy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[n
 
     Paper 002, eq. (7), electronic part.
 
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model: lattice, parameters and electron ensemble (fixed mu or fixed filling).
+
     Returns
     -------
     (...) float64
+        The electronic energy of each configuration, in units of the hopping.
     """
     eps, f, _ = occupations(Q, model)
     return np.asarray((f * eps).sum(-1) + coupling_constant_energy(Q, model))
@@ -285,6 +314,13 @@ def electronic_energy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[n
 
 def electronic_entropy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.float64]:
     r"""Return the entropy :math:`S = -\sum_m [f_m \ln f_m + (1-f_m)\ln(1-f_m)]` (k_B = 1).
+
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model: lattice, parameters and electron ensemble (fixed mu or fixed filling).
 
     Returns
     -------
@@ -307,9 +343,17 @@ def free_energy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.floa
     In either ensemble :math:`-\partial/\partial Q_i = g (n_i - c)`
     (paper 003, eqs. 4 and 7).
 
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model: lattice, parameters and electron ensemble (fixed mu or fixed filling).
+
     Returns
     -------
     (...) float64
+        The free energy of each configuration, in units of the hopping.
     """
     eps, f, mu = occupations(Q, model)
     t = model.electrons.temperature
@@ -328,9 +372,17 @@ def electronic_force(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np
 
     Paper 003, eq. (7) (``c = 1/2``); paper 002, eq. (8) first term (``c = 0``).
 
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model: lattice, parameters and electron ensemble (fixed mu or fixed filling).
+
     Returns
     -------
     (..., Lx, Ly) float64
+        The electronic force on every lattice mode.
     """
     p = model.params
     return p.g * (densities(Q, model) - p.coupling.offset)
@@ -341,9 +393,17 @@ def total_force(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.floa
 
     Paper 002, eq. (8); paper 003, eq. (4); paper 004, eq. (16).
 
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model: lattice, parameters and electron ensemble (fixed mu or fixed filling).
+
     Returns
     -------
     (..., Lx, Ly) float64
+        The total (electronic plus elastic) force on every lattice mode.
     """
     return electronic_force(Q, model) + elastic_force(Q, model)
 
@@ -391,9 +451,17 @@ def total_energy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.flo
 
     ``total_force == -grad total_energy``; at ``T = 0`` this is paper 002's eq. (7).
 
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model: lattice, parameters and electron ensemble (fixed mu or fixed filling).
+
     Returns
     -------
     (...) float64
+        The potential energy of each configuration, in units of the hopping.
     """
     return np.asarray(free_energy(Q, model) + elastic_energy(Q, model))
 
@@ -414,15 +482,48 @@ class ExactForceField:
         return self.model.lattice
 
     def forces(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Return the total force, shape ``(..., Lx, Ly)``."""
+        """Return the total force, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            Lattice distortions on ``self.lattice`` (finite); leading axes are batch axes.
+
+        Returns
+        -------
+        (..., Lx, Ly) float64
+            :func:`total_force` of ``Q``.
+        """
         return total_force(Q, self.model)
 
     def energy(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Return the adiabatic potential energy, shape ``(...)``."""
+        """Return the adiabatic potential energy, shape ``(...)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            Lattice distortions on ``self.lattice`` (finite); leading axes are batch axes.
+
+        Returns
+        -------
+        (...) float64
+            :func:`total_energy` of ``Q``.
+        """
         return total_energy(Q, self.model)
 
     def densities(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Return the site densities, shape ``(..., Lx, Ly)``."""
+        """Return the site densities, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            Lattice distortions on ``self.lattice`` (finite); leading axes are batch axes.
+
+        Returns
+        -------
+        (..., Lx, Ly) float64
+            :func:`densities` of ``Q``, in [0, 1].
+        """
         return densities(Q, self.model)
 
 
@@ -434,6 +535,11 @@ def cluster_offsets(r_c: float) -> NDArray[np.int64]:
     the centre first, then by distance.
 
     With ``r_c = 3.61`` these are the 45 sites of paper 003's descriptor neighbourhood.
+
+    Parameters
+    ----------
+    r_c : float
+        Cluster radius in lattice constants (>= 0; 0 gives the centre alone).
 
     Returns
     -------
@@ -463,8 +569,9 @@ def cluster_tables(
     Parameters
     ----------
     lattice : SquareLattice
+        The lattice; ``N = lattice.n_sites``.
     r_c : float
-        Cluster radius.
+        Cluster radius in lattice constants (>= 0); ``m = len(cluster_offsets(r_c))``.
 
     Returns
     -------
@@ -596,6 +703,7 @@ def cluster_chemical_potential(
     Parameters
     ----------
     Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
     model : HolsteinModel
         At fixed filling (``N_e = f N``); at fixed :math:`\mu` that :math:`\mu` is returned.
     r_c : float
@@ -604,6 +712,7 @@ def cluster_chemical_potential(
     Returns
     -------
     (...) float64
+        One chemical potential per configuration.
     """
     q = model.lattice.check_field("Q", Q)
     ens = model.electrons
@@ -651,6 +760,7 @@ def cluster_densities(
     Parameters
     ----------
     Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
     model : HolsteinModel
         At fixed chemical potential or at fixed filling.
     r_c : float
@@ -685,9 +795,19 @@ def cluster_force(
     At fixed :math:`\mu` or at fixed filling (one global :math:`\mu` per configuration,
     :func:`cluster_chemical_potential`).
 
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model: lattice, parameters and electron ensemble (fixed mu or fixed filling).
+    r_c : float
+        Cluster radius in lattice constants (>= 0); see :func:`cluster_densities`.
+
     Returns
     -------
     (..., Lx, Ly) float64
+        The total force on every lattice mode.
     """
     p = model.params
     n = cluster_densities(Q, model, r_c)
@@ -711,7 +831,18 @@ class ClusterForceField:
         return self.model.lattice
 
     def forces(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Return the total force, shape ``(..., Lx, Ly)``."""
+        """Return the total force, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            Lattice distortions on ``self.lattice`` (finite); leading axes are batch axes.
+
+        Returns
+        -------
+        (..., Lx, Ly) float64
+            :func:`cluster_force` of ``Q`` with radius ``self.r_c``.
+        """
         return cluster_force(Q, self.model, self.r_c)
 
 
@@ -774,10 +905,13 @@ def ground_state(
     Parameters
     ----------
     model : HolsteinModel
+        The model to relax; its filling (0.5 at fixed mu) sets the default start.
     Q_init : (Lx, Ly) float64, optional
+        Starting distortions (finite, one configuration); default: the CDW guess above.
     force_tol : float
-        Convergence when ``max_i |F_i| < force_tol``.
+        Convergence when ``max_i |F_i| < force_tol`` (>= 0).
     max_iterations : int
+        Iteration limit of L-BFGS, and separately of the self-consistency polish.
     seed : int or None
         Seed of the symmetry-breaking displacement.
 

@@ -112,6 +112,15 @@ def equilibrium_density_matrix(Q: Real, model: HolsteinModel, A: Real | None = N
     Occupations from ``model.electrons`` (fixed filling or fixed mu, temperature,
     degenerate levels sharing their occupation, as in :mod:`reference.ed`).
 
+    Parameters
+    ----------
+    Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
+    model : HolsteinModel
+        The model; ``model.electrons`` sets the temperature and the filling or mu.
+    A : (2,) float64, optional
+        Uniform vector potential ``(A_x, A_y)`` in the Peierls phases; zero when omitted.
+
     Returns
     -------
     (N, N) complex128
@@ -141,12 +150,15 @@ def initial_state(
     Parameters
     ----------
     model : HolsteinModel
+        The model whose CDW ground state (and electronic equilibrium) is the start.
     noise_temperature : float
         Effective temperature of the initial lattice noise (>= 0).
     rng : numpy.random.Generator or int, optional
+        Source of the noise: a generator, or a seed for :func:`numpy.random.default_rng`.
     Q : (Lx, Ly) float64, optional
         Start from these distortions instead of the ground state.
     t0 : float
+        Time of the initial state, in units of ``hbar / |t_nn|``.
 
     Returns
     -------
@@ -168,6 +180,7 @@ def density_matrix_rhs(rho: Complex, h: Complex) -> Complex:
     Parameters
     ----------
     rho, h : (N, N) complex128
+        The density matrix and the (Hermitian) single-particle Hamiltonian.
 
     Returns
     -------
@@ -182,9 +195,19 @@ def ehrenfest_force(rho: Complex, Q: Real, model: HolsteinModel) -> Real:
     .. math:: F_i = g(\rho_{ii} - c) - kQ_i - \kappa\sum_j' Q_j
 
 
+    Parameters
+    ----------
+    rho : (N, N) complex128
+        Single-particle density matrix, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
+    model : HolsteinModel
+        The model: lattice, hopping, coupling ``g`` and elastic constants.
+
     Returns
     -------
     (Lx, Ly) float64
+        The force on every lattice mode.
     """
     n = nonadiabatic_densities(rho, model)
     p = model.params
@@ -193,6 +216,13 @@ def ehrenfest_force(rho: Complex, Q: Real, model: HolsteinModel) -> Real:
 
 def propagator(h: Complex, dt: float) -> Complex:
     r"""Return :math:`U = e^{-ih\Delta t}` of a Hermitian ``h`` from its eigendecomposition.
+
+    Parameters
+    ----------
+    h : (N, N) complex128
+        Hermitian single-particle Hamiltonian, in units of the hopping.
+    dt : float
+        Time step :math:`\Delta t` in units of ``hbar / |t_nn|`` (any sign; not validated).
 
     Returns
     -------
@@ -204,7 +234,24 @@ def propagator(h: Complex, dt: float) -> Complex:
 
 
 def electronic_energy(rho: Complex, Q: Real, model: HolsteinModel, A: Real | None = None) -> float:
-    r"""Return :math:`\mathrm{Tr}[\rho\, h(Q, \mathbf{A})]`."""
+    r"""Return :math:`\mathrm{Tr}[\rho\, h(Q, \mathbf{A})]`.
+
+    Parameters
+    ----------
+    rho : (N, N) complex128
+        Single-particle density matrix, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
+    model : HolsteinModel
+        The model: lattice, hopping, coupling ``g`` and elastic constants.
+    A : (2,) float64, optional
+        Uniform vector potential ``(A_x, A_y)`` in the Peierls phases; zero when omitted.
+
+    Returns
+    -------
+    float
+        The band energy, in units of the hopping (without the c-number :math:`gc\sum_i Q_i`).
+    """
     h = peierls_hamiltonian(Q, model, np.zeros(2) if A is None else A)
     return float(np.real(np.trace(rho @ h)))
 
@@ -217,6 +264,20 @@ def ehrenfest_energy(
     ``electronic`` :math:`= \mathrm{Tr}[\rho h] + gc\sum_i Q_i`, ``elastic``, ``kinetic``,
     ``total`` (their sum), ``work`` (done by the field so far) and
     ``total_minus_work``, which the dynamics conserves.
+
+    Parameters
+    ----------
+    state : EhrenfestState
+        The state (its ``rho``, ``Q``, ``P``, ``t`` and ``work`` are read).
+    model : HolsteinModel
+        The model the state evolves in.
+    pulse : LaserPulse, optional
+        The pulse, for :math:`\mathbf{A}(t)` in :math:`h`; no field when omitted.
+
+    Returns
+    -------
+    dict of str to float
+        The keys above, energies in units of the hopping.
     """
     a = _field(state.t, pulse)
     electronic = electronic_energy(state.rho, state.Q, model, a) + float(
@@ -240,6 +301,15 @@ def lattice_current(rho: Complex, model: HolsteinModel, A: Real) -> Real:
 
     With :math:`\mathbf{E} = -\dot{\mathbf{A}}` the field does work at the rate
     :math:`\mathrm{Tr}[\rho\,\partial_t h] = \mathbf{J}\cdot\mathbf{E}`.
+
+    Parameters
+    ----------
+    rho : (N, N) complex128
+        Single-particle density matrix, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    model : HolsteinModel
+        The model: lattice, hopping, coupling ``g`` and elastic constants.
+    A : (2,) float64
+        Uniform vector potential ``(A_x, A_y)`` at which :math:`\partial_{\mathbf{A}} h` is taken.
 
     Returns
     -------
@@ -298,7 +368,9 @@ def ehrenfest_step(
     Parameters
     ----------
     state : EhrenfestState
+        The state at time ``state.t``.
     model : HolsteinModel
+        The model the state evolves in.
     dt : float
         Time step (> 0).
     pulse : LaserPulse, optional
@@ -358,6 +430,17 @@ def band_populations(
 
     with :math:`\phi^{(n)}` the n-th eigenvector of :math:`h(Q, \mathbf{A})`.
 
+    Parameters
+    ----------
+    rho : (N, N) complex128
+        Single-particle density matrix, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
+    model : HolsteinModel
+        The model: lattice, hopping, coupling ``g`` and elastic constants.
+    A : (2,) float64, optional
+        Uniform vector potential ``(A_x, A_y)`` in the Peierls phases; zero when omitted.
+
     Returns
     -------
     energies : (N,) float64
@@ -372,6 +455,13 @@ def band_populations(
 
 def nonadiabatic_densities(rho: Complex, model: HolsteinModel) -> Real:
     r"""Return :math:`n^{\rm nad}_i = \rho_{ii}` (paper 000, eq. 16).
+
+    Parameters
+    ----------
+    rho : (N, N) complex128
+        Single-particle density matrix, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    model : HolsteinModel
+        The model (its lattice shape is used).
 
     Returns
     -------
@@ -391,6 +481,17 @@ def adiabatic_densities(rho: Complex, Q: Real, model: HolsteinModel, A: Real | N
     (within ``1e-10`` of the bandwidth) the eigenbasis is arbitrary, so the whole
     degenerate block is kept: :math:`\sum_b P_b\rho P_b`, which reduces to eq. 19 for a
     non-degenerate spectrum and does not depend on the basis.
+
+    Parameters
+    ----------
+    rho : (N, N) complex128
+        Single-particle density matrix, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
+    model : HolsteinModel
+        The model: lattice, hopping, coupling ``g`` and elastic constants.
+    A : (2,) float64, optional
+        Uniform vector potential ``(A_x, A_y)`` in the Peierls phases; zero when omitted.
 
     Returns
     -------
@@ -412,6 +513,17 @@ def adiabatic_densities(rho: Complex, Q: Real, model: HolsteinModel, A: Real | N
 def density_deviation(rho: Complex, Q: Real, model: HolsteinModel, A: Real | None = None) -> Real:
     r"""Return :math:`\chi_i = n^{\rm nad}_i - n^{\rm ad}_i` (paper 000, eq. 20).
 
+    Parameters
+    ----------
+    rho : (N, N) complex128
+        Single-particle density matrix, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
+    model : HolsteinModel
+        The model: lattice, hopping, coupling ``g`` and elastic constants.
+    A : (2,) float64, optional
+        Uniform vector potential ``(A_x, A_y)`` in the Peierls phases; zero when omitted.
+
     Returns
     -------
     (Lx, Ly) float64
@@ -424,6 +536,17 @@ def adiabatic_force(rho: Complex, Q: Real, model: HolsteinModel, A: Real | None 
 
     Paper 000, eq. 22 (:math:`F^{\rm ad}_i = g n^{\rm ad}_i`) plus the elastic force of eq. 14,
     i.e. the total force the ML model of paper 000 stands in for (eq. 27).
+
+    Parameters
+    ----------
+    rho : (N, N) complex128
+        Single-particle density matrix, :math:`\rho_{ij} = \langle c_j^\dagger c_i\rangle`.
+    Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
+    model : HolsteinModel
+        The model: lattice, hopping, coupling ``g`` and elastic constants.
+    A : (2,) float64, optional
+        Uniform vector potential ``(A_x, A_y)`` in the Peierls phases; zero when omitted.
 
     Returns
     -------
@@ -471,7 +594,32 @@ def simulate_ehrenfest(
     progress: bool = False,
     order: int = 2,
 ) -> EhrenfestTrajectory:
-    """Run :func:`ehrenfest_step` ``n_steps`` times, recording every ``record_every``-th state."""
+    """Run :func:`ehrenfest_step` ``n_steps`` times, recording every ``record_every``-th state.
+
+    Parameters
+    ----------
+    state : EhrenfestState
+        The initial state; it is the first recorded frame.
+    model : HolsteinModel
+        The model the state evolves in.
+    dt : float
+        Time step (> 0), in units of ``hbar / |t_nn|``.
+    n_steps : int
+        Number of steps (an integer >= 0).
+    pulse : LaserPulse, optional
+        The driving pulse; no field when omitted.
+    record_every : int
+        Record a frame every this many steps (an integer >= 1).
+    progress : bool
+        Show a tqdm progress bar.
+    order : {2, 4}
+        Order of :func:`ehrenfest_step`.
+
+    Returns
+    -------
+    EhrenfestTrajectory
+        ``1 + n_steps // record_every`` frames and the final state.
+    """
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
         raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
     if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:

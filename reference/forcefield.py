@@ -32,7 +32,18 @@ class ForceField(Protocol):
         ...
 
     def forces(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Return ``F_i = -dE/dQ_i`` (or a non-conservative force), shape ``(..., Lx, Ly)``."""
+        """Return ``F_i = -dE/dQ_i`` (or a non-conservative force), shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            Lattice distortions on ``self.lattice``; leading axes are batch axes.
+
+        Returns
+        -------
+        (..., Lx, Ly) float64
+            The force on every lattice mode, in units of the hopping per unit distortion.
+        """
         ...
 
 
@@ -41,7 +52,18 @@ class ConservativeForceField(ForceField, Protocol):
     """A force field with a potential energy: ``forces(Q) == -grad energy(Q)``."""
 
     def energy(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Return the potential energy, shape ``(...)``."""
+        """Return the potential energy, shape ``(...)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            Lattice distortions on ``self.lattice``; leading axes are batch axes.
+
+        Returns
+        -------
+        (...) float64
+            The potential energy of each configuration, in units of the hopping.
+        """
         ...
 
 
@@ -64,6 +86,7 @@ def numerical_forces(
     energy_fn : callable
         Maps one configuration of shape ``(Lx, Ly)`` to a scalar energy.
     Q : (Lx, Ly) float64
+        The configuration at which to differentiate; one configuration, no batch axes.
     step : float
         Displacement ``h`` (> 0).
 

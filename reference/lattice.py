@@ -125,7 +125,24 @@ class SquareLattice:
         return np.stack([x.ravel(), y.ravel()], axis=1).astype(np.int64)
 
     def site_index(self, x: int, y: int) -> int:
-        """Return the flat index ``x * Ly + y`` of site ``(x, y)`` (wrapped on periodic axes)."""
+        """Return the flat index ``x * Ly + y`` of site ``(x, y)`` (wrapped on periodic axes).
+
+        Parameters
+        ----------
+        x, y : int
+            Site coordinates; any integer on a periodic axis (taken modulo ``Lx`` or ``Ly``),
+            ``0 <= x < Lx`` (``0 <= y < Ly``) on an open axis.
+
+        Returns
+        -------
+        int
+            The flat site index ``i`` in ``[0, N)``.
+
+        Raises
+        ------
+        ValueError
+            If the site lies outside the lattice along an open axis.
+        """
         xs = self._wrap(x, 0)
         ys = self._wrap(y, 1)
         if xs is None or ys is None:
@@ -139,12 +156,35 @@ class SquareLattice:
         return int(coordinate) if 0 <= coordinate < n else None
 
     def check_field(self, name: str, field: object) -> NDArray[np.float64]:
-        """Return ``field`` as float64 after checking shape ``(..., Lx, Ly)`` and finiteness."""
+        """Return ``field`` as float64 after checking shape ``(..., Lx, Ly)`` and finiteness.
+
+        Parameters
+        ----------
+        name : str
+            Name of the parameter being checked, quoted in the error message.
+        field : array_like, shape (..., Lx, Ly)
+            Real, finite values on this lattice; leading axes are batch axes.
+
+        Returns
+        -------
+        (..., Lx, Ly) float64
+            ``field`` converted to float64.
+
+        Raises
+        ------
+        ValueError
+            If ``field`` is not real, not finite, or its last two axes are not ``(Lx, Ly)``.
+        """
         return check_field(name, field, self.shape)
 
 
 def neighbour_table(lattice: SquareLattice) -> NDArray[np.int64]:
     """Return the nearest neighbours of every site.
+
+    Parameters
+    ----------
+    lattice : SquareLattice
+        The lattice; ``N = lattice.n_sites``.
 
     Returns
     -------
@@ -173,7 +213,9 @@ def offset_table(
     Parameters
     ----------
     lattice : SquareLattice
+        The lattice; ``N = lattice.n_sites``.
     offsets : (m, 2) int
+        Displacements ``(dx, dy)`` from each site, in lattice constants.
 
     Returns
     -------
@@ -208,6 +250,11 @@ def bonds(lattice: SquareLattice) -> NDArray[np.int64]:
     unordered neighbour pair appears once, except on a periodic axis of length 2
     where the two distinct bonds joining the same sites both appear.
 
+    Parameters
+    ----------
+    lattice : SquareLattice
+        The lattice; ``N = lattice.n_sites``.
+
     Returns
     -------
     (n_bonds, 2) int64
@@ -231,7 +278,9 @@ def neighbour_sum(field: NDArray[np.float64], lattice: SquareLattice) -> NDArray
     Parameters
     ----------
     field : (..., Lx, Ly) float64
+        The field ``f`` on the lattice (finite); leading axes are batch axes.
     lattice : SquareLattice
+        The lattice ``field`` lives on (sets neighbours and edges).
 
     Returns
     -------
@@ -257,6 +306,11 @@ def sublattice_sign(lattice: SquareLattice) -> NDArray[np.float64]:
     periodic axis of odd length the checkerboard is frustrated across the edge
     (see :attr:`SquareLattice.is_bipartite`).
 
+    Parameters
+    ----------
+    lattice : SquareLattice
+        The lattice (only its shape is used).
+
     Returns
     -------
     (Lx, Ly) float64
@@ -275,9 +329,15 @@ def _minimum_image(delta: NDArray[np.int64], n: int, periodic: bool) -> NDArray[
 def pair_distances(lattice: SquareLattice) -> NDArray[np.float64]:
     """Return the distance between every pair of sites (minimum image on periodic axes).
 
+    Parameters
+    ----------
+    lattice : SquareLattice
+        The lattice; ``N = lattice.n_sites``.
+
     Returns
     -------
     (N, N) float64
+        Euclidean distance ``|r_i - r_j|`` in lattice constants, symmetric, zero diagonal.
     """
     c = lattice.coordinates
     d = c[:, None, :] - c[None, :, :]
@@ -390,7 +450,9 @@ def transform_offsets(offsets: NDArray[np.int64], operation: PointOperation) -> 
     Parameters
     ----------
     offsets : (..., 2) int
+        Offsets ``r = (dx, dy)``, the last axis holding the two components.
     operation : PointOperation
+        The D4 element ``R`` to apply, e.g. one of :data:`D4_OPERATIONS`.
 
     Returns
     -------
@@ -410,10 +472,12 @@ def apply_point_operation(
     Parameters
     ----------
     field : (..., Lx, Ly) float64
+        The field ``f`` to transform (finite); leading axes are batch axes.
     operation : PointOperation
         One of :data:`D4_OPERATIONS`. Operations that exchange the axes need a
         square lattice with the same boundary condition on both axes.
     lattice : SquareLattice
+        The lattice ``field`` lives on; sets the rotation centre.
 
     Returns
     -------
@@ -450,8 +514,12 @@ def translate(
     Parameters
     ----------
     field : (..., Lx, Ly) float64
+        The field ``f`` to translate (finite); leading axes are batch axes.
     shift : (int, int)
+        The translation ``a = (ax, ay)`` in lattice constants; must be a multiple of the
+        axis length along an open axis.
     lattice : SquareLattice
+        The lattice ``field`` lives on.
 
     Returns
     -------

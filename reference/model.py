@@ -208,6 +208,13 @@ def hopping_matrix(lattice: SquareLattice, hopping: float) -> NDArray[np.float64
 
     Paper 003, eq. (6), first term.
 
+    Parameters
+    ----------
+    lattice : SquareLattice
+        The lattice; ``N = lattice.n_sites``.
+    hopping : float
+        Nearest-neighbour hopping ``t_nn`` (finite; the energy unit is ``|t_nn| = 1``).
+
     Returns
     -------
     (N, N) float64
@@ -231,7 +238,9 @@ def hamiltonian(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.floa
     Parameters
     ----------
     Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
     model : HolsteinModel
+        The model: lattice, parameters (``g``, ``k``, ``kappa``, ...) and electrons.
 
     Returns
     -------
@@ -251,6 +260,13 @@ def band_energies(lattice: SquareLattice, hopping: float) -> NDArray[np.float64]
     Along a periodic axis the modes are plane waves, ``k = 2 pi m / L``; along an
     open axis they are standing waves, ``k = pi m / (L + 1)``, ``m = 1..L``. The
     energies are :math:`\varepsilon(\mathbf{k}) = -2 t (\cos k_x + \cos k_y)`.
+
+    Parameters
+    ----------
+    lattice : SquareLattice
+        The lattice (its shape and boundary conditions fix the allowed ``k``).
+    hopping : float
+        Nearest-neighbour hopping ``t_nn`` (finite; the energy unit is ``|t_nn| = 1``).
 
     Returns
     -------
@@ -273,9 +289,17 @@ def coupling_constant_energy(Q: NDArray[np.float64], model: HolsteinModel) -> ND
 
     Zero for the ``n`` coupling; ``(g/2) sum_i Q_i`` for ``n - 1/2`` (paper 003, eq. 6).
 
+    Parameters
+    ----------
+    Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model; ``model.params.g`` and ``model.params.coupling`` set ``g c``.
+
     Returns
     -------
     (...) float64
+        The constant energy of each configuration, in units of the hopping.
     """
     q = model.lattice.check_field("Q", Q)
     return np.asarray(model.params.g * model.params.coupling.offset * q.sum(axis=(-2, -1)))
@@ -292,10 +316,14 @@ def elastic_energy(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.f
     Parameters
     ----------
     Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model; ``model.params.k`` and ``model.params.kappa`` set the springs.
 
     Returns
     -------
     (...) float64
+        The elastic energy of each configuration, in units of the hopping.
     """
     q = model.lattice.check_field("Q", Q)
     p = model.params
@@ -315,10 +343,14 @@ def elastic_force(Q: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.fl
     Parameters
     ----------
     Q : (..., Lx, Ly) float64
+        Lattice distortions on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model; ``model.params.k`` and ``model.params.kappa`` set the springs.
 
     Returns
     -------
     (..., Lx, Ly) float64
+        The elastic force on every lattice mode.
     """
     q = model.lattice.check_field("Q", Q)
     return -model.params.k * q - model.params.kappa * neighbour_sum(q, model.lattice)
@@ -329,9 +361,17 @@ def kinetic_energy(P: NDArray[np.float64], model: HolsteinModel) -> NDArray[np.f
 
     Paper 003, eq. (1).
 
+    Parameters
+    ----------
+    P : (..., Lx, Ly) float64
+        Lattice momenta on ``model.lattice`` (finite); leading axes are batch axes.
+    model : HolsteinModel
+        The model; ``model.params.mass`` is the mass ``m``.
+
     Returns
     -------
     (...) float64
+        The kinetic energy of each configuration, in units of the hopping.
     """
     p = model.lattice.check_field("P", P)
     return np.asarray((p**2).sum(axis=(-2, -1)) / (2 * model.params.mass))
@@ -354,11 +394,33 @@ class ElasticForceField:
         return self.model.lattice
 
     def forces(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Return the elastic force, shape ``(..., Lx, Ly)``."""
+        """Return the elastic force, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            Lattice distortions on ``self.lattice`` (finite); leading axes are batch axes.
+
+        Returns
+        -------
+        (..., Lx, Ly) float64
+            :func:`elastic_force` of ``Q``.
+        """
         return elastic_force(Q, self.model)
 
     def energy(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Return the elastic energy, shape ``(...)``."""
+        """Return the elastic energy, shape ``(...)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            Lattice distortions on ``self.lattice`` (finite); leading axes are batch axes.
+
+        Returns
+        -------
+        (...) float64
+            :func:`elastic_energy` of ``Q``.
+        """
         return elastic_energy(Q, self.model)
 
 
@@ -435,11 +497,14 @@ def electric_field(t: float | NDArray[np.float64], pulse: LaserPulse) -> NDArray
     Parameters
     ----------
     t : float or (...) float64
+        Time(s), in the unit of ``pulse.width`` and ``pulse.centre``.
     pulse : LaserPulse
+        The pulse parameters; ``pulse.quantity`` says whether eq. (10) is E or A.
 
     Returns
     -------
     (..., 2) float64
+        The field components ``(E_x, E_y)`` at every time.
     """
     tt = np.asarray(t, dtype=np.float64)
     if pulse.quantity == "field":
@@ -479,11 +544,14 @@ def vector_potential(t: float | NDArray[np.float64], pulse: LaserPulse) -> NDArr
     Parameters
     ----------
     t : float or (...) float64
+        Time(s), in the unit of ``pulse.width`` and ``pulse.centre``.
     pulse : LaserPulse
+        The pulse parameters; ``pulse.quantity`` says whether eq. (10) is E or A.
 
     Returns
     -------
     (..., 2) float64
+        The components ``(A_x, A_y)`` at every time.
     """
     from scipy.special import wofz
 
@@ -519,7 +587,9 @@ def peierls_hopping_matrix(
     Parameters
     ----------
     lattice : SquareLattice
+        The lattice; ``N = lattice.n_sites``.
     hopping : float
+        Nearest-neighbour hopping ``t_nn`` (finite; the energy unit is ``|t_nn| = 1``).
     A : (2,) float64
         The vector potential ``(A_x, A_y)`` (charge and lattice constant set to one).
 
@@ -565,12 +635,16 @@ def peierls_hamiltonian(
     Parameters
     ----------
     Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
     model : HolsteinModel
+        The model; ``model.params.hopping`` and ``model.params.g`` enter.
     A : (2,) float64
+        The uniform vector potential ``(A_x, A_y)`` (finite; charge and lattice constant one).
 
     Returns
     -------
     (N, N) complex128
+        Hermitian, site order ``i = x * Ly + y``.
     """
     q = model.lattice.check_field("Q", Q)
     if q.ndim != 2:

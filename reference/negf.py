@@ -102,6 +102,13 @@ def level_broadening(lattice: SquareLattice, electrodes: Electrodes) -> NDArray[
 
     Paper 001, eq. 7 and App. A.
 
+    Parameters
+    ----------
+    lattice : SquareLattice
+        The central region; must be open along x (``periodic_x=False``).
+    electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
+
     Returns
     -------
     (Lx, Ly) float64
@@ -121,6 +128,13 @@ def chemical_potentials(lattice: SquareLattice, electrodes: Electrodes) -> NDArr
 
     Paper 001, text below eq. 7 and eq. A6.
 
+    Parameters
+    ----------
+    lattice : SquareLattice
+        The central region; must be open along x (``periodic_x=False``).
+    electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
+
     Returns
     -------
     (Lx, Ly) float64
@@ -136,6 +150,13 @@ def retarded_self_energy(lattice: SquareLattice, electrodes: Electrodes) -> NDAr
     r"""Return the wide-band retarded self-energy :math:`\Sigma^r_{ij} = -i\Gamma_i\delta_{ij}`.
 
     Paper 001, eq. A3 in the wide-band limit.
+
+    Parameters
+    ----------
+    lattice : SquareLattice
+        The central region; must be open along x (``periodic_x=False``).
+    electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
 
     Returns
     -------
@@ -154,10 +175,16 @@ def lesser_self_energy(
     Parameters
     ----------
     energy : (n_E,) float64
+        Energies ``epsilon`` in units of the hopping (a scalar is taken as ``n_E = 1``).
+    lattice : SquareLattice
+        The central region; must be open along x (``periodic_x=False``).
+    electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
 
     Returns
     -------
     (n_E, N) complex128
+        ``Sigma^<_ii`` at every energy and site ``i = x * Ly + y``.
     """
     e = np.atleast_1d(np.asarray(energy, dtype=np.float64))
     gamma = level_broadening(lattice, electrodes).ravel()
@@ -177,10 +204,13 @@ def retarded_green(
     Parameters
     ----------
     energy : (n_E,) float64
+        Energies ``epsilon`` in units of the hopping (a scalar is taken as ``n_E = 1``).
     Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
     model : HolsteinModel
-        Its lattice must be open along x.
+        Its lattice must be open along x; ``model.electrons`` is not used.
     electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
 
     Returns
     -------
@@ -199,6 +229,17 @@ def lesser_green(
     electrodes: Electrodes,
 ) -> NDArray[np.complex128]:
     r"""Return :math:`G^< = G^r\,\Sigma^<\,G^a` at each energy (paper 001, eqs. 6, A5).
+
+    Parameters
+    ----------
+    energy : (n_E,) float64
+        Energies ``epsilon`` in units of the hopping (a scalar is taken as ``n_E = 1``).
+    Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
+    model : HolsteinModel
+        Its lattice must be open along x; ``model.electrons`` is not used.
+    electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
 
     Returns
     -------
@@ -220,6 +261,17 @@ def spectral_function(
     Equal to :math:`-2\,\mathrm{Im}\,G^r_{ii}`.
 
     Normalised as :math:`\int A_{ii}\, d\epsilon / 2\pi = 1`.
+
+    Parameters
+    ----------
+    energy : (n_E,) float64
+        Energies ``epsilon`` in units of the hopping (a scalar is taken as ``n_E = 1``).
+    Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
+    model : HolsteinModel
+        Its lattice must be open along x; ``model.electrons`` is not used.
+    electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
 
     Returns
     -------
@@ -247,8 +299,11 @@ def energy_grid(
     Parameters
     ----------
     Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
     model : HolsteinModel
+        Its lattice must be open along x; ``model.electrons`` is not used.
     electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
     step : float
         Energy step (> 0).
     window : (float, float), optional
@@ -345,9 +400,11 @@ def negf_densities(
     Parameters
     ----------
     Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
     model : HolsteinModel
         Lattice open along x; ``model.electrons`` is not used (the reservoirs set the occupations).
     electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
     step : float
         Energy step (paper: 0.003).
     window : (float, float), optional
@@ -385,6 +442,19 @@ def particle_currents(
     Sum over ``x = 0`` for the left lead, over ``x = Lx - 1`` for the right lead and
     over the rest for the baths.
 
+    Parameters
+    ----------
+    Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
+    model : HolsteinModel
+        Its lattice must be open along x; ``model.electrons`` is not used.
+    electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
+    step : float
+        Energy step of the Riemann sum (> 0; paper: 0.003).
+    window : (float, float), optional
+        Integration window ``(lower, upper)``; see :func:`energy_grid`.
+
     Returns
     -------
     (Lx, Ly) float64
@@ -411,9 +481,25 @@ def negf_force(
     Paper 001, eq. 4 (generalised Hellmann-Feynman force), with the model's coupling
     offset ``c``.
 
+    Parameters
+    ----------
+    Q : (Lx, Ly) float64
+        One configuration of lattice distortions on ``model.lattice`` (no batch axes).
+    model : HolsteinModel
+        Its lattice must be open along x; ``model.electrons`` is not used.
+    electrodes : Electrodes
+        Lead and bath broadenings, voltage and reservoir temperature.
+    step : float
+        Energy step of the Riemann sum (> 0; paper: 0.003).
+    window : (float, float), optional
+        Integration window ``(lower, upper)``; see :func:`energy_grid`.
+    tail_correction : bool
+        Add the exact density below the window; see :func:`negf_densities`.
+
     Returns
     -------
     (Lx, Ly) float64
+        The force on every lattice mode.
     """
     n = negf_densities(Q, model, electrodes, step, window, tail_correction)
     p = model.params
@@ -449,7 +535,18 @@ class NEGFForceField:
         return self.model.lattice
 
     def densities(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """NEGF densities for one or a batch of configurations, shape ``(..., Lx, Ly)``."""
+        """NEGF densities for one or a batch of configurations, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            Lattice distortions on ``self.lattice`` (finite); leading axes are batch axes.
+
+        Returns
+        -------
+        (..., Lx, Ly) float64
+            :func:`negf_densities` of each configuration, with this field's settings.
+        """
         q = self.lattice.check_field("Q", Q)
         flat = q.reshape(-1, *self.lattice.shape)
         out = [
@@ -461,7 +558,18 @@ class NEGFForceField:
         return np.asarray(out).reshape(q.shape)
 
     def forces(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """NEGF forces for one or a batch of configurations, shape ``(..., Lx, Ly)``."""
+        """NEGF forces for one or a batch of configurations, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            Lattice distortions on ``self.lattice`` (finite); leading axes are batch axes.
+
+        Returns
+        -------
+        (..., Lx, Ly) float64
+            :func:`negf_force` of each configuration, with this field's settings.
+        """
         q = self.lattice.check_field("Q", Q)
         p = self.model.params
         return p.g * (self.densities(q) - p.coupling.offset) + elastic_force(q, self.model)

@@ -24,7 +24,7 @@ Every network is wrapped as a force field by :class:`NetworkForceField`, and
 :func:`parameter_count` reports the trainable parameters of any architecture.
 
 Reconstructions (paper text is ambiguous or garbled; see ``specs/equations/nn.md``)
-----------------------------------------------------------------------------------
+-----------------------------------------------------------------------------------
 * GNN neighbour aggregation: ``"mean"`` (1/4 of the neighbour sum, the authors'
   degree-normalised graph convolution) by default; eq 15's plain sum is
   ``aggregation="sum"``. Every layer, the output layer included, has a bias
@@ -227,7 +227,13 @@ class MLPArchitecture:
             )
 
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Names and shapes of the trainable arrays."""
+        """Names and shapes of the trainable arrays.
+
+        Returns
+        -------
+        dict of str to tuple of int
+            Parameter name -> array shape, in the order the forward pass uses them.
+        """
         shapes: dict[str, tuple[int, ...]] = {}
         for k, (n_in, n_out) in enumerate(itertools.pairwise(self.widths)):
             shapes[f"layers.{k}.weight"] = (n_out, n_in)
@@ -270,7 +276,13 @@ class GNNArchitecture:
         return len(self.channels) - 1
 
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Names and shapes of the trainable arrays."""
+        """Names and shapes of the trainable arrays.
+
+        Returns
+        -------
+        dict of str to tuple of int
+            Parameter name -> array shape, in the order the forward pass uses them.
+        """
         shapes: dict[str, tuple[int, ...]] = {}
         for k, (n_in, n_out) in enumerate(itertools.pairwise(self.channels)):
             shapes[f"layers.{k}.self_weight"] = (n_out, n_in)
@@ -319,7 +331,13 @@ class MPNNArchitecture:
         return 2 * (len(self.channels) - 1)
 
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Names and shapes of the trainable arrays."""
+        """Names and shapes of the trainable arrays.
+
+        Returns
+        -------
+        dict of str to tuple of int
+            Parameter name -> array shape, in the order the forward pass uses them.
+        """
         shapes: dict[str, tuple[int, ...]] = {}
         # (name, input width, pre-aggregation MLP width, output width)
         blocks = [
@@ -376,11 +394,24 @@ class ENNArchitecture:
         return _GROUPS[self.group]
 
     def input_channels(self) -> dict[str, int]:
-        """IR multiplicities of the input neighbourhood (Table I 'Input' row)."""
+        """IR multiplicities of the input neighbourhood (Table I 'Input' row).
+
+        Returns
+        -------
+        dict of str to int
+            IR name -> multiplicity, in the order of the group's IRs.
+        """
         return decompose_neighbourhood(self.point_group, self.r_c).multiplicities
 
     def layer_channels(self) -> list[dict[str, int]]:
-        """Channels per IR of the input, every hidden layer and the readout."""
+        """Channels per IR of the input, every hidden layer and the readout.
+
+        Returns
+        -------
+        list of dict of str to int
+            One ``{IR name: channels}`` per layer, ``len(hidden) + 2`` in all; the readout
+            has one A1 (or A') channel and none of the others.
+        """
         names = self.point_group.irrep_names
         rows = [self.input_channels()]
         rows += [dict.fromkeys(names, h) for h in self.hidden]
@@ -388,14 +419,27 @@ class ENNArchitecture:
         return rows
 
     def auxiliary_channels(self) -> list[dict[str, int]]:
-        """Channels per IR of each auxiliary layer (Table I 'Auxiliary' rows)."""
+        """Channels per IR of each auxiliary layer (Table I 'Auxiliary' rows).
+
+        Returns
+        -------
+        list of dict of str to int
+            One ``{IR name: channels}`` per auxiliary layer (one before each hidden layer
+            and one before the readout).
+        """
         return [
             {name: len(paths) for name, paths in auxiliary_paths(self.point_group, ch).items()}
             for ch in self.layer_channels()[:-1]
         ]
 
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Names and shapes of the trainable arrays."""
+        """Names and shapes of the trainable arrays.
+
+        Returns
+        -------
+        dict of str to tuple of int
+            Parameter name -> array shape, in the order the forward pass uses them.
+        """
         shapes: dict[str, tuple[int, ...]] = {}
         layers = self.layer_channels()
         aux = self.auxiliary_channels()
@@ -470,6 +514,16 @@ class Weights:
 def parameter_count(architecture: Architecture | Weights) -> int:
     """Return the number of trainable parameters of an architecture (or of its weights).
 
+    Parameters
+    ----------
+    architecture : MLPArchitecture, GNNArchitecture, MPNNArchitecture, ENNArchitecture or Weights
+        The architecture, or weights whose architecture is counted.
+
+    Returns
+    -------
+    int
+        The sum of the sizes of ``parameter_shapes()``.
+
     Examples
     --------
     >>> parameter_count(PAPER_ARCHITECTURES["paper003_mlp"])
@@ -500,8 +554,11 @@ def init_weights(
     Parameters
     ----------
     architecture : one of the architecture classes
+        The network whose ``parameter_shapes()`` are filled.
     rng : numpy.random.Generator
+        Source of the random numbers.
     scheme : {"he", "uniform", "paper"}
+        The initialisation described above; anything else raises ``ValueError``.
 
     Returns
     -------
@@ -535,7 +592,18 @@ def init_weights(
 
 
 def relu(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The rectified linear unit, ``max(x, 0)``."""
+    """The rectified linear unit, ``max(x, 0)``.
+
+    Parameters
+    ----------
+    x : (...) float64
+        Pre-activations.
+
+    Returns
+    -------
+    (...) float64
+        ``max(x, 0)`` elementwise.
+    """
     return np.maximum(x, 0.0)
 
 
@@ -547,8 +615,11 @@ def dense(
     Parameters
     ----------
     x : (..., n_in) float64
+        Input features on the last axis.
     weight : (n_out, n_in) float64
+        The matrix :math:`W`.
     bias : (n_out,) float64 or None
+        The bias :math:`b`; none when omitted.
 
     Returns
     -------
@@ -569,8 +640,11 @@ def neighbour_aggregate(
     Parameters
     ----------
     features : (..., Lx, Ly, C) float64
+        Node features, channels on the last axis.
     lattice : SquareLattice
+        The lattice of the features (sets the neighbours).
     aggregation : {"mean", "sum"}
+        ``s = 1/4`` or ``s = 1``; anything else raises ``ValueError``.
 
     Returns
     -------
@@ -596,8 +670,11 @@ def layer_norm(
     Parameters
     ----------
     x : (..., C) float64
+        Features, normalised over the last axis.
     weight, bias : (C,) float64
         Scale :math:`\gamma` and shift :math:`\beta`.
+    eps : float
+        The variance floor :math:`\epsilon` (torch's default 1e-5).
 
     Returns
     -------
@@ -625,6 +702,7 @@ def mlp_forward(weights: Weights, x: NDArray[np.float64]) -> NDArray[np.float64]
     Parameters
     ----------
     weights : Weights of an MLPArchitecture
+        The trained (or initialised) arrays, with their architecture.
     x : (..., widths[0]) float64
         Descriptor features.
 
@@ -666,6 +744,7 @@ def level_head(
     Q : (...) float64
         The distortion of each site (the first feature of the D4 and Cs descriptors).
     head : LevelHead
+        Number of poles ``M``, coupling ``g``, temperature, chemical potential and offset ``c``.
 
     Returns
     -------
@@ -697,8 +776,11 @@ def descriptor_mlp_forces(
     Parameters
     ----------
     weights : Weights of an MLPArchitecture
+        The trained (or initialised) arrays, with their architecture.
     Q : (..., Lx, Ly) float64
+        Lattice distortions on ``lattice`` (finite); leading axes are batch axes.
     lattice : SquareLattice
+        The lattice of ``Q``; no periodic length may be shorter than the neighbourhood.
 
     Returns
     -------
@@ -732,8 +814,11 @@ def gnn_forward(
     Parameters
     ----------
     weights : Weights of a GNNArchitecture
+        The trained (or initialised) arrays, with their architecture.
     Q : (..., Lx, Ly) float64
+        Lattice distortions on ``lattice`` (finite); leading axes are batch axes.
     lattice : SquareLattice
+        The lattice of ``Q``; neighbours across an open edge are missing.
     time : float, optional
         Time since the pulse (> 0); required exactly when the architecture has a time channel.
 
@@ -823,8 +908,11 @@ def mpnn_site_energies(
     Parameters
     ----------
     weights : Weights of an MPNNArchitecture
+        The trained (or initialised) arrays, with their architecture.
     Q : (..., Lx, Ly) float64
+        Lattice distortions on ``lattice`` (finite); leading axes are batch axes.
     lattice : SquareLattice
+        The lattice of ``Q``; neighbours across an open edge are missing.
 
     Returns
     -------
@@ -841,7 +929,22 @@ def mpnn_site_energies(
 def mpnn_energy(
     weights: Weights, Q: NDArray[np.float64], lattice: SquareLattice
 ) -> NDArray[np.float64]:
-    r"""The total energy :math:`E = \sum_i \epsilon_i` (paper 002 sec. V), shape ``(...)``."""
+    r"""The total energy :math:`E = \sum_i \epsilon_i` (paper 002 sec. V), shape ``(...)``.
+
+    Parameters
+    ----------
+    weights : Weights of an MPNNArchitecture
+        The trained (or initialised) arrays, with their architecture.
+    Q : (..., Lx, Ly) float64
+        Lattice distortions on ``lattice`` (finite); leading axes are batch axes.
+    lattice : SquareLattice
+        The lattice of ``Q``; neighbours across an open edge are missing.
+
+    Returns
+    -------
+    (...) float64
+        The sum of :func:`mpnn_site_energies` over the lattice.
+    """
     return np.asarray(mpnn_site_energies(weights, Q, lattice).sum(axis=(-2, -1)), dtype=np.float64)
 
 
@@ -857,8 +960,11 @@ def mpnn_forces(
     Parameters
     ----------
     weights : Weights of an MPNNArchitecture
+        The trained (or initialised) arrays, with their architecture.
     Q : (..., Lx, Ly) float64
+        Lattice distortions on ``lattice`` (finite); leading axes are batch axes.
     lattice : SquareLattice
+        The lattice of ``Q``; neighbours across an open edge are missing.
 
     Returns
     -------
@@ -912,6 +1018,19 @@ def auxiliary_paths(
 
     A copy of channel ``i`` of IR ``G`` is ``(G, i, "", -1, -1)``; a product is
     ``(left, i, right, j, c)`` with CG copy ``c`` of ``left x right``.
+
+    Parameters
+    ----------
+    group : PointGroup
+        The point group whose IRs structure the features.
+    channels : mapping of str to int
+        Number of channels of each IR of ``group`` in the layer.
+
+    Returns
+    -------
+    dict of str to list of (str, int, str, int, int)
+        Target IR name -> its sources, copies first, then products, in the channel order
+        of :func:`enn_auxiliary`.
     """
     names = group.irrep_names
     paths: dict[str, list[tuple[str, int, str, int, int]]] = {n: [] for n in names}
@@ -947,7 +1066,9 @@ def enn_auxiliary(
     Parameters
     ----------
     features : dict of (..., n_Gamma, d_Gamma) float64
+        IR name -> channels of the layer (every IR of ``group`` present, maybe with 0).
     group : PointGroup
+        The point group whose Clebsch-Gordan coefficients couple the channels.
 
     Returns
     -------
@@ -986,7 +1107,9 @@ def norm_activation(
     Parameters
     ----------
     y : (..., n, d) float64
+        Channels of one IR: ``n`` channels of dimension ``d``.
     bias : (n,) float64
+        One bias :math:`b^\Gamma_r` per channel.
     epsilon : float
         Regulator (>= 0); 0 gives eq 13 with :math:`\hat{Y} = 0` at :math:`Y = 0`.
 
@@ -1014,8 +1137,11 @@ def enn_forward(
     Parameters
     ----------
     weights : Weights of an ENNArchitecture
+        The trained (or initialised) arrays, with their architecture.
     Q : (..., Lx, Ly) float64
+        Lattice distortions on ``lattice`` (finite); leading axes are batch axes.
     lattice : SquareLattice
+        The lattice of ``Q``; no periodic length may be shorter than the neighbourhood.
 
     Returns
     -------
@@ -1062,7 +1188,18 @@ class NetworkForceField:
     time: float | None = None
 
     def forces(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """The predicted forces, shape ``(..., Lx, Ly)``."""
+        """The predicted forces, shape ``(..., Lx, Ly)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            Lattice distortions on ``self.lattice`` (finite); leading axes are batch axes.
+
+        Returns
+        -------
+        (..., Lx, Ly) float64
+            The network's force at every site (at ``self.time`` for a time-conditioned GNN).
+        """
         arch = self.weights.architecture
         if isinstance(arch, MLPArchitecture):
             return descriptor_mlp_forces(self.weights, Q, self.lattice)
@@ -1073,7 +1210,23 @@ class NetworkForceField:
         return enn_forward(self.weights, Q, self.lattice)
 
     def energy(self, Q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """The predicted total energy (energy MPNN only), shape ``(...)``."""
+        """The predicted total energy (energy MPNN only), shape ``(...)``.
+
+        Parameters
+        ----------
+        Q : (..., Lx, Ly) float64
+            Lattice distortions on ``self.lattice`` (finite); leading axes are batch axes.
+
+        Returns
+        -------
+        (...) float64
+            :func:`mpnn_energy` of ``Q``.
+
+        Raises
+        ------
+        ValueError
+            If the network is not an energy MPNN.
+        """
         if not isinstance(self.weights.architecture, MPNNArchitecture):
             raise ValueError(
                 f"energy is defined only for an MPNNArchitecture, got "
@@ -1082,5 +1235,16 @@ class NetworkForceField:
         return mpnn_energy(self.weights, Q, self.lattice)
 
     def at_time(self, time: float) -> NetworkForceField:
-        """A copy that feeds ``time`` to a time-conditioned GNN."""
+        """A copy that feeds ``time`` to a time-conditioned GNN.
+
+        Parameters
+        ----------
+        time : float
+            Time since the pulse (> 0, checked when the forces are evaluated).
+
+        Returns
+        -------
+        NetworkForceField
+            The same weights and lattice with ``time`` set.
+        """
         return attrs.evolve(self, time=time)

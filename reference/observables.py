@@ -182,6 +182,7 @@ def staggered_order(Q: NDArray[np.float64], lattice: SquareLattice) -> NDArray[n
     Q : (..., Lx, Ly) float64
         Lattice distortions (or any field).
     lattice : SquareLattice
+        The lattice of ``Q`` (any boundary conditions).
 
     Returns
     -------
@@ -221,6 +222,7 @@ def local_cdw_order(n: NDArray[np.float64], lattice: SquareLattice) -> NDArray[n
     n : (..., Lx, Ly) float64
         Site densities.
     lattice : SquareLattice
+        The lattice of ``n``; sets the neighbours (open edges allowed).
 
     Returns
     -------
@@ -252,6 +254,7 @@ def local_lattice_order(
     Q0 : float
         The uniform offset subtracted from every ``Q_i``.
     lattice : SquareLattice
+        The lattice of ``Q`` (any boundary conditions).
 
     Returns
     -------
@@ -269,6 +272,11 @@ def momentum_grid(lattice: SquareLattice) -> tuple[NDArray[np.float64], NDArray[
     of :func:`numpy.fft.fft2`; all momenta lie in ``[0, 2 pi)``. ``K = (pi, pi)``
     is at ``[Lx/2, Ly/2]`` when both sizes are even. The lattice must be
     periodic along both axes.
+
+    Parameters
+    ----------
+    lattice : SquareLattice
+        The lattice; must be periodic along both axes.
 
     Returns
     -------
@@ -305,6 +313,7 @@ def structure_factor(n: NDArray[np.float64], lattice: SquareLattice) -> NDArray[
     n : (..., Lx, Ly) float64
         Site densities; the lattice must be periodic along both axes.
     lattice : SquareLattice
+        The lattice of the field; must be periodic along both axes.
 
     Returns
     -------
@@ -340,6 +349,7 @@ def domain_length_from_structure_factor(
         Structure factor on :func:`momentum_grid` (one configuration or an
         ensemble average), non-negative with a positive sum.
     lattice : SquareLattice
+        The lattice of the field; must be periodic along both axes.
 
     Returns
     -------
@@ -684,6 +694,7 @@ def radial_structure_factor(
     Parameters
     ----------
     S : (..., Lx, Ly) float64
+        Structure factor on :func:`momentum_grid` (e.g. from :func:`structure_factor`).
     lattice : SquareLattice
         Periodic along both axes.
 
@@ -777,6 +788,7 @@ def scaling_collapse(
     q : (n_q,) float64
         Distances from the peak, ``>= 0`` (from :func:`radial_structure_factor`).
     S_q : (..., n_q) float64
+        Radial structure factor on the shells ``q`` (from :func:`radial_structure_factor`).
     L : (...) float64 or float
         Domain lengths, ``> 0``, broadcastable against ``S_q.shape[:-1]``.
 
@@ -864,6 +876,7 @@ def radial_average(
     Parameters
     ----------
     field_map : (..., Lx, Ly) float64
+        A map indexed by displacement, e.g. :func:`correlation_map`.
     lattice : SquareLattice
         Periodic along both axes.
 
@@ -967,6 +980,7 @@ def domain_length_from_walls(
     phi : (..., Lx, Ly) float64
         Local order, positive in one domain type and negative in the other.
     lattice : SquareLattice
+        The lattice of ``phi``; no bonds cross an open edge.
 
     Returns
     -------
@@ -1023,6 +1037,7 @@ def wall_mobility(
     phi_before, phi_after : (..., Lx, Ly) float64
         Local order (:func:`local_cdw_order`, or a TDGL field) at two times, of one shape.
     lattice : SquareLattice
+        The lattice of both fields; no bonds cross an open edge.
     dt : float
         The time between the frames, ``> 0``.
 
@@ -1062,7 +1077,9 @@ def equal_time_correlation(
     Parameters
     ----------
     Q : (..., Lx, Ly) float64
+        Lattice distortions (or any field); leading axes are batch axes.
     lattice : SquareLattice
+        The lattice of ``Q`` (periodic or open; sets the pair distances).
 
     Returns
     -------
@@ -1469,6 +1486,7 @@ def ensemble_order_parameter(Q: NDArray[np.float64], lattice: SquareLattice) -> 
     Q : (..., n_ensemble, Lx, Ly) float64
         Distortions; the axis before the lattice axes holds the ensemble members.
     lattice : SquareLattice
+        The lattice of ``Q`` (any boundary conditions).
 
     Returns
     -------
@@ -1495,9 +1513,11 @@ def spatial_fluctuation(
     Parameters
     ----------
     Q : (..., n_ensemble, Lx, Ly) float64
+        Distortions; the axis before the lattice axes holds the ensemble members.
     Q0 : float
         Uniform offset (paper 000: ``g / (2 m Omega^2)``).
     lattice : SquareLattice
+        The lattice of ``Q`` (any boundary conditions).
 
     Returns
     -------
@@ -1526,6 +1546,7 @@ def domain_wall_position(
     n : (..., Lx, Ly) float64
         Densities.
     lattice : SquareLattice
+        The lattice of ``n`` (paper 001: open along x, periodic along y).
     threshold : float
         :math:`\phi_c` in (0, 1); the CDW of paper 001 has :math:`|\phi| \approx \delta`.
 
@@ -1564,6 +1585,7 @@ def metallic_fraction(
     n : (..., Lx, Ly) float64
         Densities.
     lattice : SquareLattice
+        The lattice of ``n`` (any boundary conditions).
     threshold : float
         :math:`\phi_c > 0`.
     columns : (Lx, Ly) bool or None

@@ -70,37 +70,138 @@ T = TypeVar("T", bound=AttrsInstance)
 
 
 def positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    """Validate an integer ``>= 1`` (booleans rejected)."""
+    """Validate an integer ``>= 1`` (booleans rejected).
+
+    An attrs validator: ``attrs.field(validator=positive_int)``.
+
+    Parameters
+    ----------
+    instance : object
+        The attrs instance being built (unused).
+    attribute : attrs.Attribute
+        The field being validated; its name goes into the error message.
+    value : int
+        The value to check: an ``int`` >= 1, not a ``bool``.
+
+    Raises
+    ------
+    ValueError
+        Naming the field and the value, if ``value`` is not allowed.
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
 
 
 def non_negative_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    """Validate an integer ``>= 0`` (booleans rejected)."""
+    """Validate an integer ``>= 0`` (booleans rejected).
+
+    An attrs validator: ``attrs.field(validator=non_negative_int)``.
+
+    Parameters
+    ----------
+    instance : object
+        The attrs instance being built (unused).
+    attribute : attrs.Attribute
+        The field being validated; its name goes into the error message.
+    value : int
+        The value to check: an ``int`` >= 0, not a ``bool``.
+
+    Raises
+    ------
+    ValueError
+        Naming the field and the value, if ``value`` is not allowed.
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{attribute.name} must be an integer >= 0, got {value!r}")
 
 
 def positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    """Validate a finite number ``> 0``."""
+    """Validate a finite number ``> 0``.
+
+    An attrs validator: ``attrs.field(validator=positive)``.
+
+    Parameters
+    ----------
+    instance : object
+        The attrs instance being built (unused).
+    attribute : attrs.Attribute
+        The field being validated; its name goes into the error message.
+    value : float
+        The value to check: a finite number > 0.
+
+    Raises
+    ------
+    ValueError
+        Naming the field and the value, if ``value`` is not allowed.
+    """
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
 
 
 def non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    """Validate a finite number ``>= 0``."""
+    """Validate a finite number ``>= 0``.
+
+    An attrs validator: ``attrs.field(validator=non_negative)``.
+
+    Parameters
+    ----------
+    instance : object
+        The attrs instance being built (unused).
+    attribute : attrs.Attribute
+        The field being validated; its name goes into the error message.
+    value : float
+        The value to check: a finite number >= 0.
+
+    Raises
+    ------
+    ValueError
+        Naming the field and the value, if ``value`` is not allowed.
+    """
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
 def finite(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    """Validate a finite number."""
+    """Validate a finite number.
+
+    An attrs validator: ``attrs.field(validator=finite)``.
+
+    Parameters
+    ----------
+    instance : object
+        The attrs instance being built (unused).
+    attribute : attrs.Attribute
+        The field being validated; its name goes into the error message.
+    value : float
+        The value to check: any finite number.
+
+    Raises
+    ------
+    ValueError
+        Naming the field and the value, if ``value`` is not allowed.
+    """
     if not math.isfinite(value):
         raise ValueError(f"{attribute.name} must be finite, got {value!r}")
 
 
 def float_pair(value: Any) -> tuple[float, float]:
-    """Convert a pair of numbers (list or tuple) to ``tuple[float, float]``."""
+    """Convert a pair of numbers (list or tuple) to ``tuple[float, float]``.
+
+    Parameters
+    ----------
+    value : sequence of two numbers
+        Anything that unpacks into exactly two items ``float()`` accepts.
+
+    Returns
+    -------
+    (float, float)
+        The two numbers as floats.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a pair of numbers.
+    """
     try:
         first, second = value
         return (float(first), float(second))
@@ -201,6 +302,11 @@ def structure(values: Mapping[str, Any], cls: type[T], what: str) -> T:
     what : str
         What the values are, for the error message (``"experiment 'a.toml'"``).
 
+    Returns
+    -------
+    cls
+        The validated instance.
+
     Raises
     ------
     ValueError
@@ -237,7 +343,14 @@ def _strict_str(value: Any, _: type) -> str:
 
 
 def strict_converter() -> cattrs.Converter:
-    """A converter that rejects extra keys and never coerces (no ``int(5.5)``, ``bool("no")``)."""
+    """A converter that rejects extra keys and never coerces (no ``int(5.5)``, ``bool("no")``).
+
+    Returns
+    -------
+    cattrs.Converter
+        A new converter with ``forbid_extra_keys=True`` and strict hooks for ``int``,
+        ``float``, ``bool`` and ``str``.
+    """
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(float, _strict_float)
@@ -268,7 +381,19 @@ def _messages(exc: BaseException, path: str = "") -> list[str]:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Return ``value`` with tuples, NumPy scalars and arrays turned into JSON types."""
+    """Return ``value`` with tuples, NumPy scalars and arrays turned into JSON types.
+
+    Parameters
+    ----------
+    value : object
+        A nest of dicts, lists, tuples, NumPy arrays and scalars, and plain values.
+
+    Returns
+    -------
+    object
+        The same nest with dict keys as strings, tuples and arrays as lists, NumPy scalars
+        as Python scalars and non-finite floats as ``None``; other values unchanged.
+    """
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -287,6 +412,16 @@ def to_jsonable(value: Any) -> Any:
 
 def prepare_run_folder(out: str | os.PathLike[str]) -> Path:
     """Create ``out`` and ``out/figures`` and check that files can be written there.
+
+    Parameters
+    ----------
+    out : path-like
+        The run folder; created with its parents if missing.
+
+    Returns
+    -------
+    pathlib.Path
+        ``Path(out)``.
 
     Raises
     ------
@@ -312,6 +447,14 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     The file is synced to the disk before the rename and the directory after it, so a
     finished file survives a power loss, not only a kill.
 
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file to write; its folder must exist.
+    write : callable
+        ``write(tmp)`` writes the whole file at the temporary path ``tmp``; its return
+        value is ignored.
+
     Raises
     ------
     OSError
@@ -332,7 +475,13 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
 
 
 def fsync_path(path: Path) -> None:
-    """Sync a file or a directory to the disk (a no-op where the system cannot)."""
+    """Sync a file or a directory to the disk (a no-op where the system cannot).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file or directory; one that cannot be opened is skipped silently.
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -361,6 +510,26 @@ def reading(path: str | os.PathLike[str], what: str, remedy: str) -> Iterator[No
 
     A :class:`ValueError` that names the file already passes unchanged; a missing file is an
     :class:`OSError` as usual.
+
+    Parameters
+    ----------
+    path : path-like
+        The file being read, named in the message.
+    what : str
+        What the file should be (``"trajectory state"``).
+    remedy : str
+        What the user should do about it (``"delete it to start that run over"``).
+
+    Yields
+    ------
+    None
+        Control passes to the ``with`` block, which reads the file.
+
+    Raises
+    ------
+    ValueError
+        If the block fails with anything but :class:`FileNotFoundError` or
+        :class:`MemoryError`.
     """
     try:
         yield
@@ -405,6 +574,18 @@ def lock_folder(folder: Path, wait: bool = False) -> Iterator[None]:
     of a run folder takes it before it checks or writes anything, so two runs never share a
     folder; a campaign gives each unit its own folder, with its own lock.
 
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The run folder (it must exist); the lock file is ``folder / LOCK_FILE``.
+    wait : bool
+        Block until the lock is free instead of raising at once.
+
+    Yields
+    ------
+    None
+        Control passes to the ``with`` block while the lock is held.
+
     Raises
     ------
     FolderInUseError
@@ -434,7 +615,20 @@ def lock_folder(folder: Path, wait: bool = False) -> Iterator[None]:
 
 
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write ``payload`` as indented JSON, atomically (non-finite floats become ``null``)."""
+    """Write ``payload`` as indented JSON, atomically (non-finite floats become ``null``).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The JSON file to write.
+    payload : mapping of str to object
+        The content; converted by :func:`to_jsonable` first.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written (see :func:`atomic_write`).
+    """
     text = json.dumps(to_jsonable(dict(payload)), indent=2, allow_nan=False) + "\n"
     atomic_write(path, lambda p: p.write_text(text))
 
@@ -450,6 +644,22 @@ def write_hdf5(
     The file attributes hold ``config`` (an attrs instance, as JSON), ``code_version``
     (:data:`reference.__version__`) and ``extra_attrs``. Arrays with more than one
     dimension are gzip-compressed.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The HDF5 file to write.
+    datasets : mapping of str to ndarray
+        Dataset name -> array (anything :func:`numpy.asarray` accepts).
+    config : attrs instance
+        The run's settings, stored as JSON in the ``config`` attribute.
+    extra_attrs : mapping of str to str, optional
+        Further file attributes.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written (see :func:`atomic_write`).
     """
     import h5py
 
@@ -467,7 +677,13 @@ def write_hdf5(
 
 
 def pyplot() -> Any:
-    """Return :mod:`matplotlib.pyplot` on the non-interactive Agg backend."""
+    """Return :mod:`matplotlib.pyplot` on the non-interactive Agg backend.
+
+    Returns
+    -------
+    module
+        :mod:`matplotlib.pyplot`, after ``matplotlib.use("Agg")``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -477,7 +693,22 @@ def pyplot() -> Any:
 
 
 def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
-    """Save a matplotlib figure as PNG, atomically, and close it."""
+    """Save a matplotlib figure as PNG, atomically, and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure; it is closed even if saving fails.
+    path : pathlib.Path
+        The PNG file to write.
+    dpi : int
+        Resolution in dots per inch.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written (see :func:`atomic_write`).
+    """
     plt = pyplot()
 
     try:
@@ -498,6 +729,19 @@ def run_cli(job: Callable[[], str], *, debug: bool = False) -> int:
     (a file that cannot be read or written, a full disk) as it is; running out of memory
     with what to do; anything else as an unexpected error to report. ``debug`` also prints
     the traceback.
+
+    Parameters
+    ----------
+    job : callable
+        ``job()`` does the work and returns a one-line summary (str).
+    debug : bool
+        Also print the traceback of a failure.
+
+    Returns
+    -------
+    int
+        0 on success, 2 for a :class:`ValueError`, :class:`OSError` or
+        :class:`MemoryError`, 1 for any other exception, 130 on ``KeyboardInterrupt``.
     """
     try:
         summary = job()

@@ -94,17 +94,40 @@ class Physics:
         return self.g * (self.filling - self.params().coupling.offset) / (self.k + 4 * self.kappa)
 
     def params(self) -> HolsteinParams:
-        """The Hamiltonian parameters."""
+        """The Hamiltonian parameters.
+
+        Returns
+        -------
+        HolsteinParams
+            ``hopping``, ``g``, ``k``, ``kappa``, ``mass`` and ``coupling`` of this section.
+        """
         return HolsteinParams(self.hopping, self.g, self.k, self.kappa, self.mass, self.coupling)
 
     def ensemble(self) -> ElectronEnsemble:
-        """Fixed ``filling``, or the fixed chemical potential ``mu`` when it is given."""
+        """Fixed ``filling``, or the fixed chemical potential ``mu`` when it is given.
+
+        Returns
+        -------
+        ElectronEnsemble
+            At this section's ``temperature``.
+        """
         if self.mu is not None:
             return ElectronEnsemble(self.temperature, filling=None, mu=self.mu)
         return ElectronEnsemble(self.temperature, filling=self.filling)
 
     def model(self, lattice: SquareLattice | int) -> HolsteinModel:
-        """The model on ``lattice``, or on the periodic ``lattice x lattice`` square."""
+        """The model on ``lattice``, or on the periodic ``lattice x lattice`` square.
+
+        Parameters
+        ----------
+        lattice : SquareLattice or int
+            The lattice, or the side ``L >= 2`` of a periodic ``L x L`` lattice.
+
+        Returns
+        -------
+        HolsteinModel
+            The lattice with :meth:`params` and :meth:`ensemble`.
+        """
         if not isinstance(lattice, SquareLattice):
             lattice = SquareLattice(lattice, lattice)
         return HolsteinModel(lattice, self.params(), self.ensemble())
@@ -178,11 +201,33 @@ class Langevin:
             raise ValueError(f"integrator must be 'baoab' or 'vv_ou', got {self.integrator!r}")
 
     def dt(self, physics: Physics) -> float:
-        """The time step ``dt_omega / omega``."""
+        """The time step ``dt_omega / omega``.
+
+        Parameters
+        ----------
+        physics : Physics
+            The ``[physics]`` section; its ``k`` and ``mass`` set ``omega = sqrt(k/m)``.
+
+        Returns
+        -------
+        float
+            The time step in the model's units (those of ``sqrt(m/k)``).
+        """
         return self.dt_omega / physics.omega
 
     def gamma(self, physics: Physics) -> float:
-        """The friction ``omega_tau k / omega`` (``omega tau = omega_tau``, ``tau = gamma/k``)."""
+        """The friction ``omega_tau k / omega`` (``omega tau = omega_tau``, ``tau = gamma/k``).
+
+        Parameters
+        ----------
+        physics : Physics
+            The ``[physics]`` section; its ``k`` and ``mass`` set ``omega = sqrt(k/m)``.
+
+        Returns
+        -------
+        float
+            The friction coefficient ``gamma`` of :func:`reference.dynamics.langevin_baoab`.
+        """
         return self.omega_tau * physics.k / physics.omega
 
 
@@ -199,7 +244,18 @@ class ElectrodeSettings:
     voltage: float = attrs.field(default=3.0, validator=finite)
 
     def electrodes(self, physics: Physics) -> Electrodes:
-        """The :class:`reference.model.Electrodes` at the physics' temperature."""
+        """The :class:`reference.model.Electrodes` at the physics' temperature.
+
+        Parameters
+        ----------
+        physics : Physics
+            The ``[physics]`` section; its ``temperature`` is that of every reservoir.
+
+        Returns
+        -------
+        Electrodes
+            The lead and bath broadenings, the voltage and the temperature.
+        """
         return Electrodes(self.gamma_lead, self.gamma_bath, self.voltage, physics.temperature)
 
 
@@ -227,6 +283,13 @@ class PulseSettings:
             raise ValueError(f"polarisation must be a finite nonzero vector, got {value!r}")
 
     def pulse(self) -> LaserPulse:
-        """The :class:`reference.model.LaserPulse`."""
+        """The :class:`reference.model.LaserPulse`.
+
+        Returns
+        -------
+        LaserPulse
+            The pulse with this section's amplitude, frequency, width, centre, polarisation
+            and quantity.
+        """
         return LaserPulse(self.amplitude, self.frequency, self.width, self.centre,
                           self.polarisation, self.quantity)  # fmt: skip

@@ -112,7 +112,18 @@ class PointGroup:
         return len(self.element_names)
 
     def irrep(self, name: str) -> NDArray[np.float64]:
-        """The matrices ``D(g)`` of IR ``name``, shape ``(|G|, d, d)``."""
+        """The matrices ``D(g)`` of IR ``name``, shape ``(|G|, d, d)``.
+
+        Parameters
+        ----------
+        name : str
+            One of :attr:`irrep_names`; anything else raises ``ValueError``.
+
+        Returns
+        -------
+        (|G|, d, d) float64
+            The real orthogonal matrices of the IR, in the order of :attr:`matrices`.
+        """
         try:
             return self.irreps[self.irrep_names.index(name)]
         except ValueError:
@@ -121,11 +132,38 @@ class PointGroup:
             ) from None
 
     def dimension(self, name: str) -> int:
-        """The dimension ``d`` of IR ``name``."""
+        """The dimension ``d`` of IR ``name``.
+
+        Parameters
+        ----------
+        name : str
+            One of :attr:`irrep_names`; anything else raises ``ValueError``.
+
+        Returns
+        -------
+        int
+            ``d`` (1 or 2 for the groups here).
+        """
         return int(self.irrep(name).shape[1])
 
     def index(self, matrix: NDArray[np.int64]) -> int:
-        """The position of ``matrix`` in :attr:`matrices`; raises if it is not an element."""
+        """The position of ``matrix`` in :attr:`matrices`; raises if it is not an element.
+
+        Parameters
+        ----------
+        matrix : (2, 2) int
+            An integer matrix that must equal one of the group's elements.
+
+        Returns
+        -------
+        int
+            Its index in ``[0, |G|)``.
+
+        Raises
+        ------
+        ValueError
+            If ``matrix`` is not an element of the group.
+        """
         m = np.asarray(matrix)
         for k in range(self.order):
             if np.array_equal(self.matrices[k], m):
@@ -144,6 +182,11 @@ def multiplication_table(group: PointGroup) -> NDArray[np.int64]:
 
     Raises ``ValueError`` if the matrices are not closed under multiplication.
 
+    Parameters
+    ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
+
     Returns
     -------
     (|G|, |G|) int64
@@ -152,7 +195,18 @@ def multiplication_table(group: PointGroup) -> NDArray[np.int64]:
 
 
 def inverses(group: PointGroup) -> NDArray[np.int64]:
-    """Return ``inv[a]``, the index of :math:`g_a^{-1}`, shape ``(|G|,)``."""
+    """Return ``inv[a]``, the index of :math:`g_a^{-1}`, shape ``(|G|,)``.
+
+    Parameters
+    ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
+
+    Returns
+    -------
+    (|G|,) int64
+        ``inv[a]`` is the index of the inverse of element ``a``.
+    """
     table = group._table
     return np.array([int(np.flatnonzero(table[a] == 0)[0]) for a in range(group.order)])
 
@@ -161,6 +215,16 @@ def conjugacy_classes(group: PointGroup) -> tuple[tuple[int, ...], ...]:
     r"""Return the conjugacy classes :math:`\{h g h^{-1} : h \in G\}` as sorted index tuples.
 
     Classes are ordered by their smallest element index, so the identity's class is first.
+
+    Parameters
+    ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
+
+    Returns
+    -------
+    tuple of tuple of int
+        Each class as the sorted indices of its elements.
     """
     table, inv = group._table, inverses(group)
     seen: set[int] = set()
@@ -177,6 +241,11 @@ def conjugacy_classes(group: PointGroup) -> tuple[tuple[int, ...], ...]:
 def characters(group: PointGroup) -> NDArray[np.float64]:
     r"""Return the characters :math:`\chi_\Gamma(g) = \operatorname{tr} D_\Gamma(g)`.
 
+    Parameters
+    ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
+
     Returns
     -------
     (n_irreps, |G|) float64
@@ -187,6 +256,11 @@ def characters(group: PointGroup) -> NDArray[np.float64]:
 
 def character_table(group: PointGroup) -> NDArray[np.float64]:
     """Return the character table: one row per IR, one column per conjugacy class.
+
+    Parameters
+    ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
 
     Returns
     -------
@@ -210,6 +284,7 @@ def permutation_representation(
     Parameters
     ----------
     group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
     offsets : (m, 2) int
         A set of offsets mapped onto itself by every element.
 
@@ -242,6 +317,13 @@ def group_orbits(group: PointGroup, offsets: NDArray[np.int64]) -> tuple[NDArray
     Orbits are returned in order of first appearance in ``offsets`` and keep the
     order of ``offsets`` inside each orbit.
 
+    Parameters
+    ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
+    offsets : (m, 2) int
+        A set of offsets mapped onto itself by every element (else ``ValueError``).
+
     Returns
     -------
     tuple of (m_k, 2) int64
@@ -272,7 +354,10 @@ def irrep_multiplicities(group: PointGroup, representation: NDArray[np.float64])
 
     Parameters
     ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
     representation : (|G|, m, m) float64
+        Matrices ``R(g)`` of a representation of ``group``, in the order of its elements.
 
     Returns
     -------
@@ -298,7 +383,12 @@ def projector(
 
     Parameters
     ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
+    irrep : str
+        Name of an IR of ``group`` (one of ``group.irrep_names``).
     representation : (|G|, m, m) float64
+        Matrices ``R(g)`` of a representation of ``group``, in the order of its elements.
 
     Returns
     -------
@@ -319,6 +409,17 @@ def transfer_operator(
 
     (real orthogonal IRs). :math:`P^\Gamma_{kk}` projects onto the k-th partner
     space and :math:`P^\Gamma_{kl} e_l = e_k` for a symmetry-adapted basis.
+
+    Parameters
+    ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
+    irrep : str
+        Name of an IR of ``group`` (one of ``group.irrep_names``).
+    representation : (|G|, m, m) float64
+        Matrices ``R(g)`` of a representation of ``group``, in the order of its elements.
+    k, j : int
+        Partner indices, each in ``[0, d)`` with ``d`` the dimension of ``irrep``.
 
     Returns
     -------
@@ -349,6 +450,8 @@ def symmetry_adapted_basis(
 
     Parameters
     ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
     representation : (|G|, m, m) float64
         An orthogonal representation (e.g. from :func:`permutation_representation`).
 
@@ -417,6 +520,13 @@ def clebsch_gordan(group: PointGroup, left: str, right: str) -> tuple[ClebschGor
     :math:`C^\top C = 1` and sign-fixed. Paper 003 App. A (bispectrum); paper 004 eq 11.
     Results are cached per (group, left, right); the arrays are read-only.
 
+    Parameters
+    ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
+    left, right : str
+        Names of the two IRs of ``group`` whose product is decomposed.
+
     Returns
     -------
     tuple of ClebschGordan
@@ -456,6 +566,18 @@ def product_decomposition(group: PointGroup, left: str, right: str) -> dict[str,
     .. math:: n_\Gamma = \frac{1}{|G|}\sum_g \chi_\Gamma(g)\,\chi_{\Gamma_1}(g)\,\chi_{\Gamma_2}(g)
 
     Only IRs that occur are listed.
+
+    Parameters
+    ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
+    left, right : str
+        Names of the two IRs of ``group`` (``ValueError`` if not in ``group.irrep_names``).
+
+    Returns
+    -------
+    dict of str to int
+        IR name -> multiplicity (> 0), in the order of ``group.irrep_names``.
     """
     group.irrep(left), group.irrep(right)  # validate the names
     chi = dict(zip(group.irrep_names, characters(group), strict=True))
@@ -469,7 +591,18 @@ def product_decomposition(group: PointGroup, left: str, right: str) -> dict[str,
 
 
 def product_table(group: PointGroup) -> dict[tuple[str, str], dict[str, int]]:
-    """Return :func:`product_decomposition` for every ordered pair of IRs."""
+    """Return :func:`product_decomposition` for every ordered pair of IRs.
+
+    Parameters
+    ----------
+    group : PointGroup
+        The point group, e.g. :data:`D4` or :data:`CS`.
+
+    Returns
+    -------
+    dict of (str, str) to dict of str to int
+        ``(left, right)`` -> the multiplicities of :func:`product_decomposition`.
+    """
     return {
         (a, b): product_decomposition(group, a, b)
         for a in group.irrep_names

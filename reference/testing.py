@@ -93,12 +93,20 @@ def assert_d4_equivariant(
     Parameters
     ----------
     forces : ForceField or callable
+        The force field, or a map from ``Q`` to forces of the same shape.
     Q : (..., Lx, Ly) float64
+        Configuration(s) at which to test (finite); leading axes are batch axes.
     lattice : SquareLattice
+        The lattice of ``Q``.
     operations : iterable of PointOperation
         Defaults to all eight elements of D4.
     atol, rtol : float
-        Absolute and relative tolerance.
+        Absolute and relative tolerance (each >= 0).
+
+    Raises
+    ------
+    AssertionError
+        If :math:`F(gQ)` and :math:`g F(Q)` differ by more than ``atol + rtol |g F(Q)|``.
     """
     f = _as_map(forces)
     q = lattice.check_field("Q", Q)
@@ -130,12 +138,22 @@ def assert_translation_equivariant(
     Parameters
     ----------
     forces : ForceField or callable
+        The force field, or a map from ``Q`` to forces of the same shape.
     Q : (..., Lx, Ly) float64
+        Configuration(s) at which to test (finite); leading axes are batch axes.
     lattice : SquareLattice
+        The lattice of ``Q``.
         Translations along an open axis are not symmetries; pass shifts along periodic axes only.
     shifts : iterable of (int, int), optional
         Defaults to ``(1, 0)``, ``(0, 1)`` and ``(Lx // 2, Ly // 3)`` restricted to periodic axes.
     atol, rtol : float
+        Absolute and relative tolerance (each >= 0).
+
+    Raises
+    ------
+    AssertionError
+        If :math:`F(T_{\mathbf{a}} Q)` and :math:`T_{\mathbf{a}} F(Q)` differ beyond the
+        tolerance.
     """
     f = _as_map(forces)
     q = lattice.check_field("Q", Q)
@@ -187,16 +205,26 @@ def assert_local(
     Parameters
     ----------
     forces : ForceField or callable
+        The force field, or a map from ``Q`` to forces of the same shape.
     Q : (Lx, Ly) float64
+        The configuration whose far sites are replaced (batch axes are accepted too).
     lattice : SquareLattice
+        The lattice of ``Q``.
     site : (int, int)
         The site ``(x, y)`` whose force is checked.
     radius : float
         Cutoff or receptive field (>= 0).
     metric : {"euclidean", "manhattan"}
+        How the distance from ``site`` is measured (minimum image on periodic axes).
     rng : numpy.random.Generator, optional
         Source of the replacement values (seeded 0 by default).
     atol : float
+        Absolute tolerance on the change of the force at ``site`` (not validated).
+
+    Raises
+    ------
+    AssertionError
+        If the force at ``site`` changes by more than ``atol``.
     """
     f = _as_map(forces)
     q = lattice.check_field("Q", Q)
@@ -240,10 +268,18 @@ def assert_conservative(
     Parameters
     ----------
     force_field : ForceField with an ``energy`` method
+        The force field to check, e.g. a :class:`~reference.forcefield.ConservativeForceField`.
     Q : (Lx, Ly) float64
+        One configuration on ``force_field.lattice`` (no batch axes).
     step : float
         Finite-difference step (> 0).
     atol, rtol : float
+        Absolute and relative tolerance on the difference (not validated).
+
+    Raises
+    ------
+    AssertionError
+        If the forces differ from the finite-difference gradient beyond the tolerance.
     """
     energy = getattr(force_field, "energy", None)
     if not callable(energy):

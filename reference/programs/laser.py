@@ -134,11 +134,17 @@ class LaserConfig:
 
     @property
     def tau0(self) -> float:
-        """The bare phonon time :math:`\tau_0 = 1/\\Omega`, paper 000's time unit."""
+        """The bare phonon time :math:`\\tau_0 = 1/\\Omega`, paper 000's time unit."""
         return self.physics.tau0
 
     def model(self) -> HolsteinModel:
-        """Return the Holstein model of the run."""
+        """Return the Holstein model of the run.
+
+        Returns
+        -------
+        HolsteinModel
+            ``physics`` on the periodic ``size x size`` lattice.
+        """
         return self.physics.model(self.size)
 
 
@@ -147,6 +153,18 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
 
     The file holds ``[laser]``, ``[physics]`` and ``[pulse]``; ``overrides`` are run keys or
     ``"physics.<key>"``, ``"pulse.<key>"``; ``None`` values are ignored.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The TOML file; the defaults alone when omitted.
+    **overrides : object
+        Settings that replace the file's (see above).
+
+    Returns
+    -------
+    LaserConfig
+        The validated settings.
 
     Raises
     ------
@@ -278,6 +296,7 @@ def run_exact_laser(
     Parameters
     ----------
     config : LaserConfig
+        The settings of the run (e.g. from :func:`load_config`).
     out : path-like
         Run folder; created if needed.
     progress : bool
@@ -383,7 +402,20 @@ def _run_in_folder(config: LaserConfig, folder: Path, progress: bool) -> dict[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point of ``python -m reference.programs.laser``."""
+    """Command-line entry point of ``python -m reference.programs.laser``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The command-line arguments (without the program name); ``sys.argv[1:]`` when
+        omitted. ``--help`` lists them.
+
+    Returns
+    -------
+    int
+        The process exit code: 0 on success, 2 for bad settings or a file error, 1 for
+        an unexpected error (see :func:`reference.runio.run_cli`).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m reference.programs.laser",
         description="Laser melting of the CDW: Ehrenfest density-matrix dynamics (paper 000).",

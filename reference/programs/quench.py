@@ -94,7 +94,13 @@ class QuenchConfig:
                 raise ValueError(f"{name} must lie in (0, 1], got {getattr(self, name)!r}")
 
     def model(self) -> HolsteinModel:
-        """Return the Holstein model of the quench."""
+        """Return the Holstein model of the quench.
+
+        Returns
+        -------
+        HolsteinModel
+            ``physics`` on the periodic ``size x size`` lattice.
+        """
         return self.physics.model(self.size)
 
     @property
@@ -119,6 +125,23 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
     The file holds ``[quench]`` (the run), ``[physics]`` and ``[langevin]`` (the sections every
     quench experiment file shares). ``overrides`` are run keys, ``"physics.<key>"`` or
     ``"langevin.<key>"``, or ``temperature`` (the bath's); ``None`` values are ignored.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The TOML file; the defaults alone when omitted.
+    **overrides : object
+        Settings that replace the file's (see above).
+
+    Returns
+    -------
+    QuenchConfig
+        The validated settings.
+
+    Raises
+    ------
+    ValueError
+        On an unknown key or an invalid value.
     """
     if "temperature" in overrides:
         overrides["physics.temperature"] = overrides.pop("temperature")
@@ -238,7 +261,27 @@ def _plot(
 def run_exact_quench(
     config: QuenchConfig, out: str | os.PathLike[str], *, progress: bool = True
 ) -> dict[str, Any]:
-    """Run the quench, write the run folder ``out`` and return the metrics."""
+    """Run the quench, write the run folder ``out`` and return the metrics.
+
+    Parameters
+    ----------
+    config : QuenchConfig
+        The settings of the run (e.g. from :func:`load_config`).
+    out : path-like
+        Run folder; created if needed.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        The contents of ``metrics.json``.
+
+    Raises
+    ------
+    ValueError
+        If ``out`` is not writable, or another run holds it (:func:`reference.runio.lock_folder`).
+    """
     folder = runio.prepare_run_folder(out)
     with runio.lock_folder(folder):
         return _run_in_folder(config, folder, progress)
@@ -333,7 +376,20 @@ def _run_in_folder(config: QuenchConfig, folder: Path, progress: bool) -> dict[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point of ``python -m reference.programs.quench``."""
+    """Command-line entry point of ``python -m reference.programs.quench``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The command-line arguments (without the program name); ``sys.argv[1:]`` when
+        omitted. ``--help`` lists them.
+
+    Returns
+    -------
+    int
+        The process exit code: 0 on success, 2 for bad settings or a file error (the message goes to
+        standard error).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m reference.programs.quench",
         description="Exact-diagonalisation Langevin thermal quench of the Holstein model "

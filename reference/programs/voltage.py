@@ -198,15 +198,33 @@ class VoltageConfig:
 
     def model(self) -> HolsteinModel:
         """Return the Holstein model; its electrons (half filling at ``temperature``) define
-        the initial equilibrium CDW; the NEGF densities ignore them."""
+        the initial equilibrium CDW; the NEGF densities ignore them.
+
+        Returns
+        -------
+        HolsteinModel
+            ``physics`` on :attr:`lattice`.
+        """
         return self.physics.model(self.lattice)
 
     def reservoirs(self) -> Electrodes:
-        """Return the leads and baths."""
+        """Return the leads and baths.
+
+        Returns
+        -------
+        Electrodes
+            ``electrodes`` at the temperature of ``physics``.
+        """
         return self.electrodes.electrodes(self.physics)
 
     def frozen_mask(self) -> NDArray[np.bool_]:
-        """Return the mask of the frozen columns, shape ``(Lx, Ly)``."""
+        """Return the mask of the frozen columns, shape ``(Lx, Ly)``.
+
+        Returns
+        -------
+        (Lx, Ly) bool
+            True on the first and last ``frozen_columns`` columns (all False for 0).
+        """
         mask = np.zeros((self.Lx, self.Ly), dtype=bool)
         if self.frozen_columns:
             mask[: self.frozen_columns] = True
@@ -229,6 +247,18 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
 
     The file holds ``[voltage]``, ``[physics]`` and ``[electrodes]``; ``overrides`` are run
     keys or ``"physics.<key>"``, ``"electrodes.<key>"``; ``None`` values are ignored.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The TOML file; the defaults alone when omitted.
+    **overrides : object
+        Settings that replace the file's (see above).
+
+    Returns
+    -------
+    VoltageConfig
+        The validated settings.
 
     Raises
     ------
@@ -296,6 +326,7 @@ def run_exact_voltage(
     Parameters
     ----------
     config : VoltageConfig
+        The settings of the run (e.g. from :func:`load_config`).
     out : path-like
         Run folder; created if needed.
     progress : bool
@@ -413,7 +444,20 @@ def _run_in_folder(config: VoltageConfig, folder: Path, progress: bool) -> dict[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point of ``python -m reference.programs.voltage``."""
+    """Command-line entry point of ``python -m reference.programs.voltage``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The command-line arguments (without the program name); ``sys.argv[1:]`` when
+        omitted. ``--help`` lists them.
+
+    Returns
+    -------
+    int
+        The process exit code: 0 on success, 2 for bad settings or a file error, 1 for
+        an unexpected error (see :func:`reference.runio.run_cli`).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m reference.programs.voltage",
         description="Voltage-driven CDW-to-metal transition: NEGF forces, Brownian dynamics "
