@@ -53,6 +53,18 @@ def test_the_shipped_experiments_are_the_specs_files(capsys: pytest.CaptureFixtu
     assert shipped.experiment_file("quench_cpu.toml").name == "quench_cpu.toml"
 
 
+@pytest.mark.parametrize("name", sorted(shipped.shipped_experiments()))
+def test_every_shipped_workflow_file_loads(name: str) -> None:
+    path = shipped.experiment_file(name)
+    data = tomllib.loads(path.read_text())
+    if "kind" not in data.get("experiment", {}):
+        pytest.skip(f"{name} is an exact-only program's file (reference.programs)")
+    if "sweep" in data:
+        assert len(load_campaign(path)) >= 2
+    else:
+        assert load_experiment(path).name == data["experiment"]["name"]
+
+
 @pytest.mark.parametrize("kind", sorted(shipped.TEMPLATES))
 @pytest.mark.parametrize("size", ["small", "cpu", "paper"])
 def test_init_writes_a_file_that_loads(
