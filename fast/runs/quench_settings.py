@@ -9,12 +9,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import torch
 
 from fast.ml.datasets import DatasetSettings, QuenchDatasetConfig
 from fast.ml.models import Architecture, physics_json
 from fast.ml.training import TrainConfig
 from fast.nn import receptive_radius
-from fast.runs.runner import MemoryNeed
+from fast.runs.runner import MemoryNeed, TimeNeed
 from fast.runs.settings import (
     check_precision,
     check_receptive_radius,
@@ -22,6 +23,8 @@ from fast.runs.settings import (
     check_square_size,
     dense_bytes,
     network_bytes,
+    probe_seconds,
+    torch_dtype,
 )
 from fast.runs.trained import (
     TrainedWorkflow,
@@ -246,6 +249,89 @@ class QuenchSettings(TrainedWorkflow):
             if exact.bytes > needs["simulate"].bytes:
                 needs["simulate"] = exact
         return needs
+
+    def time_estimate(self, device: torch.device) -> dict[str, TimeNeed]:
+        """Run-time estimates of the ``dataset``, ``train`` and ``simulate`` stages from
+        probes of about half a second each on ``device``.
+
+        ``dataset``: one exact force evaluation per random configuration and per step of the
+        snapshot runs (``n_random + n_runs x (burn_in + snapshots_per_run x
+        snapshot_every)``), at the probed cost per configuration. ``train``: ``epochs``
+        passes over the training part of the data, each configuration costing about three
+        forward evaluations of the (untrained) network (forward and backward); an upper
+        bound, since early stopping or ``time_limit_minutes`` may end it sooner (the limit
+        caps it). ``simulate``: the ML Langevin steps of every member on the large lattice,
+        plus the comparison's exact (and cluster) steps up to its last time.
+
+        Parameters
+        ----------
+        device : torch.device
+            Where the probes run (and the run would).
+
+        Returns
+        -------
+        dict of str to TimeNeed
+            ``dataset``, ``train`` and ``simulate``.
+        """
+        from fast import ed
+        from fast.nn import Network, NetworkForceField
+        from reference.lattice import SquareLattice
+
+        d, t, sim, cmp = self.dataset, self.train, self.simulate, self.compare
+        rng = torch.Generator().manual_seed(0)
+
+        def configurations(count: int, size: int) -> torch.Tensor:
+            q = torch.randn(count, size, size, generator=rng, dtype=torch.float64) * 2.0
+            return q.to(device)
+
+        batch = max(1, min(d.chunk, 8))
+        q = configurations(batch, d.size)
+        model = self.physics.model(d.size)
+        per_label = probe_seconds(lambda: ed.total_force(q, model), device) / batch
+        labels = d.n_random + d.n_runs * (d.burn_in + d.snapshots_per_run * d.snapshot_every)
+        estimates = {"dataset": TimeNeed(per_label * labels, (
+            f"{labels} exact force evaluations of {d.size}x{d.size} at {per_label:.3g} s each"
+        ))}  # fmt: skip
+
+        dtype = torch_dtype(t.dtype)
+        network = Network(self.architecture(), dtype=dtype, device=device)
+        field = NetworkForceField(network, SquareLattice(d.size, d.size))
+        one = configurations(1, d.size).to(dtype)
+        per_sample = 3.0 * probe_seconds(lambda: field.forces(one), device)
+        samples = (1.0 - t.validation_fraction) * self.dataset_config().n_samples
+        train = t.epochs * samples * per_sample
+        limit = 60.0 * t.time_limit_minutes
+        capped = limit > 0 and train > limit
+        estimates["train"] = TimeNeed(min(train, limit) if capped else train, (
+            f"at most {t.epochs} epochs of {samples:.0f} configurations at {per_sample:.3g} s"
+            + (f", capped by time_limit_minutes = {t.time_limit_minutes:g}" if capped else "")
+        ))  # fmt: skip
+
+        members = sim.ensemble if sim.members_per_unit == 0 else min(sim.members_per_unit,
+                                                                     sim.ensemble)  # fmt: skip
+        big = NetworkForceField(
+            Network(self.architecture(), dtype=torch_dtype(sim.precision), device=device),
+            SquareLattice(sim.size, sim.size),
+        )
+        qs = configurations(members, sim.size).to(torch_dtype(sim.precision))
+        per_step = probe_seconds(lambda: big.forces(qs), device) / members
+        seconds = per_step * sim.steps * sim.ensemble
+        what = (f"{sim.steps} ML steps of {sim.ensemble} members on {sim.size}x{sim.size} at "
+                f"{per_step * 1e3:.3g} ms per step and member")  # fmt: skip
+        if cmp.ensemble:
+            small = self.physics.model(cmp.size)
+            qc = configurations(min(cmp.ensemble, 4), cmp.size)
+            exact = probe_seconds(lambda: ed.total_force(qc, small), device) / len(qc)
+            if cmp.cluster_radius > 0:
+                exact += probe_seconds(
+                    lambda: ed.cluster_force(qc, small, cmp.cluster_radius), device
+                ) / len(qc)
+            steps = max(cmp.times)
+            seconds += exact * steps * cmp.ensemble
+            what += (f"; the comparison's {steps} exact steps of {cmp.ensemble} members on "
+                     f"{cmp.size}x{cmp.size} at {exact:.3g} s per step and member")  # fmt: skip
+        estimates["simulate"] = TimeNeed(seconds, what)
+        return estimates
 
     def headline(self, metrics: Mapping[str, Any]) -> str:
         """The growth exponent of the large ML quench.

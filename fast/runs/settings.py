@@ -7,7 +7,8 @@ live here, so one rule gives one message everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ __all__ = [
     "check_square_size",
     "dense_bytes",
     "network_bytes",
+    "probe_seconds",
     "torch_dtype",
 ]
 
@@ -205,3 +207,40 @@ def check_receptive_radius(radius: int, periodic_lengths: Mapping[str, int]) -> 
                 f"{name} ({length}) must exceed twice the network's receptive radius "
                 f"({radius}) so that no neighbourhood wraps onto itself"
             )
+
+
+def probe_seconds(
+    operation: Callable[[], Any], device: torch.device, budget: float = 0.5, most: int = 20
+) -> float:
+    """The seconds one call of ``operation`` takes on ``device``: a first, untimed call, then
+    calls until ``budget`` seconds or ``most`` calls (at least one), synchronised on CUDA.
+
+    Parameters
+    ----------
+    operation : callable
+        The work to time, without arguments.
+    device : torch.device
+        Where it runs (synchronised before and after the timed calls on CUDA).
+    budget : float
+        Wall seconds to spend timing, after the first call; default 0.5.
+    most : int
+        The most timed calls; default 20.
+
+    Returns
+    -------
+    float
+        Mean seconds per timed call.
+    """
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    operation()
+    sync()
+    calls, start = 0, time.perf_counter()
+    while calls < 1 or (time.perf_counter() - start < budget and calls < most):
+        operation()
+        calls += 1
+    sync()
+    return (time.perf_counter() - start) / calls

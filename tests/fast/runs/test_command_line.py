@@ -133,7 +133,8 @@ def test_a_dry_run_of_a_campaign_lists_its_points(
     text = capsys.readouterr().out
     assert text.startswith("campaign of 6 points")
     assert text.count("settings valid") == 6
-    assert "no run-time estimate" in text  # the quench workflow gives none (yet)
+    assert text.count("exact force evaluations of 16x16") == 6  # the quench estimates
+    assert "ML steps of 2 members on 64x64" in text
     assert not out.exists()
 
 
