@@ -217,10 +217,20 @@ def run(
     return run_cli(job, debug=debug)
 
 
+def _torch_device(device: str) -> torch.device:
+    """``device`` as a usable torch device; a ValueError naming it otherwise."""
+    try:
+        dev = torch.device(device)
+        torch.empty(1, device=dev)
+    except (RuntimeError, AssertionError) as exc:
+        raise ValueError(f"device {device!r} is not available: {exc}") from None
+    return dev
+
+
 def _dry_run(experiment: Any, out: str, device: str, stage: str | None) -> str:
     from fast.runs.dryrun import describe_run, duration
 
-    lines, seconds = describe_run(experiment, Path(out), torch.device(device), stage)
+    lines, seconds = describe_run(experiment, Path(out), _torch_device(device), stage)
     print("\n".join(lines))
     return f"dry run: nothing written; estimated {duration(seconds)} for the stages to run"
 
@@ -231,14 +241,14 @@ def _warn_if_long(experiment: Any, out: str, device: str, stage: str | None) -> 
     from fast.runs.runner import preflight
 
     try:
+        dev = _torch_device(device)
         to_run = preflight(experiment, Path(out), stage)
     except ValueError:
         return  # the run itself names the problem
     if not to_run:
         return
-    times = time_estimates(experiment, torch.device(device))
-    warning = long_run_warning(sum(times[s].seconds for s in to_run if s in times),
-                               torch.device(device))  # fmt: skip
+    times = time_estimates(experiment, dev)
+    warning = long_run_warning(sum(times[s].seconds for s in to_run if s in times), dev)
     if warning is not None:
         logging.getLogger("fast.runs").warning(warning)
 
@@ -273,7 +283,7 @@ def _campaign(
     if dry_run:
         from fast.runs.dryrun import describe_campaign, duration
 
-        lines, seconds = describe_campaign(points, Path(out), torch.device(device),
+        lines, seconds = describe_campaign(points, Path(out), _torch_device(device),
                                            where.workers)  # fmt: skip
         print("\n".join(lines))
         return f"dry run: nothing written; estimated {duration(seconds)} of wall time"
