@@ -238,11 +238,12 @@ def _dry_run(experiment: Any, out: str, device: str, stage: str | None) -> str:
 def _warn_if_long(experiment: Any, out: str, device: str, stage: str | None) -> None:
     """Say before a run starts that it is estimated to take more than an hour."""
     from fast.runs.dryrun import long_run_warning, time_estimates
-    from fast.runs.runner import preflight
+    from fast.runs.runner import check_memory, preflight
 
     try:
         dev = _torch_device(device)
         to_run = preflight(experiment, Path(out), stage)
+        check_memory(experiment, to_run, dev)  # no probe of what cannot fit
     except ValueError:
         return  # the run itself names the problem
     if not to_run:

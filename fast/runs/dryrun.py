@@ -12,6 +12,7 @@ second on the device. It writes nothing.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ __all__ = [
     "long_run_warning",
     "time_estimates",
 ]
+
+log = logging.getLogger("fast.runs")
 
 LONG_RUN_SECONDS = 3600.0
 """A run estimated to take longer than this says so before it starts."""
@@ -86,9 +89,13 @@ def time_estimates(experiment: Workflow, device: torch.device) -> dict[str, Time
     dict of str to TimeNeed
         By stage name.
     """
-    if isinstance(experiment, Estimable):
+    if not isinstance(experiment, Estimable):
+        return {}
+    try:
         return experiment.time_estimate(device)
-    return {}
+    except (RuntimeError, MemoryError) as exc:  # a probe too large for the device
+        log.warning("no time estimate: its probe failed (%s)", str(exc).splitlines()[0])
+        return {}
 
 
 def _done(folder: Path) -> dict[str, str]:
@@ -140,8 +147,9 @@ def describe_run(
     to_run = preflight(experiment, folder, stage)
     done = _done(folder)
     memory = experiment.memory_estimate()
-    times = time_estimates(experiment, device) if to_run else {}
     available = available_memory(device)
+    fits = all(memory[s].bytes <= available for s in to_run if s in memory)
+    times = time_estimates(experiment, device) if to_run and fits else {}
     state = "new folder" if not folder.exists() else f"{len(done)} stage(s) recorded done"
     lines = [
         f"{experiment.kind} experiment {experiment.name!r} (seed {experiment.seed}): settings "

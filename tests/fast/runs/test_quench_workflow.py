@@ -268,8 +268,10 @@ def test_unusable_output_devices_and_files_are_reported(
 
 def test_seed_override_and_shipped_experiment_files_load() -> None:
     from fast.cli import DEMO
+    from fast.runs.shipped import experiment_file
 
-    assert DEMO == ROOT / "specs" / "experiments" / "demo.toml"
+    demo = experiment_file(DEMO)
+    assert demo.resolve() == (ROOT / "specs" / "experiments" / "demo.toml").resolve()
     for name in ("demo.toml", "quench.toml", "quench_cpu.toml"):
         experiment = load_experiment(ROOT / "specs" / "experiments" / name, {"seed": 9})
         assert isinstance(experiment, Experiment) and experiment.seed == 9
